@@ -1,0 +1,3 @@
+from promptform.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""Command-line interface: parses arguments and dispatches to promptform.commands.
+
+The only module that imports click. Callbacks stay a few lines: load context, call a command.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from promptform import __version__
+from promptform.config import Config, load_config
+from promptform.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, run_guarded
+from promptform.errors import PromptformError
+from promptform.output import Output
+
+
+@dataclass
+class AppContext:
+    directory: Path
+    config_path: Path | None
+    output: Output
+
+    def config(self) -> Config:
+        return load_config(self.directory, self.config_path)
+
+    def run(self, action: Callable[[], int]) -> int:
+        return run_guarded(action, self.output)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="promptform")
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="Run as if promptform was started in DIR.",
+    metavar="DIR",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Use this config file instead of looking for promptform.toml / pyproject.toml.",
+)
+@click.option("-v", "--verbose", count=True, help="Say more (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only print results and errors.")
+@click.pass_context
+def cli(
+    ctx: click.Context, directory: Path, config_path: Path | None, verbose: int, quiet: bool
+) -> None:
+    """Terraform-style plan/apply for image prompts.
+
+    Prompts live in git as Jinja-templated YAML manifests under prompts/. `render` shows the exact
+    API requests they become; `validate` checks them. Configuration is read from promptform.toml
+    (or [tool.promptform] in pyproject.toml), found from the working directory upwards.
+    """
+    if not directory.is_dir():
+        raise click.BadParameter(f"directory '{directory}' does not exist", param_hint="-C")
+    base = directory.resolve()
+    if config_path is not None and not config_path.is_absolute():
+        config_path = Path.cwd() / config_path
+    ctx.obj = AppContext(base, config_path, Output(-1 if quiet else verbose))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@pass_app
+def init(app: AppContext, directory: Path) -> int:
+    """Scaffold a promptform project in DIRECTORY (default: here).
+
+    Writes promptform.toml, an example manifest, a template partial, the manifest JSON Schema and
+    .gitattributes. Existing files are kept as they are.
+    """
+    from promptform.commands.init import init as run_init
+
+    target = directory if directory.is_absolute() else app.directory / directory
+    return app.run(lambda: run_init(target, app.output))
+
+
+@cli.command()
+@pass_app
+def validate(app: AppContext) -> int:
+    """Check every manifest: YAML, fields, templates, per-model limits, duplicate addresses/outputs.
+
+    Reports every problem as `file:line:col: message` and exits 1 if there is any. Under GitHub
+    Actions the problems are also annotations on the pull request.
+    """
+    from promptform.commands.validate import validate as run_validate
+
+    return app.run(lambda: run_validate(app.config(), app.output))
+
+
+@cli.command()
+@click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
+@click.option("--json", "as_json", is_flag=True, help="Print the requests as a JSON array.")
+@pass_app
+def render(app: AppContext, addresses: tuple[str, ...], as_json: bool) -> int:
+    """Print the exact requests apply would send, for every target or the ADDRESSes given.
+
+    An ADDRESS is a target's address (`name` or `name[axis=value,...]`), a manifest name (all its
+    matrix cells) or a glob with * and ?.
+    """
+    from promptform.commands.render import render as run_render
+
+    return app.run(lambda: run_render(app.config(), app.output, addresses, as_json))
+
+
+@cli.command()
+@pass_app
+def schema(app: AppContext) -> int:
+    """Print the JSON Schema of a manifest (for editors: yaml-language-server)."""
+    from promptform.commands.schema import schema as run_schema
+
+    return app.run(lambda: run_schema(app.output))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of exiting, so tests can call it."""
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="promptform",
+            standalone_mode=False,
+        )
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        # Usage errors exit 1 (not click's 2), since 2 means "changes" with --detailed-exitcode.
+        click.echo(f"error: {exc.format_message()}", err=True)
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(f"Try '{exc.ctx.command_path} --help' for help.", err=True)
+        return EXIT_ERROR
+    except PromptformError as exc:  # raised while parsing options, before a command runs
+        Output().error(exc)
+        return EXIT_ERROR
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per subcommand: plain functions that take options and return an exit code."""

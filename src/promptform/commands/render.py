@@ -1,0 +1,61 @@
+"""`promptform render`: the exact requests that apply would send."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from promptform.config import Config
+from promptform.error_handler import EXIT_OK
+from promptform.errors import PromptformError
+from promptform.output import Output
+from promptform.project import load_project
+from promptform.rendered import describe_request
+from promptform.targets import Target, address_matches
+
+
+def render(config: Config, output: Output, addresses: tuple[str, ...], as_json: bool) -> int:
+    project = load_project(config)
+    for warning in project.warnings:
+        output.warning(warning)
+    chosen = select_targets(project.targets, addresses)
+    requests = [describe_request(target, config) for target in chosen]
+    if as_json:
+        output.result(json.dumps(requests, indent=2, ensure_ascii=False))
+    else:
+        output.result("\n".join(_as_text(request) for request in requests) or "no targets")
+    return EXIT_OK
+
+
+def select_targets(targets: list[Target], patterns: tuple[str, ...]) -> list[Target]:
+    """Targets matched by one of `patterns` (all when none given); a pattern matching none is an error."""
+    if not patterns:
+        return targets
+    for pattern in patterns:
+        if not any(address_matches(target.address, pattern) for target in targets):
+            raise PromptformError(
+                f"no target matches '{pattern}'; `promptform render` with no argument lists them all"
+            )
+    return [
+        target
+        for target in targets
+        if any(address_matches(target.address, pattern) for pattern in patterns)
+    ]
+
+
+def _as_text(request: dict[str, Any]) -> str:
+    lines = [
+        f"# {request['address']}  ({request['source']})",
+        f"POST {request['url']}  [{request['provider']}, {request['content_type']}]",
+    ]
+    lines += [
+        f"  {key}: {json.dumps(value, ensure_ascii=False)}"
+        for key, value in request["body"].items()
+        if key != "prompt"
+    ]
+    for item in request["files"]:
+        lines.append(f"  {item['field']}: @{item['path']}")
+    lines.append("  prompt: |")
+    lines += [f"    {line}" if line else "" for line in request["body"]["prompt"].split("\n")]
+    lines.append("  outputs: " + ", ".join(request["outputs"]))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,19 @@
+"""`promptform validate`: load every manifest and report every problem."""
+
+from __future__ import annotations
+
+from promptform.config import Config
+from promptform.error_handler import EXIT_OK
+from promptform.output import Output
+from promptform.project import load_project
+
+
+def validate(config: Config, output: Output) -> int:
+    project = load_project(config)
+    for warning in project.warnings:
+        output.warning(warning)
+    files = f"{project.manifest_files} file{'s' if project.manifest_files != 1 else ''}"
+    manifests = f"{project.manifests} manifest{'s' if project.manifests != 1 else ''}"
+    targets = f"{len(project.targets)} target{'s' if len(project.targets) != 1 else ''}"
+    output.info(f"ok: {manifests} in {files}, {targets}")
+    return EXIT_OK

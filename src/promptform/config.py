@@ -1,0 +1,258 @@
+"""Project configuration: discovery, validation and the built-in defaults.
+
+Looked for from the working directory upwards: `promptform.toml`, or `[tool.promptform]` in
+`pyproject.toml`. Without either, the directory itself is the project with WisGate as provider.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from promptform.errors import ConfigError, Location
+from promptform.validation_messages import describe_validation_error
+
+CONFIG_FILE = "promptform.toml"
+PYPROJECT_FILE = "pyproject.toml"
+WISGATE_BASE_URL = "https://api.wisgate.ai/v1"
+DEFAULT_MODEL = "gpt-image-2"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectSettings(_Strict):
+    prompts_dir: str = "prompts"
+    templates_dir: str = "templates"
+    outputs_dir: str = "generated"
+    lockfile: str = "promptform.lock"
+    default_provider: str = "wisgate"
+
+
+class Defaults(_Strict):
+    """Values used by every manifest that does not set the field itself."""
+
+    provider: str | None = None
+    model: str = DEFAULT_MODEL
+    size: str | None = "1024x1024"
+    n: int = Field(default=1, ge=1, le=10)
+    quality: str | None = None
+    background: str | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    moderation: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProviderSettings(_Strict):
+    kind: Literal["openai", "offline"]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    auth_header: Literal["authorization", "api-key"] = "authorization"
+    concurrency: int = Field(default=4, ge=1, le=256)
+    timeout_s: float = Field(default=300.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+
+
+class Budget(_Strict):
+    max_images: int | None = Field(default=None, ge=0)
+    max_cost: float | None = Field(default=None, ge=0)
+
+
+class _ConfigFile(_Strict):
+    promptform: ProjectSettings = Field(default_factory=ProjectSettings)
+    defaults: Defaults = Field(default_factory=Defaults)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    pricing: dict[str, dict[str, float]] = Field(default_factory=dict)
+    budget: Budget = Field(default_factory=Budget)
+
+
+BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {
+    "wisgate": ProviderSettings(
+        kind="openai", base_url=WISGATE_BASE_URL, api_key_env="WISGATE_API_KEY"
+    ),
+    "offline": ProviderSettings(kind="offline"),
+}
+
+
+class Config(BaseModel):
+    """The resolved configuration of one project."""
+
+    model_config = ConfigDict(frozen=True)
+
+    root: Path
+    source: Path | None
+    project: ProjectSettings
+    defaults: Defaults
+    providers: dict[str, ProviderSettings]
+    pricing: dict[str, dict[str, float]]
+    budget: Budget
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.root / self.project.prompts_dir
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / self.project.templates_dir
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.root / self.project.outputs_dir
+
+    @property
+    def lockfile(self) -> Path:
+        return self.root / self.project.lockfile
+
+    @property
+    def state_dir(self) -> Path:
+        """Local, untracked state (stat cache, apply lock)."""
+        return self.root / ".promptform"
+
+    def provider(self, name: str | None) -> tuple[str, ProviderSettings]:
+        """The provider called `name` (`default` or None: the project's default provider)."""
+        chosen = self.defaults.provider if name in (None, "default") else name
+        chosen = chosen if chosen not in (None, "default") else self.project.default_provider
+        assert chosen is not None
+        try:
+            return chosen, self.providers[chosen]
+        except KeyError:
+            known = ", ".join(sorted(self.providers))
+            raise ConfigError(
+                f"unknown provider '{chosen}'; known providers: {known} "
+                f"(add [providers.{chosen}] to {CONFIG_FILE})"
+            ) from None
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest promptform.toml, or pyproject.toml with [tool.promptform], at or above `start`."""
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = directory / PYPROJECT_FILE
+        if pyproject.is_file() and _has_tool_table(pyproject):
+            return pyproject
+    return None
+
+
+def load_config(start: Path, explicit: Path | None = None) -> Config:
+    """Resolve the configuration for a run started in `start` (or from the file given by --config)."""
+    start = start.resolve()
+    if explicit is not None:
+        path: Path | None = explicit.resolve()
+        if not path.is_file():  # type: ignore[union-attr]
+            raise ConfigError(f"config file not found: {explicit}")
+    else:
+        path = find_config(start)
+    if path is None:
+        return _resolve(start, None, _ConfigFile())
+    text, table = _read_table(path)
+    try:
+        parsed = _ConfigFile.model_validate(table)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(str(part) for part in error["loc"])
+        prefix = ("tool", "promptform") if path.name == PYPROJECT_FILE else ()
+        section = ".".join(prefix + loc[:-1])
+        raise ConfigError(
+            describe_validation_error(error, f"[{section}]" if section else "the config", _known),
+            Location(_shown(path, start), _line_of(text, loc)),
+        ) from None
+    return _resolve(path.parent, path, parsed)
+
+
+def _known(section: tuple[str | int, ...]) -> list[str]:
+    """Valid keys of a config table, for did-you-mean suggestions."""
+    tables: dict[str, type[BaseModel]] = {
+        "promptform": ProjectSettings,
+        "defaults": Defaults,
+        "budget": Budget,
+    }
+    if not section:
+        return list(_ConfigFile.model_fields)
+    if section[0] == "providers" and len(section) == 2:
+        return list(ProviderSettings.model_fields)
+    model = tables.get(str(section[0])) if len(section) == 1 else None
+    return list(model.model_fields) if model else []
+
+
+def _shown(path: Path, start: Path) -> str:
+    try:
+        return path.relative_to(start).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _resolve(root: Path, source: Path | None, parsed: _ConfigFile) -> Config:
+    providers = {**BUILTIN_PROVIDERS, **parsed.providers}
+    config = Config(
+        root=root,
+        source=source,
+        project=parsed.promptform,
+        defaults=parsed.defaults,
+        providers=providers,
+        pricing=parsed.pricing,
+        budget=parsed.budget,
+    )
+    for name, provider in providers.items():
+        if provider.kind == "openai" and not provider.base_url:
+            raise ConfigError(f"[providers.{name}] needs base_url for kind 'openai'")
+    config.provider(config.project.default_provider)
+    return config
+
+
+def _read_table(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError("not valid UTF-8; save the file as UTF-8", Location(path.name)) from None
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        message = re.sub(r"\s*\(at line.*\)", "", str(exc))
+        line, column = (int(match[1]), int(match[2])) if match else (None, None)
+        raise ConfigError(f"invalid TOML: {message}", Location(path.name, line, column)) from None
+    if path.name == PYPROJECT_FILE:
+        data = data.get("tool", {}).get("promptform", {})
+    return text, data
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    return "promptform" in data.get("tool", {})
+
+
+def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
+    """Best-effort line of a config key (TOML parsers keep no positions): `key =` in its table."""
+    lines = text.splitlines()
+    for split in range(len(loc) - 1, -1, -1):
+        table, key = loc[:split], loc[split]
+        start = _table_start(lines, table)
+        if start is None:
+            continue
+        pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        for number in range(start, len(lines)):
+            if number > start and lines[number].lstrip().startswith("["):
+                break
+            if pattern.match(lines[number]):
+                return number + 1
+        if split:
+            return start + 1
+    return None
+
+
+def _table_start(lines: list[str], table: tuple[str, ...]) -> int | None:
+    """0-based index of the `[table]` header (the file's start for the root table)."""
+    if not table:
+        return 0
+    header = re.compile(r"^\s*\[\s*(tool\.promptform\.)?" + re.escape(".".join(table)) + r"\s*\]")
+    return next((number for number, line in enumerate(lines) if header.match(line)), None)

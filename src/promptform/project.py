@@ -1,0 +1,215 @@
+"""A project on disk: its manifests expanded into targets, checked as a whole.
+
+Owns reading manifest and reference-image files, duplicate addresses and outputs across manifests, and
+the dependency graph that reference images pointing at other targets' outputs create.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptform.config import Config
+from promptform.errors import (
+    ErrorGroup,
+    Location,
+    ManifestError,
+    PromptformError,
+    display_path,
+)
+from promptform.manifest import LoadedManifest, find_manifest_files, load_manifest_file
+from promptform.render import Renderer
+from promptform.targets import Target, TargetBuilder, relative_path_problem
+
+MAX_REPORTED_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class Project:
+    config: Config
+    targets: list[Target]
+    warnings: list[PromptformError]
+    manifest_files: int
+    manifests: int
+
+    def by_address(self) -> dict[str, Target]:
+        return {target.address: target for target in self.targets}
+
+
+def load_project(config: Config) -> Project:
+    """Load, render and check every manifest; raise every problem found at once."""
+    files = find_manifest_files(config.prompts_dir)
+    problems: list[PromptformError] = []
+    loaded: list[LoadedManifest] = []
+    for path in files:
+        try:
+            loaded += load_manifest_file(path, config.prompts_dir, display_path(path, config.root))
+        except PromptformError as exc:
+            problems.append(exc)
+    files_view = _Files(config)
+    builder = TargetBuilder(
+        config,
+        Renderer(config.templates_dir, config.project.templates_dir),
+        files_view.input_hash,
+        files_view.output_path,
+    )
+    targets: list[Target] = []
+    warnings: list[PromptformError] = []
+    for manifest in loaded:
+        try:
+            expansion = builder.expand(manifest)
+        except PromptformError as exc:
+            problems.append(exc)
+            continue
+        targets += expansion.targets
+        warnings += expansion.warnings
+    if not problems:
+        problems += _duplicates(targets)
+    if not problems:
+        try:
+            targets = _link_upstreams(targets, config)
+        except PromptformError as exc:
+            problems.append(exc)
+    if problems:
+        raise ErrorGroup(problems)
+    return Project(config, targets, warnings, len(files), len(loaded))
+
+
+class _Files:
+    """Reference-image hashes and output-path checks, each done once per path or directory."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.root = config.root.resolve()
+        self.outputs = config.outputs_dir.resolve()
+        self.outputs_prefix = config.project.outputs_dir.strip("/")
+        self._hashes: dict[str, str | None] = {}
+        self._safe_dirs: dict[str, bool] = {}
+
+    def input_hash(self, path: str, where: Location) -> str | None:
+        problem = relative_path_problem(path)
+        if problem:
+            raise ManifestError(f"reference image '{path}' {problem}", where)
+        if path not in self._hashes:
+            full = self.config.root / path
+            if not full.resolve().is_relative_to(self.root):
+                raise ManifestError(
+                    f"reference image '{path}' resolves outside the repository", where
+                )
+            self._hashes[path] = _hash_file(full) if full.is_file() else None
+        return self._hashes[path]
+
+    def output_path(self, path: str, where: Location) -> str:
+        problem = relative_path_problem(path)
+        if problem:
+            raise ManifestError(f"output path '{path}' {problem}", where)
+        parent = path.rpartition("/")[0]
+        safe = self._safe_dirs.get(parent)
+        if safe is None:
+            safe = self._safe_dirs[parent] = (
+                (self.config.outputs_dir / parent).resolve().is_relative_to(self.outputs)
+            )
+        full = self.config.outputs_dir / path
+        if not safe or (full.is_symlink() and not full.resolve().is_relative_to(self.outputs)):
+            raise ManifestError(
+                f"output path '{path}' leads outside {self.config.project.outputs_dir}/ "
+                "through a symlink",
+                where,
+            )
+        return path
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _duplicates(targets: list[Target]) -> list[PromptformError]:
+    problems: list[PromptformError] = []
+    addresses: dict[str, Target] = {}
+    outputs: dict[str, Target] = {}
+    for target in targets:
+        first = addresses.setdefault(target.address, target)
+        if first is not target:
+            problems.append(
+                ManifestError(
+                    f"address '{target.address}' is also defined at {first.location()}; "
+                    "give one of them another name:",
+                    target.location(),
+                )
+            )
+            continue
+        for output in target.outputs:
+            owner = outputs.setdefault(output, target)
+            if owner is not target:
+                problems.append(
+                    ManifestError(
+                        f"output '{output}' of '{target.address}' is also written by "
+                        f"'{owner.address}' ({owner.location()}); change one output:",
+                        target.location(),
+                    )
+                )
+    return problems[:MAX_REPORTED_PROBLEMS]
+
+
+def _link_upstreams(targets: list[Target], config: Config) -> list[Target]:
+    """Record which targets produce other targets' reference images; refuse missing files and cycles."""
+    prefix = config.project.outputs_dir.strip("/") + "/"
+    producer = {prefix + output: target.address for target in targets for output in target.outputs}
+    linked: list[Target] = []
+    problems: list[PromptformError] = []
+    for target in targets:
+        upstream = []
+        for image in target.inputs:
+            owner = producer.get(image.path)
+            if owner is not None:
+                if owner not in upstream:
+                    upstream.append(owner)
+            elif image.sha256 is None:
+                problems.append(
+                    ManifestError(
+                        f"{target.address}: reference image '{image.path}' does not exist and no "
+                        "target outputs it",
+                        target.location(),
+                    )
+                )
+        linked.append(dataclasses.replace(target, upstream=tuple(upstream)) if upstream else target)
+    if problems:
+        raise ErrorGroup(problems)
+    _refuse_cycles(linked)
+    return linked
+
+
+def _refuse_cycles(targets: list[Target]) -> None:
+    edges = {target.address: target.upstream for target in targets}
+    by_address = {target.address: target for target in targets}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in edges:
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = []
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                state[node] = 1
+                path.append(node)
+            if index < len(edges[node]):
+                stack.append((node, index + 1))
+                child = edges[node][index]
+                if state.get(child) == 1:
+                    cycle = [*path[path.index(child) :], child]
+                    raise ManifestError(
+                        "reference images form a cycle: " + " -> ".join(cycle),
+                        by_address[child].location(),
+                    )
+                if not state.get(child):
+                    stack.append((child, 0))
+            else:
+                state[node] = 2
+                path.pop()

@@ -1,0 +1,151 @@
+"""Sandboxed Jinja rendering of prompts, names and output paths.
+
+Templates arrive in pull requests, so they run in Jinja's immutable sandbox with StrictUndefined, a
+loader that cannot leave templates_dir, and no source of non-determinism (environment, clock, random):
+a render is a pure function of the repository.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from promptform.errors import Location, TemplateError
+
+MAX_RENDERED_CHARS = 1_000_000
+_SLUG_STRIP = re.compile(r"[^a-z0-9]+")
+
+
+def slug(value: object) -> str:
+    """Lower-case ASCII words joined by '-': 'Café Racer!' -> 'cafe-racer'."""
+    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
+    return _SLUG_STRIP.sub("-", text.lower()).strip("-")
+
+
+class _ContainedLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that also refuses symlinks leading out of its directory."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(str(root), followlinks=False)
+        self.root = root.resolve()
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if not Path(filename).resolve().is_relative_to(self.root):
+            raise jinja2.TemplateNotFound(template)
+        return source, filename, uptodate
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """Also bounds `*` and `**`, the two operators that can build huge values from small input."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator_: str, left: Any, right: Any
+    ) -> Any:
+        if operator_ == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("exponent too large")
+        if operator_ == "*":
+            for count, other in ((left, right), (right, left)):
+                if (
+                    isinstance(count, int)
+                    and isinstance(other, str | list | tuple)
+                    and count * len(other) > MAX_RENDERED_CHARS
+                ):
+                    raise SecurityError("repetition too large")
+            return operator.mul(left, right)
+        return super().call_binop(context, operator_, left, right)
+
+
+class Renderer:
+    """Renders template strings with one shared, sandboxed environment per project."""
+
+    def __init__(self, templates_dir: Path, shown_templates_dir: str) -> None:
+        self.templates_dir = templates_dir
+        self.shown_templates_dir = shown_templates_dir
+        self.env = _Environment(
+            loader=_ContainedLoader(templates_dir),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            auto_reload=False,
+            cache_size=-1,
+        )
+        # Sources of randomness or process state a render must not see.
+        for name in ("lipsum", "cycler", "joiner"):
+            self.env.globals.pop(name, None)
+        self.env.filters.pop("random", None)
+        self.env.filters["slug"] = slug
+        self._compiled: dict[str, jinja2.Template] = {}
+
+    def render(self, source: str, variables: Mapping[str, Any], origin: Location) -> str:
+        """Render `source`; errors point at the manifest line (`origin` is its first line)."""
+        try:
+            template = self._compiled.get(source)
+            if template is None:
+                template = self._compiled[source] = self.env.from_string(source)
+            rendered = template.render(variables)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"template syntax error: {exc.message}",
+                self._where(exc.filename, exc.lineno, origin),
+            ) from None
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(
+                f"template '{exc.name}' not found in {self.shown_templates_dir}/ "
+                "(templates can only be loaded from there)",
+                self._traceback_location(exc.__traceback__, origin),
+            ) from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(
+                f"undefined variable: {exc.message}; define it under vars: or as a matrix axis",
+                self._traceback_location(exc.__traceback__, origin),
+            ) from None
+        except SecurityError as exc:
+            raise TemplateError(
+                f"refused by the template sandbox: {exc}",
+                self._traceback_location(exc.__traceback__, origin),
+            ) from None
+        except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+            raise TemplateError(
+                f"template failed: {exc}", self._traceback_location(exc.__traceback__, origin)
+            ) from None
+        if len(rendered) > MAX_RENDERED_CHARS:
+            raise TemplateError(f"template renders over {MAX_RENDERED_CHARS:,} characters", origin)
+        return rendered
+
+    def _where(self, filename: str | None, line: int | None, origin: Location) -> Location:
+        if filename and filename != "<template>":
+            shown = Path(filename)
+            try:
+                name = (
+                    f"{self.shown_templates_dir}/{shown.relative_to(self.templates_dir).as_posix()}"
+                )
+            except ValueError:
+                name = shown.name
+            return Location(name, line)
+        if line is not None and origin.line is not None:
+            return Location(origin.file, origin.line + line - 1)
+        return origin
+
+    def _traceback_location(self, tb: TracebackType | None, origin: Location) -> Location:
+        """The innermost template frame of a render error (Jinja maps frames to template lines)."""
+        found: tuple[str, int] | None = None
+        while tb is not None:
+            filename = tb.tb_frame.f_code.co_filename
+            if filename == "<template>" or filename.startswith(str(self.templates_dir) + os.sep):
+                found = (filename, tb.tb_lineno)
+            tb = tb.tb_next
+        return self._where(*found, origin) if found else origin

@@ -1,0 +1,407 @@
+"""Targets: the concrete requests a manifest expands to, one per matrix cell.
+
+Owns matrix expansion, addresses, rendering of name/prompt/output, request bodies, output paths (which
+must stay inside outputs_dir) and per-model checks. Reading the files is project.py's job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from promptform.config import Config, Defaults
+from promptform.documents import Key
+from promptform.errors import ErrorGroup, Location, ManifestError, PromptformError
+from promptform.fingerprint import fingerprint
+from promptform.manifest import LoadedManifest, Manifest, Scalar
+from promptform.model_rules import KNOWN_MODELS, check_request
+from promptform.render import Renderer, slug
+
+GENERATIONS = "images/generations"
+EDITS = "images/edits"
+EXTENSIONS = {"png": ("png",), "jpeg": ("jpg", "jpeg"), "webp": ("webp",)}
+_BARE_VALUE = re.compile(r"^[^,\[\]=\"\s](?:[^,\[\]=\"]*[^,\[\]=\"\s])?$")
+_BAD_NAME = re.compile(r"[\[\],=\x00-\x1f\\]|^\s|\s$|^/|/$|//|(^|/)\.\.?(/|$)")
+_TEMPLATE_MARK = ("{{", "{%", "{#")
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """A reference image or mask: repo-relative path and content hash (None until it exists)."""
+
+    role: str
+    path: str
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str
+    name: str
+    file: str
+    line: int
+    cell: tuple[tuple[str, Scalar], ...]
+    provider: str
+    provider_kind: str
+    endpoint: str
+    body: dict[str, Any]
+    inputs: tuple[InputImage, ...]
+    outputs: tuple[str, ...]
+    description: str | None
+    fingerprint: str
+    upstream: tuple[str, ...] = field(default=())
+
+    @property
+    def model(self) -> str:
+        return str(self.body["model"])
+
+    @property
+    def images(self) -> int:
+        return int(self.body.get("n", 1))
+
+    @property
+    def output_format(self) -> str:
+        return str(self.body.get("output_format", "png"))
+
+    def location(self) -> Location:
+        return Location(self.file, self.line)
+
+
+@dataclass
+class Expansion:
+    targets: list[Target]
+    warnings: list[PromptformError]
+
+
+class TargetBuilder:
+    """Expands loaded manifests into targets for one project."""
+
+    def __init__(
+        self,
+        config: Config,
+        renderer: Renderer,
+        input_hash: Callable[[str, Location], str | None],
+        output_checker: Callable[[str, Location], str],
+    ) -> None:
+        self.config = config
+        self.renderer = renderer
+        self.input_hash = input_hash
+        self.check_output = output_checker
+
+    def expand(self, loaded: LoadedManifest) -> Expansion:
+        manifest = loaded.manifest
+        warnings: list[PromptformError] = []
+        targets: list[Target] = []
+        problems: list[PromptformError] = []
+        for cell, extra_vars in _cells(loaded):
+            try:
+                target, findings = self._target(loaded, cell, extra_vars)
+            except PromptformError as exc:
+                problems.append(exc)
+                if len(problems) >= 5:
+                    break
+                continue
+            targets.append(target)
+            for finding in findings:
+                error = ManifestError(
+                    f"{target.address}: {finding.message}" if cell else finding.message,
+                    loaded.location(finding.field)
+                    if finding.field in manifest.model_fields_set
+                    else loaded.location(),
+                )
+                (warnings if finding.warning else problems).append(error)
+        if problems:
+            raise ErrorGroup(problems)
+        return Expansion(targets, _unique(warnings))
+
+    def _target(
+        self, loaded: LoadedManifest, cell: dict[str, Scalar], extra_vars: dict[str, Any]
+    ) -> tuple[Target, list[Any]]:
+        manifest, defaults = loaded.manifest, self.config.defaults
+        variables = {**defaults.vars, **manifest.vars, **extra_vars, **cell}
+        name = self._name(loaded, variables)
+        variables["name"] = name
+        prompt = self.renderer.render(
+            manifest.prompt, variables, _value_location(loaded, "prompt")
+        ).strip()
+        if not prompt:
+            raise ManifestError("prompt renders to empty text", loaded.location("prompt"))
+        provider_name, provider = self.config.provider(manifest.provider or defaults.provider)
+        model = manifest.model or defaults.model
+        body = _request_body(manifest, defaults, model, prompt)
+        inputs = tuple(
+            InputImage(role, path, self.input_hash(path, loaded.location(*key)))
+            for role, key, path in _input_paths(loaded)
+        )
+        endpoint = EDITS if inputs else GENERATIONS
+        address = _address(name, cell)
+        outputs = self._outputs(loaded, variables, body, address)
+        findings = check_request(
+            model,
+            body,
+            sum(1 for item in inputs if item.role == "image"),
+            any(item.role == "mask" for item in inputs),
+        )
+        target = Target(
+            address=address,
+            name=name,
+            file=loaded.file,
+            line=loaded.document.start_line,
+            cell=tuple(cell.items()),
+            provider=provider_name,
+            provider_kind=provider.kind,
+            endpoint=endpoint,
+            body=body,
+            inputs=inputs,
+            outputs=outputs,
+            description=manifest.description,
+            fingerprint=fingerprint(
+                provider.kind,
+                endpoint,
+                body,
+                ((item.role, item.sha256 or f"pending:{item.path}") for item in inputs),
+            ),
+        )
+        return target, findings
+
+    def _name(self, loaded: LoadedManifest, variables: dict[str, Any]) -> str:
+        raw = loaded.manifest.name
+        if raw is None:
+            return loaded.default_name
+        name = (
+            self.renderer.render(raw, variables, _value_location(loaded, "name")).strip()
+            if any(mark in raw for mark in _TEMPLATE_MARK)
+            else raw
+        )
+        if not name or _BAD_NAME.search(name):
+            raise ManifestError(
+                f"name {name!r} is not a valid address: use letters, digits, '-', '_', '.' and '/' "
+                "(no brackets, commas, '=', '..' or leading/trailing '/')",
+                loaded.location("name"),
+            )
+        return name
+
+    def _outputs(
+        self, loaded: LoadedManifest, variables: dict[str, Any], body: dict[str, Any], address: str
+    ) -> tuple[str, ...]:
+        count = int(body.get("n", 1))
+        output_format = str(body.get("output_format", "png"))
+        ext = EXTENSIONS[output_format][0]
+        template = loaded.manifest.output
+        where = loaded.location("output") if template else loaded.location()
+        if template is None:
+            stem = "/".join(slug(part) or "_" for part in str(variables["name"]).split("/"))
+            cell_part = "-".join(slug(value) for _, value in _address_values(address))
+            base = f"{stem}-{cell_part}" if cell_part else stem
+            paths = [f"{base}-{index}.{ext}" for index in range(1, count + 1)]
+        else:
+            paths = [
+                self.renderer.render(
+                    template,
+                    {**variables, "index": index, "ext": ext},
+                    _value_location(loaded, "output"),
+                ).strip()
+                for index in range(1, count + 1)
+            ]
+            if count > 1 and len(set(paths)) == 1:
+                paths = [_with_index(path, index) for index, path in enumerate(paths, 1)]
+            paths = [_with_extension(path, output_format, where) for path in paths]
+        return tuple(self.check_output(path, where) for path in paths)
+
+
+def _cells(loaded: LoadedManifest) -> Iterator[tuple[dict[str, Scalar], dict[str, Any]]]:
+    """(axis values, extra vars) for every cell, in declared order; ({}, {}) for a plain manifest."""
+    matrix = loaded.manifest.matrix
+    if matrix is None:
+        yield {}, {}
+        return
+    axes = matrix.axes()
+    where = loaded.location("matrix")
+    for axis, values in axes.items():
+        if not values:
+            raise ManifestError(
+                f"matrix axis '{axis}' has no values", loaded.location("matrix", axis)
+            )
+        if len(set(map(_value_text, values))) != len(values):
+            raise ManifestError(
+                f"matrix axis '{axis}' repeats a value", loaded.location("matrix", axis)
+            )
+    names = list(axes)
+    cells: list[tuple[dict[str, Scalar], dict[str, Any]]] = (
+        [
+            (dict(zip(names, combination, strict=True)), {})
+            for combination in itertools.product(*axes.values())
+        ]
+        if names
+        else []
+    )
+    for index, rule in enumerate(matrix.exclude):
+        _check_axes(rule, names, loaded.location("matrix", "exclude", index), "exclude")
+        cells = [cell for cell in cells if not _matches(cell[0], rule)]
+    for index, entry in enumerate(matrix.include):
+        entry_where = loaded.location("matrix", "include", index)
+        keys = {key: value for key, value in entry.items() if key in names}
+        extra = {key: value for key, value in entry.items() if key not in names}
+        matching = [cell for cell in cells if _matches(cell[0], keys)]
+        if matching:
+            for _, cell_vars in matching:
+                cell_vars.update(extra)
+        elif names and len(keys) == len(names):
+            cells.append(({name: keys[name] for name in names}, dict(extra)))
+        elif not names:
+            raise ManifestError("matrix include needs axes to add cells to", entry_where)
+        else:
+            missing = ", ".join(name for name in names if name not in keys)
+            raise ManifestError(
+                f"matrix include entry matches no cell; to add a cell set every axis (missing: {missing})",
+                entry_where,
+            )
+    if not cells:
+        raise ManifestError("matrix has no cells left after exclude", where)
+    yield from cells
+
+
+def _check_axes(rule: dict[str, Scalar], names: list[str], where: Location, what: str) -> None:
+    unknown = [key for key in rule if key not in names]
+    if unknown:
+        raise ManifestError(
+            f"matrix {what} names unknown axis '{unknown[0]}' (axes: {', '.join(names)})", where
+        )
+
+
+def _matches(cell: dict[str, Scalar], rule: dict[str, Scalar]) -> bool:
+    return all(
+        key in cell and _value_text(cell[key]) == _value_text(value) for key, value in rule.items()
+    )
+
+
+def _value_text(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _address(name: str, cell: dict[str, Scalar]) -> str:
+    if not cell:
+        return name
+    parts = []
+    for axis, value in cell.items():
+        text = _value_text(value)
+        parts.append(f"{axis}={text if _BARE_VALUE.match(text) else json.dumps(text)}")
+    return f"{name}[{','.join(parts)}]"
+
+
+def _address_values(address: str) -> list[tuple[str, str]]:
+    """The (axis, value) pairs of an address, for default output names."""
+    if not address.endswith("]") or "[" not in address:
+        return []
+    inner = address[address.index("[") + 1 : -1]
+    pairs = []
+    for match in re.finditer(r'([^=,]+)=("(?:[^"\\]|\\.)*"|[^,]*)', inner):
+        value = json.loads(match[2]) if match[2].startswith('"') else match[2]
+        pairs.append((match[1], value))
+    return pairs
+
+
+def _request_body(
+    manifest: Manifest, defaults: Defaults, model: str, prompt: str
+) -> dict[str, Any]:
+    """The JSON parameters of the request, in a fixed order: the manifest's value, else the default."""
+    rules = KNOWN_MODELS.get(model)
+    gpt_image = rules is None or rules.gpt_image_options
+    body: dict[str, Any] = {"model": model, "prompt": prompt, "n": manifest.n or defaults.n}
+    for key in ("size", "quality"):
+        value = getattr(manifest, key) or getattr(defaults, key)
+        if value is not None:
+            body[key] = value
+    for key in ("background", "output_format", "output_compression", "moderation"):
+        explicit = getattr(manifest, key)
+        value = (
+            explicit if explicit is not None else (getattr(defaults, key) if gpt_image else None)
+        )
+        if value is not None:
+            body[key] = value
+    if rules is not None and not rules.gpt_image_options:
+        body["response_format"] = "b64_json"
+    return body
+
+
+def _input_paths(loaded: LoadedManifest) -> Iterator[tuple[str, Key, str]]:
+    """(role, manifest key, path) of every reference image, then the mask."""
+    for index, path in enumerate(loaded.manifest.images):
+        yield "image", ("images", index), path
+    if loaded.manifest.mask is not None:
+        yield "mask", ("mask",), loaded.manifest.mask
+
+
+def _value_location(loaded: LoadedManifest, key: str) -> Location:
+    document = loaded.document
+    return Location(document.file, document.value_line((key,)), None)
+
+
+def _with_index(path: str, index: int) -> str:
+    posix = PurePosixPath(path)
+    return str(posix.with_name(f"{posix.stem}-{index}{posix.suffix}"))
+
+
+def _with_extension(path: str, output_format: str, where: Location) -> str:
+    suffix = PurePosixPath(path).suffix.lower().lstrip(".")
+    if not suffix:
+        return f"{path}.{EXTENSIONS[output_format][0]}"
+    if suffix not in EXTENSIONS[output_format]:
+        raise ManifestError(
+            f"output '{path}' ends in .{suffix} but output_format is {output_format}; "
+            f"use .{EXTENSIONS[output_format][0]}",
+            where,
+        )
+    return path
+
+
+def relative_path_problem(path: str) -> str | None:
+    """Why `path` is not an acceptable repository-relative path, or None."""
+    if not path:
+        return "is empty"
+    if "\\" in path or "\x00" in path:
+        return "contains a backslash or NUL; use '/'"
+    posix = PurePosixPath(path)
+    if posix.is_absolute() or re.match(r"^[A-Za-z]:", path):
+        return "is absolute; write it relative"
+    if ".." in posix.parts:
+        return "contains '..'"
+    if any(part in ("", ".") for part in path.split("/")):
+        return "has an empty or '.' segment"
+    return None
+
+
+def contained(path: Path, root: Path) -> bool:
+    """Whether `path`, following any symlinks that exist, stays inside `root`."""
+    return Path(path).resolve().is_relative_to(root.resolve())
+
+
+def _unique(errors: list[PromptformError]) -> list[PromptformError]:
+    seen: set[str] = set()
+    unique = []
+    for error in errors:
+        if error.one_line() not in seen:
+            seen.add(error.one_line())
+            unique.append(error)
+    return unique
+
+
+def address_matches(address: str, pattern: str) -> bool:
+    """Whether `pattern` selects `address`: equal, a glob with * and ?, or the name of its manifest.
+
+    Only * and ? are wildcards, because addresses use [ ] themselves.
+    """
+    if address == pattern:
+        return True
+    regex = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+    name = address.split("[", 1)[0]
+    return re.fullmatch(regex, address) is not None or re.fullmatch(regex, name) is not None

@@ -1,0 +1,46 @@
+"""Turns one pydantic validation error into a sentence that says what to do."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+KnownFields = Callable[[tuple[str | int, ...]], Sequence[str]]
+
+
+def describe_validation_error(error: Any, section: str, known: KnownFields) -> str:
+    """`error` is one item of `ValidationError.errors()`; `section` names where it happened."""
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    kind = error["type"]
+    field = str(loc[-1]) if loc else ""
+    if kind == "extra_forbidden":
+        message = f"unknown field '{field}' in {section}"
+        candidates = [name for name in known(loc[:-1]) if name != field]
+        close = difflib.get_close_matches(field, candidates, n=1, cutoff=0.6)
+        if close:
+            return f"{message}; did you mean '{close[0]}'?"
+        if candidates:
+            return f"{message}; expected one of: {', '.join(sorted(candidates))}"
+        return message
+    if kind == "missing":
+        return f"missing required field '{field}' in {section}"
+    where = f"'{_dotted(loc)}'" if loc else section
+    text = str(error["msg"])
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        text = f"must be one of {expected}"
+    elif text.startswith(("Input should be", "Value error, ")):
+        text = text.removeprefix("Value error, ")
+        text = text[0].lower() + text[1:]
+    got = error.get("input")
+    if isinstance(got, str | int | float | bool) and kind != "missing":
+        return f"{where} {text} (got {got!r})"
+    return f"{where}: {text}"
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
