@@ -92,6 +92,15 @@ class Config(BaseModel):
     providers: dict[str, ProviderSettings]
     pricing: dict[str, dict[str, float]]
     budget: Budget
+    forced_provider: str | None = None  # --provider NAME: every target uses it
+
+    def with_provider(self, name: str | None) -> Config:
+        """This config with every target sent to provider `name` (as `--provider` asks)."""
+        if name is None:
+            return self
+        forced = self.model_copy(update={"forced_provider": name})
+        forced.provider(name)
+        return forced
 
     @property
     def prompts_dir(self) -> Path:
@@ -116,6 +125,8 @@ class Config(BaseModel):
 
     def provider(self, name: str | None) -> tuple[str, ProviderSettings]:
         """The provider called `name` (`default` or None: the project's default provider)."""
+        if self.forced_provider is not None:
+            name = self.forced_provider
         chosen = self.defaults.provider if name in (None, "default") else name
         chosen = chosen if chosen not in (None, "default") else self.project.default_provider
         assert chosen is not None

@@ -11,6 +11,7 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 FINGERPRINT_PREFIX = "sha256:v1:"
@@ -38,8 +39,13 @@ def fingerprint(
     return FINGERPRINT_PREFIX + hashlib.sha256(canonical_json(payload)).hexdigest()
 
 
-def file_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def hash_file(path: Path) -> str:
+    """sha256 of a file's content, read in chunks so large images are never held whole."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _normalized(value: Any) -> Any:

@@ -7,9 +7,7 @@ the dependency graph that reference images pointing at other targets' outputs cr
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from promptform.config import Config
 from promptform.errors import (
@@ -19,6 +17,7 @@ from promptform.errors import (
     PromptformError,
     display_path,
 )
+from promptform.fingerprint import hash_file
 from promptform.manifest import LoadedManifest, find_manifest_files, load_manifest_file
 from promptform.render import Renderer
 from promptform.targets import Target, TargetBuilder, relative_path_problem
@@ -98,7 +97,7 @@ class _Files:
                 raise ManifestError(
                     f"reference image '{path}' resolves outside the repository", where
                 )
-            self._hashes[path] = _hash_file(full) if full.is_file() else None
+            self._hashes[path] = hash_file(full) if full.is_file() else None
         return self._hashes[path]
 
     def output_path(self, path: str, where: Location) -> str:
@@ -119,14 +118,6 @@ class _Files:
                 where,
             )
         return path
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _duplicates(targets: list[Target]) -> list[PromptformError]:
