@@ -17,6 +17,10 @@ from promptform.errors import Location, ManifestError
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES_PER_DOCUMENT = 100_000
 MAX_DEPTH = 64
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# libyaml parses several times faster than the pure-Python parser; both give the same nodes and marks.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Key = tuple[str | int, ...]
 
@@ -67,9 +71,10 @@ def read_text(path: Path, shown: str) -> str:
 
 def load_documents(text: str, shown: str) -> list[Document]:
     """Parse every `---` document of a YAML text; empty documents are skipped."""
-    loader = yaml.SafeLoader(text)
     documents = []
+    loader = None
     try:
+        loader = _SafeLoader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -82,10 +87,21 @@ def load_documents(text: str, shown: str) -> list[Document]:
         problem = exc.problem or exc.context or "invalid YAML"
         where = Location(shown, mark.line + 1, mark.column + 1) if mark else Location(shown)
         raise ManifestError(f"invalid YAML: {problem}", where) from None
+    except yaml.reader.ReaderError as exc:
+        # Raised for control characters; it carries an offset, not a line.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ManifestError(
+            f"invalid YAML: character U+{exc.character:04X} is not allowed in YAML; remove it",
+            Location(shown, line, column),
+        ) from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"invalid YAML: {exc}", Location(shown)) from None
+    except RecursionError:  # only the pure-Python parser recurses without a depth limit
+        raise ManifestError("invalid YAML: nested too deeply", Location(shown)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 
@@ -96,6 +112,7 @@ class _Builder:
         self.loader = loader
         self.document = document
         self.visited = 0
+        self._merged: dict[int, list[tuple[Any, yaml.Node, yaml.Node]]] = {}
 
     def build(self, node: yaml.Node, key: Key, depth: int) -> Any:
         self.visited += 1
@@ -118,28 +135,52 @@ class _Builder:
         return self.loader.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, key: Key, depth: int) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)  # resolves `<<` merge keys
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            name = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(name, str | int | float | bool) or isinstance(name, float):
-                raise ManifestError(
-                    "mapping keys must be plain strings or numbers",
-                    Location(self.document.file, key_node.start_mark.line + 1),
-                )
-            if name in result:
-                raise ManifestError(
-                    f"duplicate key '{name}'; remove one of them",
-                    Location(
-                        self.document.file,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                    ),
-                )
+        for name, key_node, value_node in self._pairs(node):
             child = (*key, str(name))
             self._remember(child, key_node)
             result[name] = self.build(value_node, child, depth + 1)
         return result
+
+    def _pairs(self, node: yaml.MappingNode) -> list[tuple[Any, yaml.Node, yaml.Node]]:
+        """(key, key node, value node) of a mapping with `<<` merge keys resolved.
+
+        As YAML specifies: a key written in the mapping overrides a merged one, and of several merged
+        mappings the first that has a key wins. Only a key written twice is a mistake. Done here rather
+        than with PyYAML's flatten_mapping, which rewrites shared (aliased) nodes in place.
+        """
+        cached = self._merged.get(id(node))
+        if cached is not None:
+            return cached
+        own: dict[Any, tuple[Any, yaml.Node, yaml.Node]] = {}
+        merged: dict[Any, tuple[Any, yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for source in sources:
+                    if not isinstance(source, yaml.MappingNode):
+                        raise self._error(
+                            "`<<` merges mappings only; point it at a mapping or a list of mappings",
+                            source,
+                        )
+                    for pair in self._pairs(source):
+                        merged.setdefault(pair[0], pair)
+                continue
+            name = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(name, str | int | bool):
+                raise self._error("mapping keys must be plain strings or numbers", key_node)
+            if name in own:
+                raise self._error(f"duplicate key '{name}'; remove one of them", key_node)
+            own[name] = (name, key_node, value_node)
+        pairs = [pair for name, pair in merged.items() if name not in own] + list(own.values())
+        self._merged[id(node)] = pairs
+        return pairs
+
+    def _error(self, message: str, node: yaml.Node) -> ManifestError:
+        mark = node.start_mark
+        return ManifestError(message, Location(self.document.file, mark.line + 1, mark.column + 1))
 
     def _remember(self, key: Key, node: yaml.Node) -> None:
         self.document.positions.setdefault(
