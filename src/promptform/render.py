@@ -98,33 +98,58 @@ class Renderer:
                 template = self._compiled[source] = self.env.from_string(source)
             rendered = template.render(variables)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
+            raise self._error(
                 f"template syntax error: {exc.message}",
                 self._where(exc.filename, exc.lineno, origin),
+                origin,
+                exc.__traceback__,
             ) from None
         except jinja2.TemplateNotFound as exc:
-            raise TemplateError(
+            raise self._error(
                 f"template '{exc.name}' not found in {self.shown_templates_dir}/ "
                 "(templates can only be loaded from there)",
                 self._traceback_location(exc.__traceback__, origin),
+                origin,
+                exc.__traceback__,
             ) from None
         except jinja2.UndefinedError as exc:
-            raise TemplateError(
+            raise self._error(
                 f"undefined variable: {exc.message}; define it under vars: or as a matrix axis",
                 self._traceback_location(exc.__traceback__, origin),
+                origin,
+                exc.__traceback__,
             ) from None
         except SecurityError as exc:
-            raise TemplateError(
+            raise self._error(
                 f"refused by the template sandbox: {exc}",
                 self._traceback_location(exc.__traceback__, origin),
+                origin,
+                exc.__traceback__,
             ) from None
         except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
-            raise TemplateError(
-                f"template failed: {exc}", self._traceback_location(exc.__traceback__, origin)
+            raise self._error(
+                f"template failed: {exc}",
+                self._traceback_location(exc.__traceback__, origin),
+                origin,
+                exc.__traceback__,
             ) from None
         if len(rendered) > MAX_RENDERED_CHARS:
             raise TemplateError(f"template renders over {MAX_RENDERED_CHARS:,} characters", origin)
         return rendered
+
+    def _error(
+        self, message: str, where: Location, origin: Location, tb: TracebackType | None
+    ) -> TemplateError:
+        """An error inside a shared template also names the manifest line that pulled it in."""
+        if where.file != origin.file:
+            line = None
+            while tb is not None:
+                if tb.tb_frame.f_code.co_filename == "<template>":
+                    line = tb.tb_lineno
+                tb = tb.tb_next
+            manifest_line = self._where("<template>" if line else None, line, origin)
+            message = f"{message} (included from {manifest_line})"
+        return TemplateError(message, where)
 
     def _where(self, filename: str | None, line: int | None, origin: Location) -> Location:
         if filename and filename != "<template>":
