@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from promptform.errors import ConfigError, Location
 from promptform.validation_messages import describe_validation_error
@@ -32,6 +32,15 @@ class ProjectSettings(_Strict):
     outputs_dir: str = "generated"
     lockfile: str = "promptform.lock"
     default_provider: str = "wisgate"
+
+    @field_validator("prompts_dir", "templates_dir", "outputs_dir", "lockfile")
+    @classmethod
+    def _inside_project(cls, value: str) -> str:
+        # apply writes under outputs_dir and the lockfile: a reviewed config must not aim elsewhere.
+        path = Path(value)
+        if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
+            raise ValueError("must be a relative path inside the project, without '..'")
+        return value
 
 
 class Defaults(_Strict):
@@ -173,9 +182,9 @@ def load_config(start: Path, explicit: Path | None = None) -> Config:
         section = ".".join(prefix + loc[:-1])
         raise ConfigError(
             describe_validation_error(error, f"[{section}]" if section else "the config", _known),
-            Location(_shown(path, start), _line_of(text, loc)),
+            Location(path.name, _line_of(text, loc)),
         ) from None
-    return _resolve(path.parent, path, parsed)
+    return _resolve(path.parent, path, parsed, text)
 
 
 def _known(section: tuple[str | int, ...]) -> list[str]:
@@ -193,14 +202,11 @@ def _known(section: tuple[str | int, ...]) -> list[str]:
     return list(model.model_fields) if model else []
 
 
-def _shown(path: Path, start: Path) -> str:
-    try:
-        return path.relative_to(start).as_posix()
-    except ValueError:
-        return str(path)
+def _resolve(root: Path, source: Path | None, parsed: _ConfigFile, text: str = "") -> Config:
+    # Shown relative to the project root (the config's directory), as manifests are.
+    def where(*loc: str) -> Location | None:
+        return Location(source.name, _line_of(text, loc)) if source else None
 
-
-def _resolve(root: Path, source: Path | None, parsed: _ConfigFile) -> Config:
     providers = {**BUILTIN_PROVIDERS, **parsed.providers}
     config = Config(
         root=root,
@@ -213,8 +219,18 @@ def _resolve(root: Path, source: Path | None, parsed: _ConfigFile) -> Config:
     )
     for name, provider in providers.items():
         if provider.kind == "openai" and not provider.base_url:
-            raise ConfigError(f"[providers.{name}] needs base_url for kind 'openai'")
-    config.provider(config.project.default_provider)
+            raise ConfigError(
+                f"[providers.{name}] needs base_url for kind 'openai'",
+                where("providers", name, "base_url"),
+            )
+    for table, key, value in (
+        ("promptform", "default_provider", config.project.default_provider),
+        ("defaults", "provider", config.defaults.provider),
+    ):
+        try:
+            config.provider(value)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, where(table, key)) from None
     return config
 
 
@@ -251,6 +267,9 @@ def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
         if start is None:
             continue
         pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        header = _table_start(lines, (*table, key))
+        if header is not None:
+            return header + 1
         for number in range(start, len(lines)):
             if number > start and lines[number].lstrip().startswith("["):
                 break
@@ -265,5 +284,7 @@ def _table_start(lines: list[str], table: tuple[str, ...]) -> int | None:
     """0-based index of the `[table]` header (the file's start for the root table)."""
     if not table:
         return 0
-    header = re.compile(r"^\s*\[\s*(tool\.promptform\.)?" + re.escape(".".join(table)) + r"\s*\]")
+    header = re.compile(
+        r"^\s*\[\s*(tool\.promptform\.)?" + re.escape(".".join(table)) + r"\s*[\].]"
+    )
     return next((number for number, line in enumerate(lines) if header.match(line)), None)
