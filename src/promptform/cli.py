@@ -123,6 +123,79 @@ def schema(app: AppContext) -> int:
     return app.run(lambda: run_schema(app.output))
 
 
+@cli.command()
+@click.argument(
+    "plan_file", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only these addresses (glob; repeatable).",
+)
+@click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Regenerate even if unchanged (repeatable).",
+)
+@click.option("--repair", is_flag=True, help="Also regenerate outputs missing from disk.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    help="Requests in flight (default: provider's, 4).",
+)
+@click.option("--max-images", type=click.IntRange(0), help="Refuse a plan generating more images.")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(0),
+    metavar="USD",
+    help="Refuse a plan estimated to cost more.",
+)
+@click.option(
+    "--provider", metavar="NAME", help="Send every target to this provider (e.g. offline)."
+)
+@pass_app
+def apply(
+    app: AppContext,
+    plan_file: Path | None,
+    yes: bool,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    repair: bool,
+    concurrency: int | None,
+    max_images: int | None,
+    max_cost: float | None,
+    provider: str | None,
+) -> int:
+    """Generate what the plan says: only new and changed targets, then update the lockfile.
+
+    Without PLAN_FILE it plans first, shows the plan and asks for confirmation (--yes skips it;
+    without a terminal it refuses). A PLAN_FILE saved by `plan --out` is applied as reviewed, and
+    refused if anything changed since. Each finished target is recorded at once, so an interrupted
+    apply resumes where it stopped. Exit 1 when a target failed, 130 when interrupted.
+    """
+    from promptform.apply import ApplyOptions
+    from promptform.commands.apply import ApplyRequest, terminal_confirm
+    from promptform.commands.apply import apply as run_apply
+    from promptform.plan_model import PlanOptions
+
+    request = ApplyRequest(
+        plan_file=plan_file,
+        plan_options=PlanOptions(targets=targets, replace=replace, repair=repair),
+        options=ApplyOptions(concurrency=concurrency, max_images=max_images, max_cost=max_cost),
+        yes=yes,
+    )
+    return app.run(
+        lambda: run_apply(
+            app.config().with_provider(provider), app.output, request, terminal_confirm()
+        )
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:

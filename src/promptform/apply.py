@@ -1,0 +1,458 @@
+"""Carrying out a plan: moves, generations (upstream first, concurrently) and deletes.
+
+Every image costs money and is different each time, so: each completed target's outputs are written
+atomically and the lockfile is rewritten right after, so a crash loses at most the requests in
+flight; a file promptform replaces or deletes goes to .promptform/trash/ (hard-linked, no copy)
+instead of disappearing; bytes that fail a check after being paid for go to .promptform/rescued/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from promptform.atomic import atomic_write
+from promptform.config import Config
+from promptform.errors import PromptformError
+from promptform.fingerprint import fingerprint, hash_file
+from promptform.images import ImageError, ImageInfo, check_format
+from promptform.lockfile import (
+    LockedInput,
+    LockedOutput,
+    LockEntry,
+    ProviderRef,
+)
+from promptform.lockfile_writer import LockfileWriter
+from promptform.pacing import AdaptiveLimiter, backoff_delay
+from promptform.plan_model import Change, Plan
+from promptform.providers.base import Generation, ImageRequest, InputFile, Provider, ProviderError
+from promptform.providers.factory import make_provider
+from promptform.providers.http import AsyncBaseTransport, shared_client
+from promptform.render import slug
+from promptform.targets import Target
+
+RATE_LIMIT_RETRIES = 30  # 429s are pacing, not failure: they get a budget of their own
+
+ProviderFactory = Callable[[str], Provider]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    concurrency: int | None = None  # overrides every provider's `concurrency`
+    max_images: int | None = None
+    max_cost: float | None = None
+    source_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    address: str
+    message: str
+
+
+@dataclass
+class ApplyReport:
+    generated: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # not started because of Ctrl-C
+    rescued: list[str] = field(default_factory=list)
+    images: int = 0
+    cost_usd: float = 0.0
+    interrupted: bool = False
+
+
+class ApplyObserver(Protocol):
+    def started(self, plan: Plan) -> None: ...
+    def finished_target(self, change: Change, report: ApplyReport) -> None: ...
+    def failed_target(self, change: Change, message: str, report: ApplyReport) -> None: ...
+    def retrying(self, change: Change, attempt: int, delay: float, message: str) -> None: ...
+
+
+def check_budget(plan: Plan, config: Config, options: ApplyOptions) -> None:
+    """Refuse, before any request, a plan over --max-images/--max-cost or the config's [budget]."""
+    summary = plan.summary()
+    max_images = options.max_images if options.max_images is not None else config.budget.max_images
+    max_cost = options.max_cost if options.max_cost is not None else config.budget.max_cost
+    if max_images is not None and summary.images > max_images:
+        raise PromptformError(
+            f"plan generates {summary.images} images, over the budget of {max_images}; "
+            "raise --max-images or apply fewer targets with --target"
+        )
+    if max_cost is not None and summary.images:
+        if summary.estimated_cost_usd is None:
+            raise PromptformError(
+                f"plan cost is unknown (a model has no price) and the budget is ${max_cost:.2f}; "
+                "add [pricing.MODEL] to the config"
+            )
+        if summary.estimated_cost_usd > max_cost:
+            raise PromptformError(
+                f"plan costs an estimated ${summary.estimated_cost_usd:.2f}, over the budget of "
+                f"${max_cost:.2f}; raise --max-cost or apply fewer targets with --target"
+            )
+
+
+class Applier:
+    """Runs one plan against one lockfile writer. Create it and `await run()` once."""
+
+    def __init__(
+        self,
+        config: Config,
+        plan: Plan,
+        writer: LockfileWriter,
+        providers: ProviderFactory,
+        observer: ApplyObserver,
+        options: ApplyOptions,
+        stop: asyncio.Event,
+    ) -> None:
+        self.config = config
+        self.plan = plan
+        self.writer = writer
+        self.providers = providers
+        self.observer = observer
+        self.options = options
+        self.stop = stop
+        self.report = ApplyReport()
+        self.outputs_dir = config.outputs_dir
+        self.trash = config.state_dir / "trash"
+        self._limiters: dict[str, AdaptiveLimiter] = {}
+        self._done: dict[str, asyncio.Future[bool]] = {}
+
+    async def run(self) -> ApplyReport:
+        self.observer.started(self.plan)
+        changes = self.plan.actionable
+        for change in changes:
+            if change.action == "move":
+                self._guarded(change, self._move)
+        generating = [change for change in changes if change.generates]
+        loop = asyncio.get_running_loop()
+        self._done = {change.address: loop.create_future() for change in generating}
+        await asyncio.gather(*(self._generate_when_ready(change) for change in generating))
+        claimed = {
+            path for change in self.plan.changes if change.target for path in change.target.outputs
+        }
+        for change in changes:
+            if change.action == "delete" and not self.stop.is_set():
+                self._guarded(change, lambda change: self._delete(change, claimed))
+        self.report.interrupted = self.stop.is_set()
+        return self.report
+
+    # -- moves and deletes: no network, so they run inline --------------------------------------
+
+    def _guarded(self, change: Change, action: Callable[[Change], None]) -> None:
+        try:
+            action(change)
+        except (PromptformError, OSError) as exc:
+            self._fail(change, str(exc))
+
+    def _move(self, change: Change) -> None:
+        assert change.entry is not None and change.target is not None
+        by_old = dict(change.renames)
+        outputs = []
+        for output in change.entry.outputs:
+            new = by_old.get(output.path, output.path)
+            self._rename_output(output, new)
+            outputs.append(output.model_copy(update={"path": new}))
+        entry = change.entry.model_copy(update={"outputs": outputs})
+        removed = (change.moved_from,) if change.moved_from else ()
+        self.writer.update({change.address: entry}, removed)
+        self.report.moved.append(change.address)
+        self.observer.finished_target(change, self.report)
+
+    def _rename_output(self, output: LockedOutput, new: str) -> None:
+        source, destination = self.outputs_dir / output.path, self.outputs_dir / new
+        if source == destination:
+            return
+        if not source.exists():
+            # A crash after the rename but before the lockfile write: the file is already there.
+            if destination.is_file() and hash_file(destination) == output.sha256:
+                return
+            raise PromptformError(f"cannot move {output.path}: the file is missing (see drift)")
+        self._to_trash(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source.replace(destination)
+
+    def _delete(self, change: Change, claimed: set[str]) -> None:
+        assert change.entry is not None
+        for output in change.entry.outputs:
+            if output.path not in claimed:
+                self._to_trash(self.outputs_dir / output.path, move=True)
+        self.writer.remove(change.address)
+        self.report.deleted.append(change.address)
+        self.observer.finished_target(change, self.report)
+
+    def _to_trash(self, path: Path, move: bool = False) -> None:
+        """Keep the previous version of an output under .promptform/trash/ instead of losing it."""
+        if not path.is_file():
+            return
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        relative = path.relative_to(self.outputs_dir)
+        kept = self.trash / stamp / relative
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        if kept.exists():
+            kept.unlink()
+        if move:
+            path.replace(kept)
+            return
+        try:
+            os.link(path, kept)  # the old inode survives the atomic replace that follows
+        except OSError:
+            kept.write_bytes(path.read_bytes())
+
+    # -- generations --------------------------------------------------------------------------
+
+    async def _generate_when_ready(self, change: Change) -> None:
+        assert change.target is not None
+        done = self._done[change.address]
+        try:
+            for upstream in change.target.upstream:
+                waiting = self._done.get(upstream)
+                if waiting is not None and not await asyncio.shield(waiting):
+                    self._fail(change, f"not generated: its input `{upstream}` failed")
+                    done.set_result(False)
+                    return
+            if self.stop.is_set():
+                self.report.skipped.append(change.address)
+                done.set_result(False)
+                return
+            ok = await self._generate(change, change.target)
+            done.set_result(ok)
+        finally:
+            if not done.done():
+                done.set_result(False)
+
+    async def _generate(self, change: Change, target: Target) -> bool:
+        name, settings = self.config.provider(target.provider)
+        limiter = self._limiter(name, settings.concurrency)
+        try:
+            request = self._request(target)
+            generation = await self._send(change, request, limiter, settings.max_retries)
+            self._record(change, target, request, generation)
+        except (PromptformError, OSError) as exc:
+            self._fail(change, str(exc))
+            return False
+        except asyncio.CancelledError:
+            self.report.skipped.append(change.address)
+            raise
+        return True
+
+    def _limiter(self, name: str, concurrency: int) -> AdaptiveLimiter:
+        if name not in self._limiters:
+            self._limiters[name] = AdaptiveLimiter(self.options.concurrency or concurrency)
+        return self._limiters[name]
+
+    def _request(self, target: Target) -> ImageRequest:
+        # Reference images are hashed now, not at plan time: an upstream may just have replaced them.
+        inputs = tuple(
+            InputFile(
+                item.role, self.config.root / item.path, hash_file(self.config.root / item.path)
+            )
+            for item in target.inputs
+        )
+        return ImageRequest(
+            address=target.address,
+            endpoint=target.endpoint,
+            body=target.body,
+            inputs=inputs,
+            fingerprint=fingerprint(
+                target.provider_kind,
+                target.endpoint,
+                target.body,
+                ((item.role, item.sha256) for item in inputs),
+            ),
+        )
+
+    async def _send(
+        self, change: Change, request: ImageRequest, limiter: AdaptiveLimiter, max_retries: int
+    ) -> Generation:
+        provider = self.providers(change.target.provider if change.target else "")
+        failures = rate_limits = 0
+        while True:
+            await limiter.acquire()
+            try:
+                generation = await provider.generate(request)
+            except ProviderError as exc:
+                await limiter.release(rate_limited=exc.rate_limited, retry_after=exc.retry_after)
+                if exc.rate_limited and exc.retryable:
+                    rate_limits += 1
+                    attempt, budget = rate_limits, RATE_LIMIT_RETRIES
+                else:
+                    failures += 1
+                    attempt, budget = failures, max_retries
+                if not exc.retryable or attempt > budget or self.stop.is_set():
+                    raise
+                delay = backoff_delay(attempt, exc.retry_after)
+                self.observer.retrying(change, attempt, delay, str(exc))
+                await _sleep_unless(self.stop, delay)
+                if self.stop.is_set():
+                    raise
+                continue
+            except BaseException:
+                await limiter.release()
+                raise
+            await limiter.release()
+            return generation
+
+    def _record(
+        self, change: Change, target: Target, request: ImageRequest, generation: Generation
+    ) -> None:
+        if len(generation.images) != len(target.outputs):
+            rescued = self._rescue(target, generation.images)
+            raise PromptformError(
+                f"asked for {len(target.outputs)} images, got {len(generation.images)}; "
+                f"kept them in {rescued}"
+            )
+        infos: list[ImageInfo] = []
+        for data in generation.images:
+            try:
+                infos.append(check_format(data, target.output_format))
+            except ImageError as exc:
+                rescued = self._rescue(target, generation.images)
+                raise PromptformError(f"{exc}; the images were kept in {rescued}") from None
+        outputs = []
+        for path, data, info in zip(target.outputs, generation.images, infos, strict=True):
+            destination = self.outputs_dir / path
+            self._to_trash(destination)
+            atomic_write(destination, data)
+            outputs.append(
+                LockedOutput(
+                    path=path,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    bytes=len(data),
+                    format=info.format,
+                    width=info.width,
+                    height=info.height,
+                )
+            )
+        if change.entry is not None:
+            current = set(target.outputs)
+            for old in change.entry.outputs:
+                if old.path not in current:
+                    self._to_trash(self.outputs_dir / old.path, move=True)
+        entry = LockEntry(
+            fingerprint=request.fingerprint,
+            request=target.body,
+            endpoint=target.endpoint,
+            inputs=[
+                LockedInput(role=item.role, path=target_input.path, sha256=item.sha256)
+                for item, target_input in zip(request.inputs, target.inputs, strict=True)
+            ],
+            outputs=outputs,
+            provider=ProviderRef(kind=target.provider_kind, name=target.provider),
+            model=target.model,
+            generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            source_commit=self.options.source_commit,
+            revised_prompt=generation.revised_prompt,
+            usage=generation.usage,
+            cost_usd=change.cost_usd,
+        )
+        self.writer.update({target.address: entry}, ())
+        self.report.generated.append(target.address)
+        self.report.images += len(outputs)
+        self.report.cost_usd += change.cost_usd or 0.0
+        self.observer.finished_target(change, self.report)
+
+    def _rescue(self, target: Target, images: list[bytes]) -> str:
+        """Keep bytes we paid for but cannot use, so nobody pays for them twice without a look."""
+        folder = self.config.state_dir / "rescued" / f"{slug(target.address)}-{int(time.time())}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, data in enumerate(images, 1):
+            atomic_write(folder / f"{index}.bin", data)
+        shown = folder.relative_to(self.config.root).as_posix()
+        self.report.rescued.append(shown)
+        return shown
+
+    def _fail(self, change: Change, message: str) -> None:
+        self.report.failures.append(Failure(change.address, message))
+        self.observer.failed_target(change, message, self.report)
+
+
+async def _sleep_unless(stop: asyncio.Event, delay: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
+
+
+def run_apply(
+    config: Config,
+    plan: Plan,
+    writer: LockfileWriter,
+    observer: ApplyObserver,
+    options: ApplyOptions,
+    environ: Mapping[str, str],
+    transport: AsyncBaseTransport | None = None,
+) -> ApplyReport:
+    """Apply `plan` with one shared HTTP client; first Ctrl-C drains, a second one abandons."""
+    return asyncio.run(_run(config, plan, writer, observer, options, environ, transport))
+
+
+async def _run(
+    config: Config,
+    plan: Plan,
+    writer: LockfileWriter,
+    observer: ApplyObserver,
+    options: ApplyOptions,
+    environ: Mapping[str, str],
+    transport: AsyncBaseTransport | None,
+) -> ApplyReport:
+    stop = asyncio.Event()
+    client = shared_client(transport)
+    providers: dict[str, Provider] = {}
+
+    def provider_named(name: str) -> Provider:
+        if name not in providers:
+            provider_name, settings = config.provider(name)
+            providers[name] = make_provider(provider_name, settings, client, environ)
+        return providers[name]
+
+    # Fail on a missing API key before the first request, not once per target.
+    for change in plan.actionable:
+        if change.generates and change.target is not None:
+            provider_named(change.target.provider)
+    applier = Applier(config, plan, writer, provider_named, observer, options, stop)
+    task = asyncio.ensure_future(applier.run())
+    restore = _install_interrupt_handlers(stop, task)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        applier.report.interrupted = True
+        return applier.report
+    finally:
+        restore()
+        for provider in providers.values():
+            await provider.aclose()
+        await client.aclose()
+
+
+def _install_interrupt_handlers(
+    stop: asyncio.Event, task: asyncio.Future[ApplyReport]
+) -> Callable[[], None]:
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        if stop.is_set():
+            task.cancel()  # second Ctrl-C: abandon the requests in flight
+        stop.set()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, interrupt)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
+
+    def restore() -> None:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+    return restore

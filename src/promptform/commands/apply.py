@@ -1,0 +1,123 @@
+"""`promptform apply`: plan (or load a saved plan), confirm, then generate what changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptform.apply import ApplyOptions, ApplyReport, check_budget, run_apply
+from promptform.apply_lock import apply_lock
+from promptform.apply_progress import BarProgress, LineProgress
+from promptform.config import Config
+from promptform.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from promptform.errors import PromptformError
+from promptform.gitrepo import source_state
+from promptform.lockfile_writer import LockfileWriter
+from promptform.output import Output
+from promptform.plan import compute_plan
+from promptform.plan_format import format_text
+from promptform.plan_model import PlanOptions
+from promptform.saved_plan import check_fresh, load_saved_plan
+
+Confirm = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    plan_file: Path | None
+    plan_options: PlanOptions
+    options: ApplyOptions
+    yes: bool
+
+
+def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confirm | None) -> int:
+    """`confirm` asks the user (None: no terminal to ask on)."""
+    with apply_lock(config.state_dir):
+        if request.plan_file is not None:
+            saved = load_saved_plan(request.plan_file)
+            _, lockfile, plan = compute_plan(config, saved.options)
+            check_fresh(saved, plan)
+        else:
+            _, lockfile, plan = compute_plan(config, request.plan_options)
+            output.result(format_text(plan, color=output.color))
+            if not plan.has_changes:
+                return EXIT_OK
+            if not request.yes:
+                if confirm is None:
+                    raise PromptformError(
+                        "apply needs confirmation and there is no terminal to ask on: pass --yes, "
+                        "or save a reviewed plan with `plan --out FILE` and `apply FILE`"
+                    )
+                if not confirm("Apply these changes? Only 'yes' is accepted"):
+                    output.info("Apply cancelled.")
+                    return EXIT_OK
+        if not plan.has_changes:
+            output.info("No changes.")
+            return EXIT_OK
+        check_budget(plan, config, request.options)
+        options = _with_source_commit(config, request.options, output)
+        progress = (
+            BarProgress(output.stderr) if _is_tty(output.stderr) else LineProgress(output.stderr)
+        )
+        writer = LockfileWriter(config.lockfile, lockfile)
+        try:
+            report = run_apply(config, plan, writer, progress, options, os.environ)
+        finally:
+            progress.close()
+    return _summarise(report, config, output)
+
+
+def _with_source_commit(config: Config, options: ApplyOptions, output: Output) -> ApplyOptions:
+    watched = [config.project.prompts_dir, config.project.templates_dir]
+    if config.source is not None:
+        watched.append(config.source.name)
+    state = source_state(config.root, watched)
+    if state.dirty_paths:
+        output.info(
+            f"warning: {len(state.dirty_paths)} manifest/template/config file(s) have uncommitted "
+            f"changes (e.g. {state.dirty_paths[0]}); source_commit will not describe them exactly"
+        )
+    return dataclasses.replace(options, source_commit=state.commit)
+
+
+def _summarise(report: ApplyReport, config: Config, output: Output) -> int:
+    done = (
+        f"Apply complete: {len(report.generated)} generated, {len(report.moved)} moved, "
+        f"{len(report.deleted)} deleted; {report.images} images, ${report.cost_usd:.2f}."
+    )
+    if report.interrupted:
+        done = done.replace("Apply complete", "Apply interrupted")
+    output.info(done)
+    for path in report.rescued:
+        output.info(f"paid-for images that failed a check were kept in {path}")
+    if report.skipped:
+        output.info(f"{len(report.skipped)} target(s) not started; run apply again to finish them")
+    if report.failures:
+        output.info(f"{len(report.failures)} target(s) failed:")
+        for failure in report.failures:
+            output.info(f"  {failure.address}: {failure.message}")
+    output.info(f"lockfile: {config.lockfile}; images under {config.outputs_dir}/")
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if report.failures else EXIT_OK
+
+
+def _is_tty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def terminal_confirm() -> Confirm | None:
+    """A yes/no prompt on the terminal, or None when stdin is not one."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(question: str) -> bool:
+        print(f"\n{question}: ", end="", file=sys.stderr, flush=True)
+        return sys.stdin.readline().strip() == "yes"
+
+    return ask
