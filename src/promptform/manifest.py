@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from promptform.documents import Document, Key, load_documents, read_text
 from promptform.errors import ErrorGroup, ManifestError, PromptformError
@@ -38,6 +45,14 @@ class Matrix(BaseModel):
         default_factory=list,
         description="Partial cells: every cell matching all of an entry's values is removed.",
     )
+
+    @model_validator(mode="after")
+    def _axes_are_names(self) -> Matrix:
+        # Axis names appear in addresses (`name[axis=value]`) and as template variables.
+        for axis in self.axes():
+            if not axis.isidentifier():
+                raise ValueError(f"matrix axis name {axis!r} is not a valid identifier")
+        return self
 
     def axes(self) -> dict[str, list[Scalar]]:
         return dict(self.__pydantic_extra__ or {})

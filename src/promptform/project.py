@@ -130,7 +130,7 @@ def _duplicates(targets: list[Target]) -> list[PromptformError]:
             problems.append(
                 ManifestError(
                     f"address '{target.address}' is also defined at {first.location()}; "
-                    "give one of them another name:",
+                    "give one of them another name",
                     target.location(),
                 )
             )
@@ -141,7 +141,7 @@ def _duplicates(targets: list[Target]) -> list[PromptformError]:
                 problems.append(
                     ManifestError(
                         f"output '{output}' of '{target.address}' is also written by "
-                        f"'{owner.address}' ({owner.location()}); change one output:",
+                        f"'{owner.address}' ({owner.location()}); change one of the outputs",
                         target.location(),
                     )
                 )

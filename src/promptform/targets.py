@@ -16,7 +16,7 @@ from typing import Any
 
 from promptform.config import Config, Defaults
 from promptform.documents import Key
-from promptform.errors import ErrorGroup, Location, ManifestError, PromptformError
+from promptform.errors import ConfigError, ErrorGroup, Location, ManifestError, PromptformError
 from promptform.fingerprint import fingerprint
 from promptform.manifest import LoadedManifest, Manifest, Scalar
 from promptform.model_rules import KNOWN_MODELS, check_request
@@ -131,7 +131,10 @@ class TargetBuilder:
         ).strip()
         if not prompt:
             raise ManifestError("prompt renders to empty text", loaded.location("prompt"))
-        provider_name, provider = self.config.provider(manifest.provider or defaults.provider)
+        try:
+            provider_name, provider = self.config.provider(manifest.provider or defaults.provider)
+        except ConfigError as exc:
+            raise ManifestError(exc.message, loaded.location("provider")) from None
         model = manifest.model or defaults.model
         body = _request_body(manifest, defaults, model, prompt)
         inputs = tuple(
@@ -210,6 +213,12 @@ class TargetBuilder:
             ]
             if count > 1 and len(set(paths)) == 1:
                 paths = [_with_index(path, index) for index, path in enumerate(paths, 1)]
+            elif len(set(paths)) != count:
+                raise ManifestError(
+                    f"output gives {len(set(paths))} different paths for {count} images; "
+                    "use {{ index }} in it",
+                    where,
+                )
             paths = [_with_extension(path, output_format, where) for path in paths]
         return tuple(self.check_output(path, where) for path in paths)
 
