@@ -18,6 +18,7 @@ MAX_FILE_BYTES = 1_000_000
 MAX_NODES_PER_DOCUMENT = 100_000
 MAX_DEPTH = 64
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 # libyaml parses several times faster than the pure-Python parser; both give the same nodes and marks.
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -77,7 +78,7 @@ def load_documents(text: str, shown: str) -> list[Document]:
         loader = _SafeLoader(text)
         while loader.check_node():
             node = loader.get_node()
-            if node is None:
+            if node is None or _is_empty(node):
                 continue
             document = Document(None, shown, node.start_mark.line + 1)
             document.data = _Builder(loader, document).build(node, (), 0)
@@ -105,6 +106,11 @@ def load_documents(text: str, shown: str) -> list[Document]:
     return documents
 
 
+def _is_empty(node: yaml.Node) -> bool:
+    """A document with nothing but comments, such as after a trailing `---`."""
+    return isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style
+
+
 class _Builder:
     """Builds plain Python values from composed nodes, counting every node an alias expands to."""
 
@@ -122,6 +128,10 @@ class _Builder:
                 "write the values out or split the document",
                 Location(self.document.file, node.start_mark.line + 1, node.start_mark.column + 1),
             )
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            # Collections are built here, not by the constructor, so its tag checks never run.
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise self._error(f"YAML tag '{tag}' is not supported here; remove it", node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, key, depth)
         if isinstance(node, yaml.SequenceNode):

@@ -1,0 +1,167 @@
+"""documents.py: bounded, position-keeping YAML loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptform import documents
+from promptform.documents import load_documents, read_text
+from promptform.errors import Location, ManifestError
+
+ALIAS_BOMB = "\n".join(
+    [
+        'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+        *(
+            f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]"
+            for previous, name in zip("abcdefg", "bcdefgh", strict=True)
+        ),
+        "prompt: boom",
+    ]
+)
+
+
+def test_every_document_of_a_multi_document_file_is_loaded_with_its_start_line() -> None:
+    loaded = load_documents("prompt: one\n---\nprompt: two\n", "p.yaml")
+
+    assert [document.data for document in loaded] == [{"prompt": "one"}, {"prompt": "two"}]
+    assert [document.start_line for document in loaded] == [1, 3]
+
+
+def test_empty_documents_are_skipped() -> None:
+    loaded = load_documents("---\n---\nprompt: only\n---\n", "p.yaml")
+
+    assert [document.data for document in loaded] == [{"prompt": "only"}]
+
+
+def test_positions_are_recorded_for_nested_keys_and_list_items() -> None:
+    text = "vars:\n  colour: red\nimages:\n  - a.png\n  - b.png\n"
+
+    document = load_documents(text, "p.yaml")[0]
+
+    assert document.location(("vars", "colour")) == Location("p.yaml", 2, 3)
+    assert document.location(("images", 1)) == Location("p.yaml", 5, 5)
+
+
+def test_location_of_an_unknown_key_falls_back_to_its_closest_parent() -> None:
+    document = load_documents("vars:\n  colour: red\n", "p.yaml")[0]
+
+    assert document.location(("vars", "missing")) == Location("p.yaml", 1, 1)
+    assert document.location(("nothing",)) == Location("p.yaml", 1, 1)
+
+
+def test_block_scalar_value_line_is_the_line_after_the_indicator() -> None:
+    document = load_documents("name: x\nprompt: |\n  first line\n", "p.yaml")[0]
+
+    assert document.value_line(("prompt",)) == 3
+    assert document.value_line(("name",)) == 1
+
+
+def test_malformed_yaml_reports_line_and_column() -> None:
+    with pytest.raises(ManifestError) as caught:
+        load_documents("prompt: x\n  bad: value\n", "p.yaml")
+
+    assert caught.value.location == Location("p.yaml", 2, 6)
+    assert caught.value.message.startswith("invalid YAML: ")
+
+
+def test_duplicate_key_is_an_error_at_the_second_key() -> None:
+    with pytest.raises(ManifestError, match="duplicate key 'prompt'") as caught:
+        load_documents("prompt: a\nn: 1\nprompt: b\n", "p.yaml")
+
+    assert caught.value.location == Location("p.yaml", 3, 1)
+
+
+def test_merge_key_is_overridden_by_a_key_written_next_to_it() -> None:
+    text = "base: &base {x: 1, y: 2}\nover:\n  <<: *base\n  x: 3\n"
+
+    data = load_documents(text, "p.yaml")[0].data
+
+    assert data["over"] == {"x": 3, "y": 2}
+
+
+def test_first_merged_mapping_wins_over_later_ones() -> None:
+    text = "a: &a {x: 1}\nb: &b {x: 2, y: 2}\nc:\n  <<: [*a, *b]\n"
+
+    data = load_documents(text, "p.yaml")[0].data
+
+    assert data["c"] == {"x": 1, "y": 2}
+
+
+def test_merging_a_scalar_is_an_error() -> None:
+    with pytest.raises(ManifestError, match="merges mappings only"):
+        load_documents("a: &a 1\nb:\n  <<: *a\n", "p.yaml")
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    with pytest.raises(ManifestError, match="expands to too many values"):
+        load_documents(ALIAS_BOMB, "p.yaml")
+
+
+def test_nesting_beyond_the_depth_limit_is_refused() -> None:
+    text = "x: " + "[" * (documents.MAX_DEPTH + 5) + "]" * (documents.MAX_DEPTH + 5)
+
+    with pytest.raises(ManifestError):
+        load_documents(text, "p.yaml")
+
+
+def test_python_object_tags_are_not_constructed() -> None:
+    with pytest.raises(ManifestError, match="could not determine a constructor"):
+        load_documents("prompt: !!python/object/apply:os.system true\n", "p.yaml")
+
+
+def test_control_character_is_reported_with_its_position() -> None:
+    with pytest.raises(ManifestError, match=r"U\+0007") as caught:
+        load_documents("prompt: ok\nname: a\x07b\n", "p.yaml")
+
+    assert caught.value.location == Location("p.yaml", 2, 8)
+
+
+def test_pure_python_parser_reports_control_characters_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    monkeypatch.setattr(documents, "_SafeLoader", yaml.SafeLoader)
+
+    with pytest.raises(ManifestError, match=r"U\+0007") as caught:
+        load_documents("prompt: a\x07b\n", "p.yaml")
+
+    assert caught.value.location == Location("p.yaml", 1, 10)
+
+
+def test_float_and_null_mapping_keys_are_refused() -> None:
+    for text in ("1.5: x\n", "~: x\n"):
+        with pytest.raises(ManifestError, match="mapping keys must be plain strings"):
+            load_documents(text, "p.yaml")
+
+
+def test_file_over_the_size_limit_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(documents, "MAX_FILE_BYTES", 10)
+    path = tmp_path / "big.yaml"
+    path.write_text("prompt: more than ten bytes\n")
+
+    with pytest.raises(ManifestError, match="over the 10-byte limit") as caught:
+        read_text(path, "prompts/big.yaml")
+
+    assert caught.value.location == Location("prompts/big.yaml")
+
+
+def test_non_utf8_file_reports_the_offending_byte_and_position(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("prompt: ok\nname: caf\xe9\n".encode("latin-1"))
+
+    with pytest.raises(ManifestError, match="byte 0xe9") as caught:
+        read_text(path, "latin1.yaml")
+
+    assert caught.value.location == Location("latin1.yaml", 2, 10)
+
+
+def test_tags_on_collections_are_refused_rather_than_ignored() -> None:
+    with pytest.raises(
+        ManifestError, match=r"tag '!!python/object/apply:os\.system' is not supported"
+    ):
+        load_documents("prompt: !!python/object/apply:os.system ['true']\n", "p.yaml")
