@@ -1,0 +1,236 @@
+"""config.py: discovery, validation with file and line, built-in WisGate defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from promptform.config import (
+    DEFAULT_MODEL,
+    WISGATE_BASE_URL,
+    find_config,
+    load_config,
+)
+from promptform.errors import ConfigError, Location
+
+MakeProject = Callable[[dict[str, str | bytes]], Path]
+
+
+def config_error(root: Path, toml: str) -> ConfigError:
+    (root / "promptform.toml").write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_config(root)
+    return caught.value
+
+
+def test_without_any_config_the_directory_is_the_project_with_wisgate(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+
+    name, provider = config.provider(None)
+    assert config.root == tmp_path.resolve()
+    assert config.source is None
+    assert (name, provider.kind, provider.base_url) == ("wisgate", "openai", WISGATE_BASE_URL)
+    assert provider.api_key_env == "WISGATE_API_KEY"
+    assert config.defaults.model == DEFAULT_MODEL == "gpt-image-2"
+
+
+def test_builtin_directories_are_relative_to_the_root(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+
+    assert config.prompts_dir == tmp_path.resolve() / "prompts"
+    assert config.templates_dir == tmp_path.resolve() / "templates"
+    assert config.outputs_dir == tmp_path.resolve() / "generated"
+    assert config.lockfile == tmp_path.resolve() / "promptform.lock"
+
+
+def test_promptform_toml_is_found_from_a_subdirectory(make_project: MakeProject) -> None:
+    root = make_project({"promptform.toml": '[promptform]\nprompts_dir = "p"\n'})
+    nested = root / "a" / "b"
+    nested.mkdir(parents=True)
+
+    config = load_config(nested)
+
+    assert config.root == root.resolve()
+    assert config.prompts_dir == root.resolve() / "p"
+
+
+def test_tool_promptform_in_pyproject_is_found_from_a_subdirectory(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        {
+            "pyproject.toml": """
+                [project]
+                name = "shop"
+
+                [tool.promptform.promptform]
+                outputs_dir = "assets/generated"
+
+                [tool.promptform.defaults]
+                size = "1536x1024"
+                """
+        }
+    )
+    nested = root / "prompts" / "deep"
+    nested.mkdir(parents=True)
+
+    config = load_config(nested)
+
+    assert config.source == root.resolve() / "pyproject.toml"
+    assert config.project.outputs_dir == "assets/generated"
+    assert config.defaults.size == "1536x1024"
+
+
+def test_pyproject_without_a_promptform_table_is_passed_over(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "promptform.toml": "",
+            "inner/pyproject.toml": '[project]\nname = "unrelated"\n',
+        }
+    )
+
+    assert find_config(root / "inner") == root / "promptform.toml"
+
+
+def test_promptform_toml_wins_over_pyproject_in_the_same_directory(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        {
+            "promptform.toml": "",
+            "pyproject.toml": "[tool.promptform.promptform]\n",
+        }
+    )
+
+    assert find_config(root) == root / "promptform.toml"
+
+
+def test_explicit_config_path_is_used_and_its_directory_is_the_root(
+    make_project: MakeProject,
+) -> None:
+    root = make_project({"conf/custom.toml": '[promptform]\nprompts_dir = "x"\n'})
+
+    config = load_config(root, root / "conf" / "custom.toml")
+
+    assert config.root == (root / "conf").resolve()
+    assert config.project.prompts_dir == "x"
+
+
+def test_explicit_config_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path, tmp_path / "missing.toml")
+
+
+def test_unknown_key_suggests_the_closest_and_names_file_and_line(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[promptform]\nprompts_dir = "p"\noutput_dir = "o"\n')
+
+    assert (
+        error.message == "unknown field 'output_dir' in [promptform]; did you mean 'outputs_dir'?"
+    )
+    assert error.location == Location("promptform.toml", 3)
+
+
+def test_unknown_table_points_at_its_header(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "[defaults]\nn = 1\n\n[budjet]\nmax_images = 3\n")
+
+    assert error.message == "unknown field 'budjet' in the config; did you mean 'budget'?"
+    assert error.location == Location("promptform.toml", 4)
+
+
+def test_unknown_key_without_a_close_match_lists_the_valid_ones(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "[budget]\nzzz = 1\n")
+
+    assert error.message == "unknown field 'zzz' in [budget]; expected one of: max_cost, max_images"
+
+
+def test_bad_type_names_the_key_and_value(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[defaults]\nmodel = "gpt-image-2"\nn = "many"\n')
+
+    assert "'defaults.n'" in error.message
+    assert "(got 'many')" in error.message
+    assert error.location == Location("promptform.toml", 3)
+
+
+def test_provider_without_kind_is_an_error_at_its_table(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[providers.gateway]\nbase_url = "https://example.test/v1"\n')
+
+    assert error.message == "missing required field 'kind' in [providers.gateway]"
+    assert error.location == Location("promptform.toml", 1)
+
+
+def test_unknown_provider_kind_is_an_error(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[providers.gateway]\nkind = "magic"\n')
+
+    assert "must be one of 'openai' or 'offline'" in error.message
+
+
+def test_openai_provider_without_base_url_is_an_error_at_its_table(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[defaults]\nn = 1\n[providers.gateway]\nkind = "openai"\n')
+
+    assert error.message == "[providers.gateway] needs base_url for kind 'openai'"
+    assert error.location == Location("promptform.toml", 3)
+
+
+def test_unknown_default_provider_is_an_error_at_its_line(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[promptform]\ndefault_provider = "nowhere"\n')
+
+    assert error.message.startswith("unknown provider 'nowhere'; known providers: offline, wisgate")
+    assert error.location == Location("promptform.toml", 2)
+
+
+def test_unknown_defaults_provider_is_an_error_at_its_line(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[defaults]\nprovider = "nowhere"\n')
+
+    assert error.location == Location("promptform.toml", 2)
+
+
+@pytest.mark.parametrize("value", ["/srv/images", "../elsewhere", "a/../../b"])
+def test_outputs_dir_must_stay_inside_the_project(tmp_path: Path, value: str) -> None:
+    error = config_error(tmp_path, f'[promptform]\noutputs_dir = "{value}"\n')
+
+    assert "must be a relative path inside the project" in error.message
+
+
+def test_configured_provider_overrides_the_builtin_of_the_same_name(tmp_path: Path) -> None:
+    (tmp_path / "promptform.toml").write_text(
+        '[providers.wisgate]\nkind = "openai"\nbase_url = "https://proxy.test/v1"\nconcurrency = 2\n'
+    )
+
+    _, provider = load_config(tmp_path).provider("wisgate")
+
+    assert (provider.base_url, provider.concurrency) == ("https://proxy.test/v1", 2)
+
+
+def test_default_provider_name_default_means_the_projects_default(tmp_path: Path) -> None:
+    (tmp_path / "promptform.toml").write_text('[promptform]\ndefault_provider = "offline"\n')
+
+    assert load_config(tmp_path).provider("default")[0] == "offline"
+
+
+def test_invalid_toml_reports_line_and_column(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "[promptform\n")
+
+    assert error.message.startswith("invalid TOML: ")
+    assert error.location == Location("promptform.toml", 1, 12)
+
+
+def test_pyproject_errors_name_the_tool_table(make_project: MakeProject) -> None:
+    root = make_project({"pyproject.toml": '[tool.promptform.promptform]\ntemplates_dr = "t"\n'})
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(root)
+
+    assert caught.value.message == (
+        "unknown field 'templates_dr' in [tool.promptform.promptform]; "
+        "did you mean 'templates_dir'?"
+    )
+    assert caught.value.location == Location("pyproject.toml", 2)
+
+
+def test_non_utf8_config_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "promptform.toml").write_bytes(b"# caf\xe9\n")
+
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        load_config(tmp_path)
