@@ -185,8 +185,31 @@ def parse_manifest(document: Document) -> Manifest:
                 describe_validation_error(error, "the manifest", _known_fields),
                 document.location(_key(error["loc"])),
             )
-            for error in exc.errors()
+            for error in _collapse_scalar_unions(exc.errors())
         ) from None
+
+
+_SCALAR_MEMBERS = ("str", "int", "float", "bool")
+
+
+def _collapse_scalar_unions(errors: list[Any]) -> list[Any]:
+    """One error for a value that fits no member of `str | int | float | bool`, not one per member."""
+    collapsed: list[Any] = []
+    seen: set[tuple[Any, ...]] = set()
+    for error in errors:
+        loc = tuple(error["loc"])
+        if loc and loc[-1] in _SCALAR_MEMBERS and error["type"].endswith(("_type", "_parsing")):
+            if loc[:-1] in seen:
+                continue
+            seen.add(loc[:-1])
+            error = {
+                **error,
+                "loc": loc[:-1],
+                "type": "scalar_type",
+                "msg": "Input should be a string, a number or true/false",
+            }
+        collapsed.append(error)
+    return collapsed
 
 
 def _key(loc: tuple[Any, ...]) -> Key:
