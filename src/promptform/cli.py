@@ -196,6 +196,83 @@ def apply(
     )
 
 
+@cli.command()
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="PATTERN",
+    help="Plan only addresses matching PATTERN (glob with * and ?; repeatable) and their upstreams.",
+)
+@click.option(
+    "--replace", multiple=True, metavar="ADDRESS", help="Regenerate ADDRESS even if unchanged."
+)
+@click.option("--repair", is_flag=True, help="Regenerate outputs that are missing on disk.")
+@click.option("--verify", is_flag=True, help="Hash every output instead of trusting size + mtime.")
+@click.option(
+    "--format",
+    "plan_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for terminals, markdown for pull-request comments, json for tools.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan to FILE for `promptform apply FILE`.",
+    metavar="FILE",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0: none, 1: error)."
+)
+@pass_app
+def plan(
+    app: AppContext,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    repair: bool,
+    verify: bool,
+    plan_format: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+) -> int:
+    """Show what apply would generate, replace, move or delete, why, and what it would cost.
+
+    Compares the rendered manifests with promptform.lock, and reports drift (outputs missing or
+    changed on disk) without regenerating it. Fails when the plan is over the [budget].
+    """
+    from promptform.commands.plan import plan as run_plan
+    from promptform.plan_model import PlanOptions
+
+    options = PlanOptions(targets, replace, repair, verify)
+    return app.run(
+        lambda: run_plan(app.config(), app.output, options, plan_format, out, detailed_exitcode)
+    )
+
+
+@cli.command()
+@click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as a JSON array.")
+@pass_app
+def status(app: AppContext, addresses: tuple[str, ...], as_json: bool) -> int:
+    """List what promptform.lock records: address, outputs, model, generated_at, cost."""
+    from promptform.commands.status import status as run_status
+
+    return app.run(lambda: run_status(app.config(), app.output, addresses, as_json))
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True, help="Print the lock entry as JSON.")
+@pass_app
+def show(app: AppContext, address: str, as_json: bool) -> int:
+    """Print one lock entry: its outputs, the request that produced them, and provenance."""
+    from promptform.commands.status import show as run_show
+
+    return app.run(lambda: run_show(app.config(), app.output, address, as_json))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:

@@ -1,0 +1,38 @@
+"""`promptform plan`: what apply would generate, why, and what it would cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from promptform.config import Config
+from promptform.error_handler import EXIT_CHANGES, EXIT_OK
+from promptform.output import Output
+from promptform.plan import check_budget, compute_plan
+from promptform.plan_format import format_json, format_markdown, format_text
+from promptform.plan_model import PlanOptions
+from promptform.saved_plan import save_plan
+
+
+def plan(
+    config: Config,
+    output: Output,
+    options: PlanOptions,
+    plan_format: str = "text",
+    out: Path | None = None,
+    detailed_exitcode: bool = False,
+) -> int:
+    project, _, result = compute_plan(config, options)
+    for warning in project.warnings:
+        output.warning(warning)
+    if plan_format == "json":
+        output.result(format_json(result))
+    elif plan_format == "markdown":
+        output.result(format_markdown(result))
+    else:
+        output.result(format_text(result, color=output.color))
+    # The plan is printed first so that a refusal can be read next to what caused it.
+    check_budget(result.summary(), config.budget.max_images, config.budget.max_cost)
+    if out is not None:
+        save_plan(result, out)
+        output.info(f"Saved the plan to {out}; apply exactly it with `promptform apply {out}`.")
+    return EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK

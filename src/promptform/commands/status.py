@@ -1,0 +1,109 @@
+"""`promptform status` and `promptform show`: what promptform.lock says was generated."""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+from promptform.config import Config
+from promptform.error_handler import EXIT_OK
+from promptform.errors import PromptformError, display_path
+from promptform.lockfile import LockEntry, Lockfile, read_lockfile
+from promptform.output import Output
+from promptform.plan_format import format_usd
+from promptform.targets import address_matches
+
+
+def status(config: Config, output: Output, patterns: tuple[str, ...], as_json: bool) -> int:
+    lockfile = _read(config)
+    chosen = _select(lockfile, patterns)
+    if as_json:
+        rows = [_status_row(address, lockfile.targets[address], config) for address in chosen]
+        output.result(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not chosen:
+        output.result("No lock entries yet: `promptform apply` records what it generates.")
+        return EXIT_OK
+    prefix = config.project.outputs_dir.strip("/")
+    lines = []
+    for address in chosen:
+        entry = lockfile.targets[address]
+        lines.append(
+            f"{address}  {entry.model}  {entry.generated_at}  {format_usd(entry.cost_usd)}"
+        )
+        lines += [f"    {prefix}/{item.path}" for item in entry.outputs]
+    lines.append(f"{len(chosen)} of {len(lockfile.targets)} lock entries shown.")
+    output.result("\n".join(lines))
+    return EXIT_OK
+
+
+def show(config: Config, output: Output, address: str, as_json: bool) -> int:
+    lockfile = _read(config)
+    entry = lockfile.targets.get(address)
+    if entry is None:
+        close = difflib.get_close_matches(address, list(lockfile.targets), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else "; `promptform status` lists them"
+        raise PromptformError(f"no lock entry for '{address}'{hint}")
+    if as_json:
+        data = {"address": address, **entry.model_dump(mode="json")}
+        output.result(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+        return EXIT_OK
+    output.result(_describe(address, entry, config))
+    return EXIT_OK
+
+
+def _read(config: Config) -> Lockfile:
+    return read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
+
+
+def _select(lockfile: Lockfile, patterns: tuple[str, ...]) -> list[str]:
+    addresses = sorted(lockfile.targets)
+    if not patterns:
+        return addresses
+    for pattern in patterns:
+        if not any(address_matches(address, pattern) for address in addresses):
+            raise PromptformError(f"no lock entry matches '{pattern}'")
+    return [a for a in addresses if any(address_matches(a, pattern) for pattern in patterns)]
+
+
+def _status_row(address: str, entry: LockEntry, config: Config) -> dict[str, object]:
+    prefix = config.project.outputs_dir.strip("/")
+    return {
+        "address": address,
+        "outputs": [f"{prefix}/{output.path}" for output in entry.outputs],
+        "model": entry.model,
+        "generated_at": entry.generated_at,
+        "cost_usd": entry.cost_usd,
+    }
+
+
+def _describe(address: str, entry: LockEntry, config: Config) -> str:
+    prefix = config.project.outputs_dir.strip("/")
+    lines = [
+        f"address:        {address}",
+        f"fingerprint:    {entry.fingerprint}",
+        f"model:          {entry.model}",
+        f"provider:       {entry.provider.name} ({entry.provider.kind})",
+        f"endpoint:       {entry.endpoint}",
+        f"generated_at:   {entry.generated_at}",
+        f"source_commit:  {entry.source_commit or '-'}",
+        f"cost:           {format_usd(entry.cost_usd)}",
+        "outputs:",
+    ]
+    for item in entry.outputs:
+        dimensions = f" {item.width}x{item.height}" if item.width and item.height else ""
+        lines.append(
+            f"  {prefix}/{item.path}  {item.format}{dimensions}  {item.bytes:,} bytes  "
+            f"sha256:{item.sha256}"
+        )
+    if entry.inputs:
+        lines.append("inputs:")
+        lines += [f"  {item.role}: {item.path}  sha256:{item.sha256}" for item in entry.inputs]
+    lines.append("request:")
+    request = json.dumps(entry.request, indent=2, sort_keys=True, ensure_ascii=False)
+    lines += [f"  {line}" for line in request.split("\n")]
+    if entry.revised_prompt:
+        lines += ["revised_prompt:", *[f"  {line}" for line in entry.revised_prompt.split("\n")]]
+    if entry.usage:
+        lines.append("usage:          " + json.dumps(entry.usage, sort_keys=True))
+    return "\n".join(lines)
