@@ -1,0 +1,323 @@
+"""project.py: a repository's manifests expanded and checked as a whole."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from promptform.config import load_config
+from promptform.errors import Location, PromptformError
+from promptform.project import Project, load_project
+from promptform.targets import Target
+
+MakeProject = Callable[[dict[str, str | bytes]], Path]
+PNG = b"\x89PNG\r\n\x1a\n" + b"pretend pixels"
+
+
+def load(root: Path) -> Project:
+    return load_project(load_config(root))
+
+
+def problems(root: Path) -> list[tuple[str, Location | None]]:
+    with pytest.raises(PromptformError) as caught:
+        load(root)
+    return [(leaf.message, leaf.location) for leaf in caught.value.errors()]
+
+
+def only_target(root: Path) -> Target:
+    [target] = load(root).targets
+    return target
+
+
+def test_every_manifest_file_and_document_becomes_targets(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "prompts/a.yaml": "prompt: one\n---\nname: a2\nprompt: two\n",
+            "prompts/sub/b.yml": "prompt: three\nmatrix:\n  x: [1, 2]\n",
+        }
+    )
+
+    project = load(root)
+
+    assert [target.address for target in project.targets] == ["a", "a2", "sub/b[x=1]", "sub/b[x=2]"]
+    assert (project.manifest_files, project.manifests) == (2, 3)
+
+
+def test_duplicate_address_names_both_manifests(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "prompts/one.yaml": "name: hero\nprompt: a\noutput: one.png\n",
+            "prompts/two.yaml": "# second\nname: hero\nprompt: b\noutput: two.png\n",
+        }
+    )
+
+    assert problems(root) == [
+        (
+            "address 'hero' is also defined at prompts/one.yaml:1; give one of them another name",
+            Location("prompts/two.yaml", 2),
+        )
+    ]
+
+
+def test_duplicate_output_names_both_manifests(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "prompts/one.yaml": "prompt: a\noutput: shared.png\n",
+            "prompts/two.yaml": "prompt: b\noutput: shared.png\n",
+        }
+    )
+
+    assert problems(root) == [
+        (
+            "output 'shared.png' of 'two' is also written by 'one' (prompts/one.yaml:1); "
+            "change one of the outputs",
+            Location("prompts/two.yaml", 1),
+        )
+    ]
+
+
+def test_problems_of_several_files_are_all_reported(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "prompts/a.yaml": "promt: x\n",
+            "prompts/b.yaml": "prompt: '{{ nope }}'\n",
+            "prompts/c.yaml": "prompt: fine\n",
+        }
+    )
+
+    assert [location.file for _, location in problems(root) if location] == [
+        "prompts/a.yaml",
+        "prompts/a.yaml",
+        "prompts/b.yaml",
+    ]
+
+
+def test_reference_image_content_is_hashed_into_the_fingerprint(make_project: MakeProject) -> None:
+    root = make_project({"prompts/e.yaml": "prompt: x\nimages: [refs/logo.png]\n"})
+    (root / "refs").mkdir()
+    (root / "refs" / "logo.png").write_bytes(PNG)
+    before = only_target(root)
+
+    (root / "refs" / "logo.png").write_bytes(PNG + b"changed")
+    after = only_target(root)
+
+    assert before.inputs[0].sha256 is not None
+    assert before.fingerprint != after.fingerprint
+
+
+def test_missing_reference_image_is_an_error(make_project: MakeProject) -> None:
+    root = make_project({"prompts/e.yaml": "prompt: x\nimages: [refs/nowhere.png]\n"})
+
+    assert problems(root) == [
+        (
+            "e: reference image 'refs/nowhere.png' does not exist and no target outputs it",
+            Location("prompts/e.yaml", 1),
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("/etc/passwd", "is absolute; write it relative"), ("../secret.png", "contains '..'")],
+)
+def test_reference_image_paths_must_be_repository_relative(
+    make_project: MakeProject, path: str, problem: str
+) -> None:
+    root = make_project({"prompts/e.yaml": f"prompt: x\nimages: ['{path}']\n"})
+
+    assert problems(root) == [
+        (f"reference image '{path}' {problem}", Location("prompts/e.yaml", 2, 10))
+    ]
+
+
+def test_reference_image_symlinked_outside_the_repository_is_refused(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    root = make_project({"prompts/e.yaml": "prompt: x\nimages: [refs/link.png]\n"})
+    (tmp_path / "outside.png").write_bytes(PNG)
+    (root / "refs").mkdir()
+    os.symlink(tmp_path / "outside.png", root / "refs" / "link.png")
+
+    [(message, _)] = problems(root)
+
+    assert message == "reference image 'refs/link.png' resolves outside the repository"
+
+
+def test_reference_to_another_targets_output_makes_it_an_upstream(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        {
+            "prompts/base.yaml": "prompt: a product\noutput: base.png\n",
+            "prompts/edit.yaml": "prompt: add snow\nimages: [generated/base.png]\n",
+        }
+    )
+
+    targets = load(root).by_address()
+
+    assert targets["edit"].upstream == ("base",)
+    assert targets["base"].upstream == ()
+    assert targets["edit"].inputs[0].sha256 is None
+
+
+def test_upstream_output_still_pending_gives_a_stable_fingerprint(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        {
+            "prompts/base.yaml": "prompt: a product\noutput: base.png\n",
+            "prompts/edit.yaml": "prompt: add snow\nimages: [generated/base.png]\n",
+        }
+    )
+
+    first = load(root).by_address()["edit"].fingerprint
+
+    assert load(root).by_address()["edit"].fingerprint == first
+
+
+def test_reference_images_forming_a_cycle_are_an_error(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "prompts/a.yaml": "prompt: a\noutput: a.png\nimages: [generated/b.png]\n",
+            "prompts/b.yaml": "prompt: b\noutput: b.png\nimages: [generated/a.png]\n",
+        }
+    )
+
+    [(message, _)] = problems(root)
+
+    assert message == "reference images form a cycle: a -> b -> a"
+
+
+def test_target_using_its_own_output_as_reference_is_a_cycle(make_project: MakeProject) -> None:
+    root = make_project({"prompts/a.yaml": "prompt: a\noutput: a.png\nimages: [generated/a.png]\n"})
+
+    [(message, _)] = problems(root)
+
+    assert message == "reference images form a cycle: a -> a"
+
+
+@pytest.mark.parametrize(
+    ("output", "problem"),
+    [
+        ("/tmp/out.png", "is absolute; write it relative"),
+        ("../escape.png", "contains '..'"),
+        ("a/../../escape.png", "contains '..'"),
+        ("{{ '..' }}/escape.png", "contains '..'"),
+    ],
+)
+def test_output_paths_must_stay_relative(
+    make_project: MakeProject, output: str, problem: str
+) -> None:
+    root = make_project({"prompts/o.yaml": f'prompt: x\noutput: "{output}"\n'})
+
+    [(message, location)] = problems(root)
+
+    assert message.endswith(problem)
+    assert location == Location("prompts/o.yaml", 2, 1)
+
+
+def test_output_through_a_symlinked_directory_outside_outputs_dir_is_refused(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    root = make_project({"prompts/o.yaml": "prompt: x\noutput: linked/out.png\n"})
+    (root / "generated").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", root / "generated" / "linked")
+
+    assert problems(root) == [
+        (
+            "output path 'linked/out.png' leads outside generated/ through a symlink",
+            Location("prompts/o.yaml", 2, 1),
+        )
+    ]
+
+
+def test_output_file_that_is_a_symlink_outside_outputs_dir_is_refused(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    root = make_project({"prompts/o.yaml": "prompt: x\noutput: out.png\n"})
+    (root / "generated").mkdir()
+    os.symlink(tmp_path / "victim.png", root / "generated" / "out.png")
+
+    [(message, _)] = problems(root)
+
+    assert message == "output path 'out.png' leads outside generated/ through a symlink"
+
+
+def test_symlinked_directory_inside_outputs_dir_is_allowed(make_project: MakeProject) -> None:
+    root = make_project({"prompts/o.yaml": "prompt: x\noutput: alias/out.png\n"})
+    (root / "generated" / "real").mkdir(parents=True)
+    os.symlink(root / "generated" / "real", root / "generated" / "alias")
+
+    assert only_target(root).outputs == ("alias/out.png",)
+
+
+def test_fingerprint_ignores_output_path_and_description(make_project: MakeProject) -> None:
+    root = make_project({"prompts/p.yaml": "prompt: x\n"})
+    before = only_target(root).fingerprint
+
+    (root / "prompts/p.yaml").write_text(
+        "# a comment\ndescription: new words\nprompt: x\noutput: moved/elsewhere.png\n"
+    )
+
+    assert only_target(root).fingerprint == before
+
+
+def test_fingerprint_ignores_provider_name_and_base_url(make_project: MakeProject) -> None:
+    root = make_project({"prompts/p.yaml": "prompt: x\n"})
+    before = only_target(root).fingerprint
+
+    (root / "promptform.toml").write_text(
+        '[promptform]\ndefault_provider = "gateway"\n'
+        '[providers.gateway]\nkind = "openai"\nbase_url = "https://other.test/v1"\n'
+    )
+
+    target = only_target(root)
+    assert target.provider == "gateway"
+    assert target.fingerprint == before
+
+
+def test_fingerprint_changes_with_provider_kind(make_project: MakeProject) -> None:
+    root = make_project({"prompts/p.yaml": "prompt: x\n"})
+    before = only_target(root).fingerprint
+
+    (root / "prompts/p.yaml").write_text("prompt: x\nprovider: offline\n")
+
+    assert only_target(root).fingerprint != before
+
+
+def test_template_change_changes_every_fingerprint_that_includes_it(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        {
+            "templates/style.j2": "Photoreal.",
+            "prompts/a.yaml": "prompt: '{% include \"style.j2\" %} A'\n",
+            "prompts/b.yaml": "prompt: '{% include \"style.j2\" %} B'\n",
+            "prompts/c.yaml": "prompt: C\n",
+        }
+    )
+    before = {t.address: t.fingerprint for t in load(root).targets}
+
+    (root / "templates/style.j2").write_text("Watercolour.")
+    after = {t.address: t.fingerprint for t in load(root).targets}
+
+    assert [address for address in before if before[address] != after[address]] == ["a", "b"]
+
+
+def test_unknown_model_warnings_are_collected_without_failing(make_project: MakeProject) -> None:
+    root = make_project({"prompts/p.yaml": "prompt: x\nmodel: new-model-7\n"})
+
+    project = load(root)
+
+    assert len(project.targets) == 1
+    assert [warning.location for warning in project.warnings] == [Location("prompts/p.yaml", 2, 1)]
+
+
+def test_project_without_prompts_dir_has_no_targets(tmp_path: Path) -> None:
+    project = load(tmp_path)
+
+    assert (project.targets, project.manifest_files) == ([], 0)
