@@ -288,8 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         # Usage errors exit 1 (not click's 2), since 2 means "changes" with --detailed-exitcode.
         click.echo(f"error: {exc.format_message()}", err=True)
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            click.echo(f"Try '{exc.ctx.command_path} --help' for help.", err=True)
+        if isinstance(exc, click.UsageError):
+            # Some parse errors (an option given a value it does not take) carry no context.
+            command = exc.ctx.command_path if exc.ctx is not None else "promptform"
+            click.echo(f"Try '{command} --help' for help.", err=True)
         return EXIT_ERROR
     except PromptformError as exc:  # raised while parsing options, before a command runs
         Output().error(exc)
