@@ -86,7 +86,7 @@ class OpenAIProvider:
             raise
         except TimeoutError:
             raise self._error(
-                f"no complete response within {self._settings.timeout_s:g}s", retryable=True
+                f"no response within {self._settings.timeout_s:g}s", retryable=True
             ) from None
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
@@ -114,9 +114,7 @@ class OpenAIProvider:
             time.monotonic() - started,
         )
         if raw is None:
-            raise self._error(
-                f"the response is larger than {cap // (1024 * 1024)} MB", retryable=False
-            )
+            raise self._error(f"the response is larger than {_amount(cap)}", retryable=False)
         if not ok:
             raise self._status_error(response, raw)
         payload = self._payload(response, raw)
@@ -189,7 +187,7 @@ class OpenAIProvider:
             message, code = _error_fields(payload)
             permanent = code in QUOTA_CODES or code == "moderation_blocked"
             raise self._error(
-                _with_code(code, self._redact(message or "error without a message")),
+                f"HTTP 200 {_with_code(code, message or 'error without a message')}",
                 retryable=not permanent,
                 status=200,
                 code=code,
@@ -269,9 +267,9 @@ class OpenAIProvider:
                 finally:
                     await response.aclose()
                 if data is None:
-                    limit = self._max_image_bytes / (1024 * 1024)
+                    limit = _amount(self._max_image_bytes)
                     raise self._error(
-                        f"image {index} is larger than the {limit:g} MB limit", retryable=False
+                        f"image {index} is larger than the {limit} limit", retryable=False
                     )
                 return data
         raise self._error(f"image {index} url redirects too many times", retryable=False)
@@ -501,6 +499,10 @@ def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
 def _display(url: httpx.URL) -> str:
     """A URL without its query string, which for signed download links is a credential."""
     return str(url.copy_with(query=None, fragment=None))
+
+
+def _amount(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size} bytes"
 
 
 def _reason(exc: BaseException) -> str:
