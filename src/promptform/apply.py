@@ -33,6 +33,7 @@ from promptform.lockfile import (
 )
 from promptform.lockfile_writer import LockfileWriter
 from promptform.pacing import AdaptiveLimiter, backoff_delay
+from promptform.plan import check_budget as check_plan_budget
 from promptform.plan_model import Change, Plan
 from promptform.providers.base import Generation, ImageRequest, InputFile, Provider, ProviderError
 from promptform.providers.factory import make_provider
@@ -81,25 +82,9 @@ class ApplyObserver(Protocol):
 
 def check_budget(plan: Plan, config: Config, options: ApplyOptions) -> None:
     """Refuse, before any request, a plan over --max-images/--max-cost or the config's [budget]."""
-    summary = plan.summary()
     max_images = options.max_images if options.max_images is not None else config.budget.max_images
     max_cost = options.max_cost if options.max_cost is not None else config.budget.max_cost
-    if max_images is not None and summary.images > max_images:
-        raise PromptformError(
-            f"plan generates {summary.images} images, over the budget of {max_images}; "
-            "raise --max-images or apply fewer targets with --target"
-        )
-    if max_cost is not None and summary.images:
-        if summary.estimated_cost_usd is None:
-            raise PromptformError(
-                f"plan cost is unknown (a model has no price) and the budget is ${max_cost:.2f}; "
-                "add [pricing.MODEL] to the config"
-            )
-        if summary.estimated_cost_usd > max_cost:
-            raise PromptformError(
-                f"plan costs an estimated ${summary.estimated_cost_usd:.2f}, over the budget of "
-                f"${max_cost:.2f}; raise --max-cost or apply fewer targets with --target"
-            )
+    check_plan_budget(plan.summary(), max_images, max_cost)
 
 
 class Applier:

@@ -185,15 +185,13 @@ def apply(
 
     request = ApplyRequest(
         plan_file=plan_file,
-        plan_options=PlanOptions(targets=targets, replace=replace, repair=repair),
+        plan_options=PlanOptions(
+            targets=targets, replace=replace, repair=repair, provider=provider
+        ),
         options=ApplyOptions(concurrency=concurrency, max_images=max_images, max_cost=max_cost),
         yes=yes,
     )
-    return app.run(
-        lambda: run_apply(
-            app.config().with_provider(provider), app.output, request, terminal_confirm()
-        )
-    )
+    return app.run(lambda: run_apply(app.config(), app.output, request, terminal_confirm()))
 
 
 @cli.command()
@@ -226,6 +224,9 @@ def apply(
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0: none, 1: error)."
 )
+@click.option(
+    "--provider", metavar="NAME", help="Plan every target for this provider (e.g. offline)."
+)
 @pass_app
 def plan(
     app: AppContext,
@@ -236,6 +237,7 @@ def plan(
     plan_format: str,
     out: Path | None,
     detailed_exitcode: bool,
+    provider: str | None,
 ) -> int:
     """Show what apply would generate, replace, move or delete, why, and what it would cost.
 
@@ -245,7 +247,7 @@ def plan(
     from promptform.commands.plan import plan as run_plan
     from promptform.plan_model import PlanOptions
 
-    options = PlanOptions(targets, replace, repair, verify)
+    options = PlanOptions(targets, replace, repair, verify, provider)
     return app.run(
         lambda: run_plan(app.config(), app.output, options, plan_format, out, detailed_exitcode)
     )

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from promptform.atomic import atomic_write
-from promptform.lockfile import LOCK_VERSION, Lockfile, LockEntry
+from promptform.lockfile import LOCK_VERSION, LockEntry, Lockfile
 
 
 class LockfileWriter:

@@ -8,6 +8,7 @@ server's retry-after is honoured by every sender, not only the one that was told
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 
@@ -28,17 +29,17 @@ class AdaptiveLimiter:
             while True:
                 pause = self._paused_until - time.monotonic()
                 if pause > 0:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), pause)
-                    except TimeoutError:
-                        pass
                     continue
                 if self.in_flight < int(self.limit):
                     self.in_flight += 1
                     return
                 await self._changed.wait()
 
-    async def release(self, *, rate_limited: bool = False, retry_after: float | None = None) -> None:
+    async def release(
+        self, *, rate_limited: bool = False, retry_after: float | None = None
+    ) -> None:
         async with self._changed:
             self.in_flight -= 1
             now = time.monotonic()

@@ -21,6 +21,7 @@ class PlanOptions:
     replace: tuple[str, ...] = ()  # --replace addresses
     repair: bool = False  # regenerate missing outputs
     verify: bool = False  # hash every output instead of trusting size + mtime
+    provider: str | None = None  # --provider: send every target to this provider
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class Plan:
     drift: tuple[Drift, ...]
     options: PlanOptions
     lock_hash: str
-    fingerprints: dict[str, str] = field(default_factory=dict)  # address -> fingerprint, all targets
+    fingerprints: dict[str, str] = field(
+        default_factory=dict
+    )  # address -> fingerprint, all targets
 
     @property
     def actionable(self) -> tuple[Change, ...]:

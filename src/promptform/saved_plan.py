@@ -52,6 +52,7 @@ def saved_plan_document(plan: Plan) -> dict[str, Any]:
             "replace": list(plan.options.replace),
             "repair": plan.options.repair,
             "verify": plan.options.verify,
+            "provider": plan.options.provider,
         },
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "actions": {change.address: change.action for change in plan.actionable},
@@ -88,6 +89,7 @@ def load_saved_plan(path: Path) -> SavedPlan:
                 replace=tuple(str(item) for item in options["replace"]),
                 repair=bool(options["repair"]),
                 verify=bool(options["verify"]),
+                provider=_optional_str(options.get("provider")),
             ),
             actions={str(key): str(value) for key, value in data["actions"].items()},
             promptform_version=str(data.get("promptform_version", "unknown")),
@@ -126,3 +128,7 @@ def _listed(addresses: list[str]) -> str:
     shown = ", ".join(f"'{address}'" for address in addresses[:_MAX_LISTED])
     more = len(addresses) - _MAX_LISTED
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -58,6 +58,7 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
         if not plan.has_changes:
             output.info("No changes.")
             return EXIT_OK
+        config = config.with_provider(plan.options.provider)
         check_budget(plan, config, request.options)
         options = _with_source_commit(config, request.options, output)
         progress = (
