@@ -383,3 +383,10 @@ def test_address_patterns_select_addresses_manifest_names_and_globs(
     pattern: str, selected: bool
 ) -> None:
     assert address_matches("tile[a=1]", pattern) is selected
+
+
+@pytest.mark.parametrize("output", ["''", "'/'", "'{{ \"\" }}'"])
+def test_output_rendering_to_no_file_name_is_an_error(tmp_path: Path, output: str) -> None:
+    [(message, _)] = problems(tmp_path, f"prompt: x\nn: 2\noutput: {output}\n")
+
+    assert message.startswith("output path '")

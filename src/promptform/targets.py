@@ -211,6 +211,11 @@ class TargetBuilder:
                 ).strip()
                 for index in range(1, count + 1)
             ]
+            for path in paths:
+                # Checked before index and extension are added, which need a file name to work on.
+                problem = relative_path_problem(path)
+                if problem:
+                    raise ManifestError(f"output path '{path}' {problem}", where)
             if count > 1 and len(set(paths)) == 1:
                 paths = [_with_index(path, index) for index, path in enumerate(paths, 1)]
             elif len(set(paths)) != count:
