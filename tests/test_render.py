@@ -139,9 +139,7 @@ def test_output_over_the_rendered_limit_is_refused(renderer: Renderer) -> None:
 
 
 @pytest.mark.parametrize("source", ["{{ lipsum() }}", "{{ cycler(1, 2).next() }}"])
-def test_sources_of_randomness_and_state_are_not_available(
-    renderer: Renderer, source: str
-) -> None:
+def test_sources_of_randomness_and_state_are_not_available(renderer: Renderer, source: str) -> None:
     error = render_error(renderer, source)
 
     assert error.message.startswith("undefined variable")
@@ -215,3 +213,23 @@ def test_same_source_renders_the_same_every_time(renderer: Renderer) -> None:
 
     assert first == "amber slate teal 42"
     assert all(renderer.render(source, variables, ORIGIN) == first for _ in range(3))
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ('{% extends "base.j2" %}{% extends "base.j2" %}', "extended multiple times"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recursion"),
+        ("{{ 1 / 0 }}", "division by zero"),
+        ("{{ [1] * 'x' }}", "can't multiply"),
+        ("{{ {}['k'] }}", "undefined"),
+    ],
+)
+def test_runtime_failures_are_template_errors(
+    renderer: Renderer, source: str, problem: str
+) -> None:
+    error = render_error(renderer, source)
+
+    assert problem in error.message
+    assert error.location is not None
+    assert error.location.file == "prompts/p.yaml"

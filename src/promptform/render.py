@@ -126,7 +126,14 @@ class Renderer:
                 origin,
                 exc.__traceback__,
             ) from None
-        except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+        except (
+            jinja2.TemplateError,  # e.g. TemplateRuntimeError: extended multiple times
+            RecursionError,  # a macro that calls itself
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            LookupError,
+        ) as exc:
             raise self._error(
                 f"template failed: {exc}",
                 self._traceback_location(exc.__traceback__, origin),
