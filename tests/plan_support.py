@@ -76,9 +76,14 @@ def apply_everything(root: Path) -> tuple[Project, Lockfile]:
     return load_project(config), lockfile
 
 
+# An OpenAI-kind provider that plans never contact: prices apply to it (offline previews are free).
 CONFIG = """
 [promptform]
-default_provider = "offline"
+default_provider = "api"
+
+[providers.api]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
 
 [defaults]
 model = "gpt-image-2"

@@ -125,8 +125,8 @@ def test_reference_image_content_change_is_a_replace(make_project: MakeProject) 
 
 def test_provider_kind_change_is_a_replace(make_project: MakeProject) -> None:
     root = locked(make_project, {"promptform.toml": CONFIG, "prompts/x.yaml": "prompt: A fox.\n"})
-    (root / "prompts/x.yaml").write_text("provider: wisgate\nprompt: A fox.\n")
-    assert by_address(plan_of(root))["x"].reasons == ("provider kind: offline -> openai",)
+    (root / "prompts/x.yaml").write_text("provider: offline\nprompt: A fox.\n")
+    assert by_address(plan_of(root))["x"].reasons == ("provider kind: openai -> offline",)
 
 
 def test_output_rename_is_a_move_not_a_regeneration(make_project: MakeProject) -> None:

@@ -27,14 +27,20 @@ def test_builtin_price_by_model_quality_and_size(
     ("model", "quality", "size"),
     [
         ("acme-img", "high", "1024x1024"),  # a model the official list does not price
-        ("gpt-image-2", "auto", "1024x1024"),  # auto quality: the price depends on the API's choice
-        ("gpt-image-2", None, "1024x1024"),
         ("gpt-image-2", "high", "2048x2048"),  # a size without an official example
         ("dall-e-3", "hd", "1024x1024"),  # retired from the API, no longer priced
     ],
 )
 def test_unknown_price_is_none(model: str, quality: str | None, size: str) -> None:
     assert price_per_image(model, quality, size, {}) is None
+
+
+@pytest.mark.parametrize("quality", ["auto", None])
+def test_auto_quality_is_estimated_at_the_high_price(quality: str | None) -> None:
+    # The API may choose high, so a budget must assume it.
+    assert price_per_image("gpt-image-2", quality, "1024x1024", {}) == price_per_image(
+        "gpt-image-2", "high", "1024x1024", {}
+    )
 
 
 def test_config_price_for_a_quality_overrides_the_builtin_price() -> None:

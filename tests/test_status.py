@@ -57,7 +57,7 @@ def test_status_without_a_lockfile_says_so(make_project: MakeProject, run_cli: R
 def test_show_prints_request_and_provenance(root: Path, run_cli: RunCli) -> None:
     result = run_cli("-C", root, "show", "cards/a")
     assert result.exit_code == 0
-    assert "provider:       offline (offline)" in result.stdout
+    assert "provider:       api (openai)" in result.stdout
     assert "generated_at:   2025-01-01T00:00:00Z" in result.stdout
     assert '"prompt": "A fox."' in result.stdout
 

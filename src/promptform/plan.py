@@ -175,7 +175,9 @@ def _change_for(
         if parent in regenerated
     ]
     forced = any(address_matches(target.address, pattern) for pattern in options.replace)
-    images, cost = target.images, request_cost(target.body, pricing)
+    # Offline previews cost nothing, whatever model they stand in for.
+    free = target.provider_kind == "offline"
+    images, cost = target.images, 0.0 if free else request_cost(target.body, pricing)
     if entry is None:
         old_address = (
             _take_rename(target, renamable) if not upstream_reasons and not forced else None

@@ -35,6 +35,7 @@ BUILTIN_PRICES: dict[str, dict[tuple[str, str], float]] = {
 BUILTIN_PRICES["gpt-image-2-2026-04-21"] = BUILTIN_PRICES["gpt-image-2"]
 
 DEFAULT_KEY = "default"
+AUTO_ESTIMATE = "high"
 
 
 def price_per_image(
@@ -47,6 +48,8 @@ def price_per_image(
 
     `[pricing.MODEL]` in config wins over the built-in list: its QUALITY key first, then its
     `default` key (a gateway's flat price, say); only then the built-in price for quality and size.
+    Quality `auto` (the API's default when unset) is estimated at the `high` price: the model may
+    choose it, so a budget check must assume it.
     """
     configured = overrides.get(model)
     if configured is not None:
@@ -54,9 +57,10 @@ def price_per_image(
             return configured[quality]
         if DEFAULT_KEY in configured:
             return configured[DEFAULT_KEY]
-    if quality is None or size is None:
+    if size is None:
         return None
-    return BUILTIN_PRICES.get(model, {}).get((quality, size))
+    estimated = AUTO_ESTIMATE if quality in (None, "auto") else quality
+    return BUILTIN_PRICES.get(model, {}).get((str(estimated), size))
 
 
 def request_cost(
