@@ -12,6 +12,9 @@ import pytest
 
 from promptform.cli import main
 
+# The loopback images API (`fake_images_api` fixture) is available to every test.
+pytest_plugins = ["tests.fake_images_api"]
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OPENAPI_PATH = SHARED / "openai-images-openapi.json"
 
