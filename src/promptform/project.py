@@ -7,7 +7,9 @@ the dependency graph that reference images pointing at other targets' outputs cr
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from promptform.config import Config
 from promptform.errors import (
@@ -20,7 +22,7 @@ from promptform.errors import (
 from promptform.fingerprint import hash_file
 from promptform.manifest import LoadedManifest, find_manifest_files, load_manifest_file
 from promptform.render import Renderer
-from promptform.targets import Target, TargetBuilder, relative_path_problem
+from promptform.targets import Target, TargetBuilder, contained, relative_path_problem
 
 MAX_REPORTED_PROBLEMS = 50
 
@@ -110,8 +112,9 @@ class _Files:
             safe = self._safe_dirs[parent] = (
                 (self.config.outputs_dir / parent).resolve().is_relative_to(self.outputs)
             )
-        full = self.config.outputs_dir / path
-        if not safe or (full.is_symlink() and not full.resolve().is_relative_to(self.outputs)):
+        # os.path rather than pathlib: this runs once per output, and pathlib parsing dominated it.
+        full = os.path.join(self.outputs, path)  # noqa: PTH118
+        if not safe or (os.path.islink(full) and not contained(Path(full), self.outputs)):  # noqa: PTH114
             raise ManifestError(
                 f"output path '{path}' leads outside {self.config.project.outputs_dir}/ "
                 "through a symlink",

@@ -28,6 +28,7 @@ EXTENSIONS = {"png": ("png",), "jpeg": ("jpg", "jpeg"), "webp": ("webp",)}
 _BARE_VALUE = re.compile(r"^[^,\[\]=\"\s](?:[^,\[\]=\"]*[^,\[\]=\"\s])?$")
 _BAD_NAME = re.compile(r"[\[\],=\x00-\x1f\\]|^\s|\s$|^/|/$|//|(^|/)\.\.?(/|$)")
 _TEMPLATE_MARK = ("{{", "{%", "{#")
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass(frozen=True)
@@ -382,12 +383,12 @@ def relative_path_problem(path: str) -> str | None:
         return "is empty"
     if "\\" in path or "\x00" in path:
         return "contains a backslash or NUL; use '/'"
-    posix = PurePosixPath(path)
-    if posix.is_absolute() or re.match(r"^[A-Za-z]:", path):
+    if path.startswith("/") or _DRIVE.match(path):
         return "is absolute; write it relative"
-    if ".." in posix.parts:
+    parts = path.split("/")
+    if ".." in parts:
         return "contains '..'"
-    if any(part in ("", ".") for part in path.split("/")):
+    if "" in parts or "." in parts:
         return "has an empty or '.' segment"
     return None
 
