@@ -77,6 +77,10 @@ def check_request(model: str, params: dict[str, Any], images: int, has_mask: boo
     """Everything wrong with a rendered request for `model` (empty when it is fine)."""
     rules = KNOWN_MODELS.get(model)
     findings: list[Finding] = []
+    if images and params.get("moderation") is not None:
+        findings.append(
+            Finding("moderation", "image edits (images:) take no moderation setting; remove it")
+        )
     prompt: str = params["prompt"]
     if rules is None:
         findings.append(

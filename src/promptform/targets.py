@@ -137,12 +137,12 @@ class TargetBuilder:
         except ConfigError as exc:
             raise ManifestError(exc.message, loaded.location("provider")) from None
         model = manifest.model or defaults.model
-        body = _request_body(manifest, defaults, model, prompt)
         inputs = tuple(
             InputImage(role, path, self.input_hash(path, loaded.location(*key)))
             for role, key, path in _input_paths(loaded)
         )
         endpoint = EDITS if inputs else GENERATIONS
+        body = _request_body(manifest, defaults, model, prompt, edit=bool(inputs))
         address = _address(name, cell)
         outputs = self._outputs(loaded, variables, body, address)
         findings = check_request(
@@ -324,9 +324,12 @@ def _address_values(address: str) -> list[tuple[str, str]]:
 
 
 def _request_body(
-    manifest: Manifest, defaults: Defaults, model: str, prompt: str
+    manifest: Manifest, defaults: Defaults, model: str, prompt: str, edit: bool
 ) -> dict[str, Any]:
-    """The JSON parameters of the request, in a fixed order: the manifest's value, else the default."""
+    """The JSON parameters of the request, in a fixed order: the manifest's value, else the default.
+
+    Edits take no `moderation`, so a configured default is not sent with them.
+    """
     rules = KNOWN_MODELS.get(model)
     gpt_image = rules is None or rules.gpt_image_options
     body: dict[str, Any] = {"model": model, "prompt": prompt, "n": manifest.n or defaults.n}
@@ -336,9 +339,8 @@ def _request_body(
             body[key] = value
     for key in ("background", "output_format", "output_compression", "moderation"):
         explicit = getattr(manifest, key)
-        value = (
-            explicit if explicit is not None else (getattr(defaults, key) if gpt_image else None)
-        )
+        inherit = gpt_image and not (edit and key == "moderation")
+        value = explicit if explicit is not None else (getattr(defaults, key) if inherit else None)
         if value is not None:
             body[key] = value
     if rules is not None and not rules.gpt_image_options:
