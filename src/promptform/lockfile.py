@@ -78,6 +78,18 @@ def dumps(lockfile: Lockfile) -> str:
 
 
 def loads(text: str, shown: str) -> Lockfile:
+    # Fast path: pydantic parses and validates the JSON in one pass (a 10,000-entry lockfile is read
+    # on every plan). Anything it rejects is parsed again slowly for a precise message.
+    try:
+        lockfile = Lockfile.model_validate_json(text)
+    except ValidationError:
+        return _loads_explaining(text, shown)
+    if lockfile.version > LOCK_VERSION:
+        return _loads_explaining(text, shown)
+    return lockfile
+
+
+def _loads_explaining(text: str, shown: str) -> Lockfile:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
