@@ -59,9 +59,13 @@ def cli(
 ) -> None:
     """Terraform-style plan/apply for image prompts.
 
-    Prompts live in git as Jinja-templated YAML manifests under prompts/. `render` shows the exact
-    API requests they become; `validate` checks them. Configuration is read from promptform.toml
-    (or [tool.promptform] in pyproject.toml), found from the working directory upwards.
+    Prompts live in git as Jinja-templated YAML manifests under prompts/. `plan` renders them into
+    the exact API requests and shows what would be generated, why and at what cost; `apply`
+    generates exactly that and records it in promptform.lock. Configuration is read from
+    promptform.toml (or [tool.promptform] in pyproject.toml), found from the working directory up.
+
+    Exit codes: 0 ok, 1 error, 2 changes (plan --detailed-exitcode), 3 internal error, 130
+    interrupted.
     """
     if not directory.is_dir():
         raise click.BadParameter(f"directory '{directory}' does not exist", param_hint="-C")
