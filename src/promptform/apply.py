@@ -24,7 +24,7 @@ from promptform.atomic import atomic_write
 from promptform.config import Config
 from promptform.errors import PromptformError
 from promptform.fingerprint import fingerprint, hash_file
-from promptform.images import ImageError, ImageInfo, check_format
+from promptform.images import ImageError, ImageInfo, check_format, sniff
 from promptform.lockfile import (
     LockedInput,
     LockedOutput,
@@ -32,7 +32,7 @@ from promptform.lockfile import (
     ProviderRef,
 )
 from promptform.lockfile_writer import LockfileWriter
-from promptform.pacing import AdaptiveLimiter, backoff_delay
+from promptform.pacing import AdaptiveLimiter, LimiterClosed, backoff_delay
 from promptform.plan import check_budget as check_plan_budget
 from promptform.plan_model import Change, Plan
 from promptform.providers.base import Generation, ImageRequest, InputFile, Provider, ProviderError
@@ -44,6 +44,10 @@ from promptform.targets import Target
 RATE_LIMIT_RETRIES = 30  # 429s are pacing, not failure: they get a budget of their own
 
 ProviderFactory = Callable[[str], Provider]
+
+
+class _Stopped(Exception):
+    """Ctrl-C came before this target's request could start: it is skipped, not failed."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class ApplyObserver(Protocol):
     def finished_target(self, change: Change, report: ApplyReport) -> None: ...
     def failed_target(self, change: Change, message: str, report: ApplyReport) -> None: ...
     def retrying(self, change: Change, attempt: int, delay: float, message: str) -> None: ...
+    def stopping(self, in_flight: int) -> None: ...
 
 
 def check_budget(plan: Plan, config: Config, options: ApplyOptions) -> None:
@@ -122,7 +127,11 @@ class Applier:
         generating = [change for change in changes if change.generates]
         loop = asyncio.get_running_loop()
         self._done = {change.address: loop.create_future() for change in generating}
-        await asyncio.gather(*(self._generate_when_ready(change) for change in generating))
+        closer = asyncio.ensure_future(self._close_limiters_on_stop())
+        try:
+            await asyncio.gather(*(self._generate_when_ready(change) for change in generating))
+        finally:
+            closer.cancel()
         claimed = {
             path for change in self.plan.changes if change.target for path in change.target.outputs
         }
@@ -131,6 +140,13 @@ class Applier:
                 self._guarded(change, lambda change: self._delete(change, claimed))
         self.report.interrupted = self.stop.is_set()
         return self.report
+
+    async def _close_limiters_on_stop(self) -> None:
+        # Targets waiting for a slot (or for a server's retry-after) must not start once stopped.
+        await self.stop.wait()
+        self.observer.stopping(sum(limiter.in_flight for limiter in self._limiters.values()))
+        for limiter in list(self._limiters.values()):
+            await limiter.close()
 
     # -- moves and deletes: no network, so they run inline --------------------------------------
 
@@ -203,7 +219,10 @@ class Applier:
             for upstream in change.target.upstream:
                 waiting = self._done.get(upstream)
                 if waiting is not None and not await asyncio.shield(waiting):
-                    self._fail(change, f"not generated: its input `{upstream}` failed")
+                    if self.stop.is_set():
+                        self.report.skipped.append(change.address)
+                    else:
+                        self._fail(change, f"not generated: its input `{upstream}` failed")
                     done.set_result(False)
                     return
             if self.stop.is_set():
@@ -223,6 +242,9 @@ class Applier:
             request = self._request(target)
             generation = await self._send(change, request, limiter, settings.max_retries)
             self._record(change, target, request, generation)
+        except _Stopped:
+            self.report.skipped.append(change.address)
+            return False
         except (PromptformError, OSError) as exc:
             self._fail(change, str(exc))
             return False
@@ -263,24 +285,29 @@ class Applier:
         provider = self.providers(change.target.provider if change.target else "")
         failures = rate_limits = 0
         while True:
-            await limiter.acquire()
+            await self._acquire(limiter)
             try:
                 generation = await provider.generate(request)
             except ProviderError as exc:
                 await limiter.release(rate_limited=exc.rate_limited, retry_after=exc.retry_after)
+                kept = self._rescue(request.address, list(exc.paid)) if exc.paid else None
                 if exc.rate_limited and exc.retryable:
                     rate_limits += 1
                     attempt, budget = rate_limits, RATE_LIMIT_RETRIES
                 else:
                     failures += 1
                     attempt, budget = failures, max_retries
-                if not exc.retryable or attempt > budget or self.stop.is_set():
-                    raise
+                if not exc.retryable or attempt > budget:
+                    if kept is None:
+                        raise
+                    raise PromptformError(f"{exc}; the images were kept in {kept}") from None
+                if self.stop.is_set():
+                    raise _Stopped from None
                 delay = backoff_delay(attempt, exc.retry_after)
                 self.observer.retrying(change, attempt, delay, str(exc))
                 await _sleep_unless(self.stop, delay)
                 if self.stop.is_set():
-                    raise
+                    raise _Stopped from None
                 continue
             except BaseException:
                 await limiter.release()
@@ -288,11 +315,20 @@ class Applier:
             await limiter.release()
             return generation
 
+    async def _acquire(self, limiter: AdaptiveLimiter) -> None:
+        try:
+            await limiter.acquire()
+        except LimiterClosed:
+            raise _Stopped from None
+        if self.stop.is_set():  # stopped while this task was being woken for a free slot
+            await limiter.release()
+            raise _Stopped
+
     def _record(
         self, change: Change, target: Target, request: ImageRequest, generation: Generation
     ) -> None:
         if len(generation.images) != len(target.outputs):
-            rescued = self._rescue(target, generation.images)
+            rescued = self._rescue(target.address, generation.images)
             raise PromptformError(
                 f"asked for {len(target.outputs)} images, got {len(generation.images)}; "
                 f"kept them in {rescued}"
@@ -302,7 +338,7 @@ class Applier:
             try:
                 infos.append(check_format(data, target.output_format))
             except ImageError as exc:
-                rescued = self._rescue(target, generation.images)
+                rescued = self._rescue(target.address, generation.images)
                 raise PromptformError(f"{exc}; the images were kept in {rescued}") from None
         outputs = []
         for path, data, info in zip(target.outputs, generation.images, infos, strict=True):
@@ -347,12 +383,16 @@ class Applier:
         self.report.cost_usd += change.cost_usd or 0.0
         self.observer.finished_target(change, self.report)
 
-    def _rescue(self, target: Target, images: list[bytes]) -> str:
+    def _rescue(self, address: str, images: list[bytes]) -> str:
         """Keep bytes we paid for but cannot use, so nobody pays for them twice without a look."""
-        folder = self.config.state_dir / "rescued" / f"{slug(target.address)}-{int(time.time())}"
-        folder.mkdir(parents=True, exist_ok=True)
+        base = self.config.state_dir / "rescued" / f"{slug(address)}-{int(time.time())}"
+        folder, attempt = base, 1
+        while folder.exists():  # two rescues of one target within a second (a retry)
+            attempt += 1
+            folder = base.with_name(f"{base.name}-{attempt}")
+        folder.mkdir(parents=True)
         for index, data in enumerate(images, 1):
-            atomic_write(folder / f"{index}.bin", data)
+            atomic_write(folder / f"{index}.{_extension(data)}", data)
         shown = folder.relative_to(self.config.root).as_posix()
         self.report.rescued.append(shown)
         return shown
@@ -360,6 +400,13 @@ class Applier:
     def _fail(self, change: Change, message: str) -> None:
         self.report.failures.append(Failure(change.address, message))
         self.observer.failed_target(change, message, self.report)
+
+
+def _extension(data: bytes) -> str:
+    try:
+        return sniff(data).format
+    except ImageError:
+        return "bin"
 
 
 async def _sleep_unless(stop: asyncio.Event, delay: float) -> None:

@@ -15,7 +15,16 @@ _VERBS = {"create": "created", "replace": "replaced", "move": "moved", "delete":
 
 
 def _spend(report: ApplyReport) -> str:
-    return f"{report.images} images, ${report.cost_usd:.2f}"
+    return f"{report.images} image{'' if report.images == 1 else 's'}, ${report.cost_usd:.2f}"
+
+
+def _stopping(in_flight: int) -> str:
+    if not in_flight:
+        return "Interrupted: starting no new requests."
+    return (
+        f"Interrupted: waiting for {in_flight} request(s) in flight to finish and be recorded "
+        "(press Ctrl-C again to abandon them)."
+    )
 
 
 class LineProgress:
@@ -41,6 +50,9 @@ class LineProgress:
 
     def retrying(self, change: Change, attempt: int, delay: float, message: str) -> None:
         self._line(f"retry {attempt} of {change.address} in {delay:.1f}s: {message}", counted=False)
+
+    def stopping(self, in_flight: int) -> None:
+        print(_stopping(in_flight), file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -86,6 +98,9 @@ class BarProgress:
             f"[yellow]retry {attempt}[/] {escape(change.address)} in {delay:.1f}s: {escape(message)}",
             highlight=False,
         )
+
+    def stopping(self, in_flight: int) -> None:
+        self.console.print(f"[yellow]{escape(_stopping(in_flight))}[/]", highlight=False)
 
     def close(self) -> None:
         self.progress.stop()

@@ -13,6 +13,10 @@ import random
 import time
 
 
+class LimiterClosed(Exception):
+    """The run is stopping: no new request may start."""
+
+
 class AdaptiveLimiter:
     """An asyncio semaphore whose size follows additive-increase / multiplicative-decrease."""
 
@@ -20,13 +24,22 @@ class AdaptiveLimiter:
         self.maximum = max(1, maximum)
         self.limit = float(self.maximum)
         self.in_flight = 0
+        self.closed = False
         self._changed = asyncio.Condition()
         self._paused_until = 0.0
         self._last_decrease = 0.0
 
+    async def close(self) -> None:
+        """Make every waiting and future `acquire` raise LimiterClosed; requests in flight go on."""
+        async with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
     async def acquire(self) -> None:
         async with self._changed:
             while True:
+                if self.closed:
+                    raise LimiterClosed
                 pause = self._paused_until - time.monotonic()
                 if pause > 0:
                     with contextlib.suppress(TimeoutError):

@@ -40,7 +40,11 @@ class Generation:
 
 
 class ProviderError(PromptformError):
-    """A request that failed. `retryable` says whether the same request may succeed later."""
+    """A request that failed. `retryable` says whether the same request may succeed later.
+
+    `paid` holds image bytes the API returned (and billed) that failed a check, so the caller can
+    keep them instead of paying again without a look.
+    """
 
     def __init__(
         self,
@@ -51,6 +55,7 @@ class ProviderError(PromptformError):
         code: str | None = None,
         retry_after: float | None = None,
         rate_limited: bool = False,
+        paid: tuple[bytes, ...] = (),
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -58,6 +63,7 @@ class ProviderError(PromptformError):
         self.code = code
         self.retry_after = retry_after
         self.rate_limited = rate_limited
+        self.paid = paid
 
 
 class Provider(Protocol):

@@ -207,19 +207,21 @@ class OpenAIProvider:
                 + ("; the provider may not support n > 1" if n > 1 and len(items) >= 1 else ""),
                 retryable=False,
             )
-        images = []
-        for index, item in enumerate(items, start=1):
-            data = await self._image_bytes(item, index)
+        images = [await self._image_bytes(item, index) for index, item in enumerate(items, 1)]
+        # Checked only once all are decoded: a failed check hands every paid image back to keep.
+        for index, data in enumerate(images, start=1):
             try:
                 check_format(data, output_format)
             except UnexpectedFormatError as exc:
                 raise self._error(
                     f"image {index} is {exc.actual} but output_format is {exc.expected}",
                     retryable=False,
+                    paid=tuple(images),
                 ) from None
             except ImageError as exc:
-                raise self._error(f"image {index} is damaged: {exc}", retryable=True) from None
-            images.append(data)
+                raise self._error(
+                    f"image {index} is damaged: {exc}", retryable=True, paid=tuple(images)
+                ) from None
         return images
 
     async def _image_bytes(self, item: Any, index: int) -> bytes:
