@@ -85,6 +85,8 @@ class _Files:
         self.config = config
         self.root = config.root.resolve()
         self.outputs = config.outputs_dir.resolve()
+        self._outputs_text = os.fspath(self.outputs)
+        self._outputs_prefix = os.path.join(self._outputs_text, "")  # noqa: PTH118 - ends in a separator
         self.outputs_prefix = config.project.outputs_dir.strip("/")
         self._hashes: dict[str, str | None] = {}
         self._safe_dirs: dict[str, bool] = {}
@@ -109,11 +111,13 @@ class _Files:
         parent = path.rpartition("/")[0]
         safe = self._safe_dirs.get(parent)
         if safe is None:
-            safe = self._safe_dirs[parent] = (
-                (self.config.outputs_dir / parent).resolve().is_relative_to(self.outputs)
+            # os.path rather than pathlib: this runs once per output directory on every plan.
+            real = os.path.realpath(os.path.join(self._outputs_text, parent))  # noqa: PTH118
+            safe = self._safe_dirs[parent] = real == self._outputs_text or real.startswith(
+                self._outputs_prefix
             )
         # os.path rather than pathlib: this runs once per output, and pathlib parsing dominated it.
-        full = os.path.join(self.outputs, path)  # noqa: PTH118
+        full = os.path.join(self._outputs_text, path)  # noqa: PTH118
         if not safe or (os.path.islink(full) and not contained(Path(full), self.outputs)):  # noqa: PTH114
             raise ManifestError(
                 f"output path '{path}' leads outside {self.config.project.outputs_dir}/ "

@@ -11,8 +11,8 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from promptform.config import Config, Defaults
 from promptform.documents import Key
@@ -79,6 +79,16 @@ class Expansion:
     warnings: list[PromptformError]
 
 
+class _ManifestConstants(NamedTuple):
+    """What every cell of one manifest shares, worked out once rather than once per cell."""
+
+    variables: dict[str, Any]
+    name_origin: Location
+    prompt_origin: Location
+    output_origin: Location
+    output_where: Location
+
+
 class TargetBuilder:
     """Expands loaded manifests into targets for one project."""
 
@@ -99,9 +109,10 @@ class TargetBuilder:
         warnings: list[PromptformError] = []
         targets: list[Target] = []
         problems: list[PromptformError] = []
+        constants = self._constants(loaded)
         for cell, extra_vars in _cells(loaded):
             try:
-                target, findings = self._target(loaded, cell, extra_vars)
+                target, findings = self._target(loaded, constants, cell, extra_vars)
             except PromptformError as exc:
                 problems.append(exc)
                 if len(problems) >= 5:
@@ -120,16 +131,27 @@ class TargetBuilder:
             raise ErrorGroup(problems)
         return Expansion(targets, _unique(warnings))
 
+    def _constants(self, loaded: LoadedManifest) -> _ManifestConstants:
+        return _ManifestConstants(
+            variables={**self.config.defaults.vars, **loaded.manifest.vars},
+            name_origin=_value_location(loaded, "name"),
+            prompt_origin=_value_location(loaded, "prompt"),
+            output_origin=_value_location(loaded, "output"),
+            output_where=loaded.location("output") if loaded.manifest.output else loaded.location(),
+        )
+
     def _target(
-        self, loaded: LoadedManifest, cell: dict[str, Scalar], extra_vars: dict[str, Any]
+        self,
+        loaded: LoadedManifest,
+        constants: _ManifestConstants,
+        cell: dict[str, Scalar],
+        extra_vars: dict[str, Any],
     ) -> tuple[Target, list[Any]]:
         manifest, defaults = loaded.manifest, self.config.defaults
-        variables = {**defaults.vars, **manifest.vars, **extra_vars, **cell}
-        name = self._name(loaded, variables)
+        variables = {**constants.variables, **extra_vars, **cell}
+        name = self._name(loaded, constants, variables)
         variables["name"] = name
-        prompt = self.renderer.render(
-            manifest.prompt, variables, _value_location(loaded, "prompt")
-        ).strip()
+        prompt = self.renderer.render(manifest.prompt, variables, constants.prompt_origin).strip()
         if not prompt:
             raise ManifestError("prompt renders to empty text", loaded.location("prompt"))
         try:
@@ -144,7 +166,7 @@ class TargetBuilder:
         endpoint = EDITS if inputs else GENERATIONS
         body = _request_body(manifest, defaults, model, prompt, edit=bool(inputs))
         address = _address(name, cell)
-        outputs = self._outputs(loaded, variables, body, address)
+        outputs = self._outputs(loaded, constants, variables, body, address)
         findings = check_request(
             model,
             body,
@@ -173,12 +195,14 @@ class TargetBuilder:
         )
         return target, findings
 
-    def _name(self, loaded: LoadedManifest, variables: dict[str, Any]) -> str:
+    def _name(
+        self, loaded: LoadedManifest, constants: _ManifestConstants, variables: dict[str, Any]
+    ) -> str:
         raw = loaded.manifest.name
         if raw is None:
             return loaded.default_name
         name = (
-            self.renderer.render(raw, variables, _value_location(loaded, "name")).strip()
+            self.renderer.render(raw, variables, constants.name_origin).strip()
             if any(mark in raw for mark in _TEMPLATE_MARK)
             else raw
         )
@@ -191,13 +215,18 @@ class TargetBuilder:
         return name
 
     def _outputs(
-        self, loaded: LoadedManifest, variables: dict[str, Any], body: dict[str, Any], address: str
+        self,
+        loaded: LoadedManifest,
+        constants: _ManifestConstants,
+        variables: dict[str, Any],
+        body: dict[str, Any],
+        address: str,
     ) -> tuple[str, ...]:
         count = int(body.get("n", 1))
         output_format = str(body.get("output_format", "png"))
         ext = EXTENSIONS[output_format][0]
         template = loaded.manifest.output
-        where = loaded.location("output") if template else loaded.location()
+        where = constants.output_where
         if template is None:
             stem = "/".join(slug(part) or "_" for part in str(variables["name"]).split("/"))
             cell_part = "-".join(slug(value) for _, value in _address_values(address))
@@ -206,9 +235,7 @@ class TargetBuilder:
         else:
             paths = [
                 self.renderer.render(
-                    template,
-                    {**variables, "index": index, "ext": ext},
-                    _value_location(loaded, "output"),
+                    template, {**variables, "index": index, "ext": ext}, constants.output_origin
                 ).strip()
                 for index in range(1, count + 1)
             ]
@@ -361,13 +388,25 @@ def _value_location(loaded: LoadedManifest, key: str) -> Location:
     return Location(document.file, document.value_line((key,)), None)
 
 
+def _split_suffix(path: str) -> tuple[str, str]:
+    """(path without suffix, suffix with its dot) as PurePosixPath names them, without parsing.
+
+    String work rather than pathlib: this runs once per output on every plan.
+    """
+    name_start = path.rfind("/") + 1
+    dot = path.rfind(".")
+    if dot <= name_start or dot == len(path) - 1:  # no dot, a leading dot, or a trailing dot
+        return path, ""
+    return path[:dot], path[dot:]
+
+
 def _with_index(path: str, index: int) -> str:
-    posix = PurePosixPath(path)
-    return str(posix.with_name(f"{posix.stem}-{index}{posix.suffix}"))
+    stem, suffix = _split_suffix(path)
+    return f"{stem}-{index}{suffix}"
 
 
 def _with_extension(path: str, output_format: str, where: Location) -> str:
-    suffix = PurePosixPath(path).suffix.lower().lstrip(".")
+    suffix = _split_suffix(path)[1].lower().lstrip(".")
     if not suffix:
         return f"{path}.{EXTENSIONS[output_format][0]}"
     if suffix not in EXTENSIONS[output_format]:
