@@ -12,8 +12,9 @@ import pytest
 
 from promptform.cli import main
 
-# The loopback images API (`fake_images_api` fixture) is available to every test.
-pytest_plugins = ["tests.fake_images_api"]
+# The loopback images API (`fake_images_api`) and GitHub API (`fake_github`) fixtures are available
+# to every test.
+pytest_plugins = ["tests.fake_images_api", "tests.fake_github_api"]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OPENAPI_PATH = SHARED / "openai-images-openapi.json"

@@ -81,8 +81,9 @@ def cli(
 def init(app: AppContext, directory: Path) -> int:
     """Scaffold a promptform project in DIRECTORY (default: here).
 
-    Writes promptform.toml, an example manifest, a template partial, the manifest JSON Schema and
-    .gitattributes. Existing files are kept as they are.
+    Writes promptform.toml, an example manifest, a template partial, the manifest JSON Schema,
+    .gitattributes (with the lockfile merge driver) and the GitHub workflows (plan on pull
+    requests, apply on merge). Existing files are kept as they are.
     """
     from promptform.commands.init import init as run_init
 
@@ -162,6 +163,14 @@ def schema(app: AppContext) -> int:
 @click.option(
     "--provider", metavar="NAME", help="Send every target to this provider (e.g. offline)."
 )
+@click.option(
+    "--commit", is_flag=True, help="Commit the changed outputs and lockfile (nothing else)."
+)
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Commit and push to the branch's upstream; rebase and retry if rejected, never force.",
+)
 @pass_app
 def apply(
     app: AppContext,
@@ -174,6 +183,8 @@ def apply(
     max_images: int | None,
     max_cost: float | None,
     provider: str | None,
+    commit: bool,
+    push: bool,
 ) -> int:
     """Generate what the plan says: only new and changed targets, then update the lockfile.
 
@@ -194,6 +205,8 @@ def apply(
         ),
         options=ApplyOptions(concurrency=concurrency, max_images=max_images, max_cost=max_cost),
         yes=yes,
+        commit=commit or push,
+        push=push,
     )
     return app.run(lambda: run_apply(app.config(), app.output, request, terminal_confirm()))
 
@@ -277,6 +290,92 @@ def show(app: AppContext, address: str, as_json: bool) -> int:
     from promptform.commands.status import show as run_show
 
     return app.run(lambda: run_show(app.config(), app.output, address, as_json))
+
+
+@cli.group()
+def lock() -> None:
+    """Work with promptform.lock."""
+
+
+@lock.command("merge")
+@click.argument("base", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ours", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("theirs", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def lock_merge(app: AppContext, base: Path, ours: Path, theirs: Path) -> int:
+    """Git merge driver for promptform.lock: merge entry by entry, write the result into OURS.
+
+    Changes to different addresses always combine; an address changed differently on both sides
+    is a conflict (exit 1, the addresses named). Enable it once per clone with
+    `git config merge.promptform.driver "promptform lock merge %O %A %B"` and the
+    .gitattributes line `promptform.lock merge=promptform` (both set up by `promptform init`).
+    """
+    from promptform.commands.lock import merge
+
+    return app.run(lambda: merge(app.output, base, ours, theirs))
+
+
+@cli.command("verify-approval")
+@click.option("--sha", metavar="SHA", help="The commit to verify (default: $GITHUB_SHA).")
+@click.option("--repo", metavar="OWNER/NAME", help="The repository (default: $GITHUB_REPOSITORY).")
+@click.option(
+    "--require-approval-of-head",
+    "require_head",
+    is_flag=True,
+    help="The approval must be of the pull request's final head commit.",
+)
+@click.option(
+    "--allow-direct-push", is_flag=True, help="Accept a commit that came from no pull request."
+)
+@pass_app
+def verify_approval(
+    app: AppContext, sha: str | None, repo: str | None, require_head: bool, allow_direct_push: bool
+) -> int:
+    """Exit 0 only if the commit's merged pull request was approved by someone other than its author.
+
+    Each reviewer counts with their latest review; an outstanding "changes requested" refuses.
+    Uses the GitHub REST API at $GITHUB_API_URL with $GITHUB_TOKEN (needs pull-requests: read).
+    """
+    from promptform.commands.verify_approval import VerifyRequest
+    from promptform.commands.verify_approval import verify_approval as run_verify
+
+    request = VerifyRequest(sha, repo, require_head, allow_direct_push)
+    return app.run(lambda: run_verify(app.output, request))
+
+
+@cli.group()
+def github() -> None:
+    """GitHub helpers for the promptform workflows."""
+
+
+@github.command("comment")
+@click.option(
+    "--body-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the comment from FILE (default: stdin).",
+    metavar="FILE",
+)
+@click.option(
+    "--marker",
+    default="promptform:plan",
+    show_default=True,
+    help="Hidden marker that identifies the comment to update.",
+)
+@click.option("--pr", "number", type=click.IntRange(1), help="PR number (default: the event's).")
+@click.option("--repo", metavar="OWNER/NAME", help="The repository (default: $GITHUB_REPOSITORY).")
+@pass_app
+def github_comment(
+    app: AppContext, body_file: Path | None, marker: str, number: int | None, repo: str | None
+) -> int:
+    """Create or update the pull request's one promptform comment, never a second one.
+
+    Also appends the text to $GITHUB_STEP_SUMMARY when it is set. Needs $GITHUB_TOKEN with
+    pull-requests: write.
+    """
+    from promptform.commands.github import CommentRequest, comment
+
+    request = CommentRequest(body_file, marker, number, repo)
+    return app.run(lambda: comment(app.output, request))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,11 +5,15 @@ The only module that imports gitpython.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
+
+from promptform.errors import PromptformError
 
 
 @dataclass(frozen=True)
@@ -44,3 +48,178 @@ def _relative(path: Path, top: Path) -> str | None:
         return path.resolve().relative_to(top).as_posix() or "."
     except ValueError:
         return None
+
+
+# --- publishing: `apply --commit/--push` -------------------------------------------------------
+
+
+class GitError(PromptformError):
+    """A git operation for `apply --commit/--push` failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    remote: str
+    branch: str  # the branch's name on the remote
+    local: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    ok: bool
+    rejected: bool  # non-fast-forward: someone pushed first; fetch, rebase and retry
+    message: str
+
+
+def _open_repo(root: Path) -> git.Repo:
+    try:
+        return git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(f"{root} is not in a git repository; --commit needs one") from None
+
+
+def _top(repo: git.Repo, root: Path) -> Path:
+    return Path(repo.working_tree_dir or root).resolve()
+
+
+def _redact(text: str) -> str:
+    # A remote URL may carry a token (https://x-access-token:TOKEN@host/...).
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+
+
+def _run(repo: git.Repo, *args: str, config: Mapping[str, str] | None = None) -> str:
+    """`git [-c k=v]... ARGS`; failures become a GitError with git's own last line, redacted."""
+    options = [part for k, v in (config or {}).items() for part in ("-c", f"{k}={v}")]
+    try:
+        output: str = repo.git.execute(["git", *options, *args])
+    except git.GitCommandError as exc:
+        detail = _last_line(str(exc.stderr) or str(exc.stdout)) or f"exit status {exc.status}"
+        raise GitError(f"git {args[0]} failed: {_redact(detail)}") from None
+    return output
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip().strip("'") for line in text.strip().splitlines() if line.strip()]
+    lines = [line.removeprefix("stderr: ").strip().strip("'") for line in lines]
+    return lines[-1] if lines else ""
+
+
+def path_in_repo(path: Path) -> str:
+    """`path` relative to the top of its repository, POSIX style."""
+    with _open_repo(path.parent) as repo:
+        relative = _relative(path, _top(repo, path.parent))
+        if relative is None:
+            raise GitError(f"{path} is outside its git repository")
+        return relative
+
+
+def file_at_head(path: Path) -> bytes | None:
+    """The bytes `path` has in HEAD, or None when HEAD lacks it (or there is no HEAD yet)."""
+    with _open_repo(path.parent) as repo:
+        relative = _relative(path, _top(repo, path.parent))
+        if relative is None:
+            return None
+        try:
+            blob = repo.head.commit.tree / relative
+        except (ValueError, KeyError):
+            return None
+        data: bytes = blob.data_stream.read()
+        return data
+
+
+def commit_paths(root: Path, paths: Sequence[Path], message: str) -> str | None:
+    """Commit exactly `paths` (added, changed or deleted) and nothing else that may be staged.
+
+    Returns the new commit's sha, or None when none of the paths differs from HEAD.
+    """
+    with _open_repo(root) as repo:
+        top = _top(repo, root)
+        relative = sorted({rel for rel in (_relative(p, top) for p in paths) if rel is not None})
+        if not relative:
+            return None
+        tracked = set(_run(repo, "ls-files", "-z", "--", *relative).split("\0")) - {""}
+        # `git add` refuses a path that is neither on disk nor tracked; such a path has nothing
+        # to record anyway (an output deleted before it was ever committed).
+        present = [rel for rel in relative if rel in tracked or (top / rel).exists()]
+        if not present:
+            return None
+        _run(repo, "add", "--all", "--", *present)
+        if not _run(repo, "diff", "--cached", "--name-only", "HEAD", "--", *present):
+            return None
+        # --only: other changes the user staged stay staged and out of this commit.
+        _run(repo, "commit", "--quiet", "--no-verify", "--only", "-m", message, "--", *present)
+        return repo.head.commit.hexsha
+
+
+def upstream(root: Path) -> Upstream:
+    """Where the current branch pushes: its upstream, else the same name on `origin`."""
+    with _open_repo(root) as repo:
+        if repo.head.is_detached:
+            raise GitError("HEAD is detached; check out a branch to push (e.g. `git switch main`)")
+        branch = repo.active_branch
+        tracking = branch.tracking_branch()
+        if tracking is not None:
+            return Upstream(tracking.remote_name, tracking.remote_head, branch.name)
+        if "origin" in [remote.name for remote in repo.remotes]:
+            return Upstream("origin", branch.name, branch.name)
+        raise GitError(
+            f"branch {branch.name} has no upstream and there is no remote 'origin'; "
+            f"set one with `git push -u REMOTE {branch.name}`"
+        )
+
+
+_RACES = ("failed to update ref", "cannot lock ref", "incorrect old value")
+
+
+def push(root: Path, target: Upstream) -> PushResult:
+    """Push HEAD to `target` without ever forcing; a non-fast-forward is reported, not raised."""
+    with _open_repo(root) as repo:
+        refspec = f"HEAD:refs/heads/{target.branch}"
+        try:
+            repo.git.execute(["git", "push", "--porcelain", target.remote, refspec])
+        except git.GitCommandError as exc:
+            stdout, stderr = str(exc.stdout), str(exc.stderr)
+            detail = _last_line(stderr) or _last_line(stdout) or f"exit status {exc.status}"
+            # `!  ... [rejected] (fetch first|non-fast-forward)`: someone pushed first.
+            rejected = "[rejected]" in stdout
+            if "[remote rejected]" in stdout:  # `... [remote rejected] (reason)`
+                reason = stdout.split("[remote rejected]", 1)[1].splitlines()[0]
+                detail = reason.strip().strip("()") or detail
+                # A push that lost a race on the server side says so; a hook or branch
+                # protection refusing it will not change by retrying.
+                rejected = any(race in detail for race in _RACES)
+            return PushResult(False, rejected, _redact(detail))
+        return PushResult(True, False, "")
+
+
+def rebase_onto_upstream(
+    root: Path, target: Upstream, config: Mapping[str, str] | None = None
+) -> list[str]:
+    """Fetch `target` and rebase the current branch onto it.
+
+    Returns the conflicting paths (after aborting the rebase, so the branch is as it was), or []
+    when the rebase succeeded. `config` is passed as `git -c` (e.g. a merge driver).
+    """
+    with _open_repo(root) as repo:
+        _run(repo, "fetch", "--quiet", target.remote, f"refs/heads/{target.branch}")
+        try:
+            options = [part for k, v in (config or {}).items() for part in ("-c", f"{k}={v}")]
+            repo.git.execute(["git", *options, "rebase", "FETCH_HEAD"])
+        except git.GitCommandError as exc:
+            conflicted = _run(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
+            # A rebase that failed before starting has nothing to abort.
+            with contextlib.suppress(GitError):
+                _run(repo, "rebase", "--abort")
+            if conflicted:
+                return conflicted
+            detail = _last_line(str(exc.stderr)) or f"exit status {exc.status}"
+            raise GitError(f"git rebase failed: {_redact(detail)}") from None
+        return []
+
+
+def short_head(root: Path) -> str:
+    with _open_repo(root) as repo:
+        return repo.head.commit.hexsha

@@ -32,6 +32,8 @@ class ApplyRequest:
     plan_options: PlanOptions
     options: ApplyOptions
     yes: bool
+    commit: bool = False  # --commit: commit the changed outputs and lockfile
+    push: bool = False  # --push: also push, rebasing on a rejection (implies --commit)
 
 
 def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confirm | None) -> int:
@@ -69,7 +71,21 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             report = run_apply(config, plan, writer, progress, options, os.environ)
         finally:
             progress.close()
-    return _summarise(report, config, output)
+    code = _summarise(report, config, output)
+    return _publish(config, output, request, report, code)
+
+
+def _publish(
+    config: Config, output: Output, request: ApplyRequest, report: ApplyReport, code: int
+) -> int:
+    # What completed is committed even when other targets failed: it was paid for, and a CI
+    # checkout that is thrown away would lose it. An interrupted run is left for the user.
+    if not (request.commit or request.push) or report.interrupted:
+        return code
+    from promptform.publish import publish
+
+    publish(config, output, push_too=request.push)
+    return code
 
 
 def _with_source_commit(config: Config, options: ApplyOptions, output: Output) -> ApplyOptions:

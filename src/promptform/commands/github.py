@@ -1,0 +1,105 @@
+"""`promptform github comment`: one sticky pull-request comment, edited in place on every run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from promptform.error_handler import EXIT_OK
+from promptform.github import GitHub, GitHubError, settings_from_env
+from promptform.output import Output
+
+DEFAULT_MARKER = "promptform:plan"
+COMMENT_LIMIT = 65_536  # GitHub refuses longer comment bodies
+_TRUNCATED = "\n\n…(truncated to fit a GitHub comment; the full text is in the job summary)\n"
+
+
+@dataclass(frozen=True)
+class CommentRequest:
+    body_file: Path | None  # None or '-': stdin
+    marker: str = DEFAULT_MARKER
+    number: int | None = None  # default: from GITHUB_EVENT_PATH
+    repository: str | None = None
+
+
+def comment(
+    output: Output, request: CommentRequest, transport: httpx.BaseTransport | None = None
+) -> int:
+    body = _read_body(request.body_file)
+    _append_summary(body)
+    settings = settings_from_env(repository=request.repository)
+    number = request.number if request.number is not None else _event_number()
+    marker = f"<!-- {request.marker} -->"
+    with GitHub(settings, transport) as github:
+        action, url = upsert_comment(github, number, marker, body)
+    output.result(f"{action} comment on #{number}: {url}")
+    return EXIT_OK
+
+
+def upsert_comment(github: GitHub, number: int, marker: str, body: str) -> tuple[str, str]:
+    """Edit the comment carrying `marker`, or create it; ('created' | 'updated', its URL)."""
+    text = _fit(f"{marker}\n{body}")
+    existing = next((c for c in github.issue_comments(number) if _has_marker(c, marker)), None)
+    if existing is None:
+        created = github.create_comment(number, text)
+        return "created", str(created.get("html_url", ""))
+    if existing.get("body") == text:
+        return "unchanged", str(existing.get("html_url", ""))
+    updated = github.update_comment(int(existing["id"]), text)
+    return "updated", str(updated.get("html_url", ""))
+
+
+def _has_marker(item: dict[str, Any], marker: str) -> bool:
+    body = item.get("body")
+    return isinstance(body, str) and body.startswith(marker)
+
+
+def _fit(text: str) -> str:
+    if len(text) <= COMMENT_LIMIT:
+        return text
+    return text[: COMMENT_LIMIT - len(_TRUNCATED)] + _TRUNCATED
+
+
+def _read_body(path: Path | None) -> str:
+    if path is None or str(path) == "-":
+        return sys.stdin.read()
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise GitHubError(f"cannot read the comment body {path}: {reason}") from None
+
+
+def _append_summary(body: str) -> None:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary:
+        return
+    try:
+        with Path(summary).open("a", encoding="utf-8") as handle:
+            handle.write(body if body.endswith("\n") else body + "\n")
+    except OSError as exc:
+        raise GitHubError(
+            f"cannot append to GITHUB_STEP_SUMMARY ({summary}): {exc.strerror}"
+        ) from None
+
+
+def _event_number() -> int:
+    path = os.environ.get("GITHUB_EVENT_PATH")
+    if not path:
+        raise GitHubError("no pull request number: pass --pr or set GITHUB_EVENT_PATH")
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise GitHubError(f"cannot read the event file GITHUB_EVENT_PATH={path}") from None
+    for holder in (event.get("pull_request"), event.get("issue"), event):
+        if isinstance(holder, dict) and isinstance(holder.get("number"), int):
+            return int(holder["number"])
+    raise GitHubError(
+        "the event has no pull request number (run this on pull_request events) or pass --pr"
+    )

@@ -1,0 +1,39 @@
+"""`promptform lock merge BASE OURS THEIRS`: the git merge driver for promptform.lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from promptform.atomic import atomic_write
+from promptform.error_handler import EXIT_ERROR, EXIT_OK
+from promptform.errors import LockfileError
+from promptform.lock_merge import merge_lockfiles, parse_side
+from promptform.lockfile import Lockfile
+from promptform.output import Output
+
+
+def merge(output: Output, base: Path, ours: Path, theirs: Path) -> int:
+    """Git calls this as `%O %A %B`; like every merge driver, the result goes into OURS."""
+    result = merge_lockfiles(_read(base, "base"), _read(ours, "ours"), _read(theirs, "theirs"))
+    atomic_write(ours, result.text.encode("utf-8"))
+    if result.conflicts:
+        listed = ", ".join(result.conflicts)
+        output.error(
+            LockfileError(
+                f"lockfile merge conflict: {len(result.conflicts)} target(s) changed differently "
+                f"on both sides: {listed}; keep one side between the markers (or drop both and "
+                "run `promptform apply` again), then `git add` the lockfile"
+            )
+        )
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _read(path: Path, label: str) -> Lockfile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError):
+        raise LockfileError(f"cannot read the {label} version of the lockfile ({path})") from None
+    return parse_side(text, f"{label} lockfile")

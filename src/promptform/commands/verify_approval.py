@@ -1,0 +1,47 @@
+"""`promptform verify-approval`: refuse to apply a commit whose pull request nobody else approved."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import httpx
+
+from promptform.approval import ApprovalRefused, judge, merged_pull
+from promptform.error_handler import EXIT_OK
+from promptform.github import GitHub, GitHubError, settings_from_env
+from promptform.output import Output
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    sha: str | None = None  # default: GITHUB_SHA
+    repository: str | None = None  # default: GITHUB_REPOSITORY
+    require_head: bool = False
+    allow_direct_push: bool = False
+
+
+def verify_approval(
+    output: Output, request: VerifyRequest, transport: httpx.BaseTransport | None = None
+) -> int:
+    sha = request.sha or os.environ.get("GITHUB_SHA", "")
+    if not sha:
+        raise GitHubError(
+            "no commit to verify: set GITHUB_SHA (GitHub Actions sets it) or pass --sha"
+        )
+    settings = settings_from_env(repository=request.repository)
+    with GitHub(settings, transport) as github:
+        pull = merged_pull(github.pulls_for_commit(sha), sha)
+        if pull is None:
+            if request.allow_direct_push:
+                output.result(
+                    f"ok: {sha[:12]} has no merged pull request; allowed by --allow-direct-push"
+                )
+                return EXIT_OK
+            raise ApprovalRefused(
+                f"{sha[:12]} did not come from a merged pull request (a direct push); refusing to "
+                "apply it (--allow-direct-push allows that)"
+            )
+        approval = judge(pull, github.reviews(int(pull["number"])), request.require_head)
+    output.result(f"ok: {sha[:12]}: {approval.describe()}")
+    return EXIT_OK
