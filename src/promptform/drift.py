@@ -18,6 +18,7 @@ from promptform.atomic import atomic_write
 from promptform.config import Config
 from promptform.lockfile import LockEntry
 from promptform.plan_model import Drift, DriftKind
+from promptform.state_dir import ensure_state_dir
 
 STAT_CACHE_FILE = "stat-cache.json"
 STAT_CACHE_VERSION = 1
@@ -78,7 +79,7 @@ class StatCache:
         }
         data = json.dumps({"version": STAT_CACHE_VERSION, "files": files}, separators=(",", ":"))
         try:
-            _ensure_state_dir(self.path.parent)
+            ensure_state_dir(self.path.parent)
             atomic_write(self.path, data.encode("utf-8"))
         except OSError:
             return
@@ -152,11 +153,3 @@ def _hash_file(path: str) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _ensure_state_dir(directory: Path) -> None:
-    """Create .promptform/ with a .gitignore, so local state never lands in a commit."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ignore = directory / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# Local promptform state; never commit it.\n*\n", encoding="utf-8")
