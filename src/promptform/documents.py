@@ -52,13 +52,22 @@ class Document:
 
 def read_text(path: Path, shown: str) -> str:
     """Read a UTF-8 text file under the size cap, or explain exactly what is wrong with it."""
+    return decode_text(read_bytes(path, shown), shown)
+
+
+def read_bytes(path: Path, shown: str) -> bytes:
+    """The bytes of a file under the size cap (a file over it is never read)."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ManifestError(
             f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit; split it into several files",
             Location(shown),
         )
-    raw = path.read_bytes()
+    return path.read_bytes()
+
+
+def decode_text(raw: bytes, shown: str) -> str:
+    """`raw` as UTF-8 text, or where the first byte that is not UTF-8 is."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -159,8 +159,17 @@ def find_manifest_files(prompts_dir: Path) -> list[Path]:
 
 def load_manifest_file(path: Path, prompts_dir: Path, shown: str) -> list[LoadedManifest]:
     """Parse and validate every document of one manifest file."""
-    documents = load_documents(read_text(path, shown), shown)
-    stem = path.relative_to(prompts_dir).with_suffix("").as_posix()
+    return load_manifest_text(read_text(path, shown), manifest_stem(path, prompts_dir), shown)
+
+
+def manifest_stem(path: Path, prompts_dir: Path) -> str:
+    """The default name of a manifest file's targets: its path under prompts_dir, no extension."""
+    return path.relative_to(prompts_dir).with_suffix("").as_posix()
+
+
+def load_manifest_text(text: str, stem: str, shown: str) -> list[LoadedManifest]:
+    """Parse and validate every document of the text of one manifest file."""
+    documents = load_documents(text, shown)
     loaded, problems = [], []
     for document in documents:
         try:
