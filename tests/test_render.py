@@ -233,3 +233,41 @@ def test_runtime_failures_are_template_errors(
     assert problem in error.message
     assert error.location is not None
     assert error.location.file == "prompts/p.yaml"
+
+
+def test_recording_names_every_template_a_render_loads_even_from_the_template_cache(
+    renderer: Renderer,
+) -> None:
+    source = (
+        "{% extends 'base.j2' %}{% block scene %}{% import 'macros.j2' as m %}"
+        "{{ m.tone('warm') }} {% include ['missing.j2', 'styles/photo.j2'] %}{% endblock %}"
+    )
+    renderer.render(source, {"lens": "50mm"}, ORIGIN)
+
+    with renderer.recording_templates() as used:
+        renderer.render(source, {"lens": "35mm"}, ORIGIN)
+
+    assert used == {"base.j2", "macros.j2", "missing.j2", "styles/photo.j2"}
+
+
+def test_template_digest_is_of_the_source_renders_used_and_none_when_missing(
+    renderer: Renderer, templates: Path
+) -> None:
+    renderer.render("{% include 'styles/photo.j2' %}", {"lens": "50mm"}, ORIGIN)
+    used = renderer.template_digest("styles/photo.j2")
+    (templates / "styles" / "photo.j2").write_text("edited after the render")
+
+    assert used is not None and used == renderer.template_digest("styles/photo.j2")
+    assert renderer.template_digest("missing.j2") is None
+    assert not renderer.templates_changed_while_loading
+
+
+def test_a_template_read_twice_with_different_text_is_noticed(
+    renderer: Renderer, templates: Path
+) -> None:
+    assert renderer.template_digest("later.j2") is None
+    (templates / "later.j2").write_text("now it exists")
+
+    renderer.render("{% include 'later.j2' %}", {}, ORIGIN)
+
+    assert renderer.templates_changed_while_loading

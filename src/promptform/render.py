@@ -7,11 +7,13 @@ a render is a pure function of the repository.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,25 +35,73 @@ def slug(value: object) -> str:
 
 
 class _ContainedLoader(jinja2.FileSystemLoader):
-    """A FileSystemLoader that also refuses symlinks leading out of its directory."""
+    """A FileSystemLoader that also refuses symlinks leading out of its directory.
+
+    It remembers a digest of every source it hands out (None for a template it could not find), so
+    a render cache can tell later whether the templates a render used are still the same.
+    """
 
     def __init__(self, root: Path) -> None:
         super().__init__(str(root), followlinks=False)
         self.root = root.resolve()
+        self.digests: dict[str, str | None] = {}
+        self.changed_while_loading = False
 
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
-        source, filename, uptodate = super().get_source(environment, template)
-        if not Path(filename).resolve().is_relative_to(self.root):
-            raise jinja2.TemplateNotFound(template)
+        try:
+            source, filename, uptodate = super().get_source(environment, template)
+            if not Path(filename).resolve().is_relative_to(self.root):
+                raise jinja2.TemplateNotFound(template)
+        except jinja2.TemplateNotFound:
+            self._remember(template, None)
+            raise
+        self._remember(template, hashlib.sha256(source.encode("utf-8")).hexdigest())
         return source, filename, uptodate
+
+    def _remember(self, template: str, digest: str | None) -> None:
+        # A template edited while this run reads it: renders of this run may disagree on it.
+        if self.digests.get(template, digest) != digest:
+            self.changed_while_loading = True
+        self.digests[template] = digest
 
 
 class _Environment(ImmutableSandboxedEnvironment):
     """Also bounds `*` and `**`, the two operators that can build huge values from small input."""
 
     intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.requested_templates: set[str] | None = None
+
+    # include, import, extends and their list forms all load through these two methods; every
+    # call is seen, including those the template cache answers.
+    def get_template(
+        self,
+        name: str | jinja2.Template,
+        parent: str | None = None,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> jinja2.Template:
+        if self.requested_templates is not None and isinstance(name, str):
+            self.requested_templates.add(self.join_path(name, parent) if parent else name)
+        return super().get_template(name, parent, globals)
+
+    def select_template(
+        self,
+        names: Iterable[str | jinja2.Template],
+        parent: str | None = None,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> jinja2.Template:
+        if self.requested_templates is not None and not isinstance(names, jinja2.Undefined):
+            names = list(names)
+            self.requested_templates.update(
+                self.join_path(name, parent) if parent else name
+                for name in names
+                if isinstance(name, str)
+            )
+        return super().select_template(names, parent, globals)
 
     def call_binop(
         self, context: jinja2.runtime.Context, operator_: str, left: Any, right: Any
@@ -82,8 +132,9 @@ class Renderer:
     def __init__(self, templates_dir: Path, shown_templates_dir: str) -> None:
         self.templates_dir = templates_dir
         self.shown_templates_dir = shown_templates_dir
+        self._loader = _ContainedLoader(templates_dir)
         self.env = _Environment(
-            loader=_ContainedLoader(templates_dir),
+            loader=self._loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             auto_reload=False,
@@ -95,6 +146,32 @@ class Renderer:
         self.env.filters.pop("random", None)
         self.env.filters["slug"] = slug
         self._compiled: dict[str, jinja2.Template] = {}
+
+    @contextmanager
+    def recording_templates(self) -> Iterator[set[str]]:
+        """The names of the templates that renders inside the block load (include, import, extends)."""
+        names: set[str] = set()
+        self.env.requested_templates = names
+        try:
+            yield names
+        finally:
+            self.env.requested_templates = None
+
+    def template_digest(self, name: str) -> str | None:
+        """sha256 of template `name` as renders of this run see it; None when it cannot be found.
+
+        Read at most once per run: later calls give the digest of the source that was used.
+        Raises OSError or ValueError when the file exists but cannot be read as UTF-8 text.
+        """
+        if name not in self._loader.digests:
+            with suppress(jinja2.TemplateNotFound):
+                self._loader.get_source(self.env, name)
+        return self._loader.digests[name]
+
+    @property
+    def templates_changed_while_loading(self) -> bool:
+        """Whether a template read twice this run gave different text (edited mid-run)."""
+        return self._loader.changed_while_loading
 
     def render(self, source: str, variables: Mapping[str, Any], origin: Location) -> str:
         """Render `source`; errors point at the manifest line (`origin` is its first line)."""
