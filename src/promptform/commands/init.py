@@ -16,7 +16,12 @@ SCAFFOLD = {
     "prompts/example.yaml": "prompts/example.yaml",
     "templates/styles/house.j2": "templates/styles/house.j2",
     "gitattributes": ".gitattributes",
+    "github/workflows/promptform-plan.yml": ".github/workflows/promptform-plan.yml",
+    "github/workflows/promptform-apply.yml": ".github/workflows/promptform-apply.yml",
+    "github/actions/promptform/action.yml": ".github/actions/promptform/action.yml",
 }
+MERGE_ATTRIBUTE = "promptform.lock merge=promptform"
+MERGE_DRIVER_COMMAND = 'git config merge.promptform.driver "promptform lock merge %O %A %B"'
 SCHEMA_PATH = "schema/manifest.schema.json"
 
 
@@ -32,10 +37,24 @@ def init(directory: Path, output: Output) -> int:
     for relative, content in files.items():
         path = directory / relative
         if path.exists():
+            if relative == ".gitattributes" and _add_merge_attribute(path):
+                output.info(f"updated  {relative} (lockfile merge driver)")
+                continue
             output.info(f"kept     {relative} (already exists)")
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8", newline="\n")
         output.info(f"created  {relative}")
     output.info("next: `promptform validate`, then `promptform render` to see the requests")
+    output.info(f"enable the lockfile merge driver in this clone: {MERGE_DRIVER_COMMAND}")
     return EXIT_OK
+
+
+def _add_merge_attribute(path: Path) -> bool:
+    """Append the lockfile's merge attribute to an existing .gitattributes that lacks it."""
+    text = path.read_text(encoding="utf-8")
+    if any(line.split() == MERGE_ATTRIBUTE.split() for line in text.splitlines()):
+        return False
+    separator = "" if not text or text.endswith("\n") else "\n"
+    path.write_text(f"{text}{separator}{MERGE_ATTRIBUTE}\n", encoding="utf-8", newline="\n")
+    return True
