@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -19,6 +19,7 @@ from promptform.targets import (
     Expansion,
     Target,
     TargetBuilder,
+    _split_suffix,
     address_matches,
     relative_path_problem,
 )
@@ -390,3 +391,12 @@ def test_output_rendering_to_no_file_name_is_an_error(tmp_path: Path, output: st
     [(message, _)] = problems(tmp_path, f"prompt: x\nn: 2\noutput: {output}\n")
 
     assert message.startswith("output path '")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["a.png", "dir/a.png", "dir.v2/a", "dir/.hidden", "dir/a.", "a.tar.gz", "a", "x/y/z.JPEG"],
+)
+def test_suffixes_are_split_as_pure_posix_path_splits_them(path: str) -> None:
+    posix = PurePosixPath(path)
+    assert _split_suffix(path) == (str(posix.with_suffix("")), posix.suffix)

@@ -32,7 +32,7 @@ class BudgetExceededError(PromptformError):
 def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfile, Plan]:
     """Load the project and lockfile, check drift, and plan. Reads files; never writes but the cache."""
     config = config.with_provider(options.provider)
-    project = load_project(config)
+    project = load_project(config, use_cache=True)
     # Hash before reading: if the lockfile changes in between, a saved plan looks stale, not fresh.
     lock_hash = lockfile_hash(config.lockfile)
     lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))

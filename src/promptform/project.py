@@ -7,11 +7,13 @@ the dependency graph that reference images pointing at other targets' outputs cr
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from promptform.config import Config
+from promptform.documents import decode_text, read_bytes
 from promptform.errors import (
     ErrorGroup,
     Location,
@@ -20,8 +22,14 @@ from promptform.errors import (
     display_path,
 )
 from promptform.fingerprint import hash_file
-from promptform.manifest import LoadedManifest, find_manifest_files, load_manifest_file
+from promptform.manifest import (
+    LoadedManifest,
+    find_manifest_files,
+    load_manifest_text,
+    manifest_stem,
+)
 from promptform.render import Renderer
+from promptform.render_cache import CachedExpansion, RenderCache
 from promptform.targets import Target, TargetBuilder, contained, relative_path_problem
 
 MAX_REPORTED_PROBLEMS = 50
@@ -39,33 +47,42 @@ class Project:
         return {target.address: target for target in self.targets}
 
 
-def load_project(config: Config) -> Project:
-    """Load, render and check every manifest; raise every problem found at once."""
-    files = find_manifest_files(config.prompts_dir)
+def load_project(config: Config, use_cache: bool = False) -> Project:
+    """Load, render and check every manifest; raise every problem found at once.
+
+    With `use_cache`, a manifest file whose bytes and templates are unchanged since the last run is
+    neither parsed nor rendered: its targets come from the render cache in .promptform/.
+    """
+    files_view = _Files(config)
+    renderer = Renderer(config.templates_dir, config.project.templates_dir)
+    builder = TargetBuilder(config, renderer, files_view.input_hash, files_view.output_path)
+    cache = RenderCache.load(config) if use_cache else None
     problems: list[PromptformError] = []
-    loaded: list[LoadedManifest] = []
+    sources: list[_ManifestFile] = []
+    files = find_manifest_files(config.prompts_dir)
     for path in files:
         try:
-            loaded += load_manifest_file(path, config.prompts_dir, display_path(path, config.root))
+            sources.append(_read_manifest_file(path, config, cache, renderer))
         except PromptformError as exc:
             problems.append(exc)
-    files_view = _Files(config)
-    builder = TargetBuilder(
-        config,
-        Renderer(config.templates_dir, config.project.templates_dir),
-        files_view.input_hash,
-        files_view.output_path,
-    )
     targets: list[Target] = []
     warnings: list[PromptformError] = []
-    for manifest in loaded:
-        try:
-            expansion = builder.expand(manifest)
-        except PromptformError as exc:
-            problems.append(exc)
-            continue
-        targets += expansion.targets
-        warnings += expansion.warnings
+    manifests = 0
+    for source in sources:
+        expansion: _FileExpansion | None
+        if source.cached is not None and _still_valid(source.cached, files_view):
+            cached = source.cached
+            expansion = _FileExpansion(cached.targets, [*cached.warnings], cached.manifests, set())
+        else:
+            expansion = _expand_file(source, builder, renderer, problems)
+            if expansion is not None and cache is not None:
+                _store(cache, source, expansion, renderer)
+        if expansion is not None:
+            targets += expansion.targets
+            warnings += expansion.warnings
+            manifests += expansion.manifests
+    if cache is not None and not renderer.templates_changed_while_loading:
+        cache.save()
     if not problems:
         problems += _duplicates(targets)
     if not problems:
@@ -75,7 +92,108 @@ def load_project(config: Config) -> Project:
             problems.append(exc)
     if problems:
         raise ErrorGroup(problems)
-    return Project(config, targets, warnings, len(files), len(loaded))
+    return Project(config, targets, warnings, len(files), manifests)
+
+
+@dataclass
+class _ManifestFile:
+    """One manifest file as read: its text, and its cached expansion or its parsed documents."""
+
+    relative: str  # under prompts_dir
+    stem: str
+    shown: str
+    text: str
+    sha256: str
+    cached: CachedExpansion | None
+    loaded: list[LoadedManifest] | None
+
+
+@dataclass
+class _FileExpansion:
+    targets: list[Target]
+    warnings: list[PromptformError]
+    manifests: int
+    templates_used: set[str]
+
+
+def _read_manifest_file(
+    path: Path, config: Config, cache: RenderCache | None, renderer: Renderer
+) -> _ManifestFile:
+    """Read a manifest file once; parse it only when the render cache has nothing for it."""
+    relative = path.relative_to(config.prompts_dir).as_posix()
+    stem = manifest_stem(path, config.prompts_dir)
+    shown = display_path(path, config.root)
+    raw = read_bytes(path, shown)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    text = decode_text(raw, shown)
+    cached = cache.lookup(relative, sha256, renderer.template_digest) if cache else None
+    loaded = None if cached is not None else load_manifest_text(text, stem, shown)
+    return _ManifestFile(relative, stem, shown, text, sha256, cached, loaded)
+
+
+def _still_valid(cached: CachedExpansion, files_view: _Files) -> bool:
+    """Whether the reference images and output paths of cached targets are as they were.
+
+    These depend on the filesystem (image contents, symlinks), not on the manifest's inputs, so
+    they are checked on every run. A failed check expands the file again, which reports the
+    problem with its exact location.
+    """
+    try:
+        for target in cached.targets:
+            where = target.location()
+            for image in target.inputs:
+                if files_view.input_hash(image.path, where) != image.sha256:
+                    return False
+            for output in target.outputs:
+                files_view.refuse_escaping_output(output, where)
+    except PromptformError:
+        return False
+    return True
+
+
+def _expand_file(
+    source: _ManifestFile,
+    builder: TargetBuilder,
+    renderer: Renderer,
+    problems: list[PromptformError],
+) -> _FileExpansion | None:
+    """Expand every document of a file, adding its problems to `problems`; None when it had any."""
+    loaded = source.loaded
+    if loaded is None:  # a cache hit that failed its filesystem checks; the same text parsed before
+        loaded = load_manifest_text(source.text, source.stem, source.shown)
+    expanded = _FileExpansion([], [], len(loaded), set())
+    failed = False
+    with renderer.recording_templates() as used:
+        for manifest in loaded:
+            try:
+                expansion = builder.expand(manifest)
+            except PromptformError as exc:
+                problems.append(exc)
+                failed = True
+                continue
+            expanded.targets += expansion.targets
+            expanded.warnings += expansion.warnings
+    expanded.templates_used = used
+    return None if failed else expanded
+
+
+def _store(
+    cache: RenderCache, source: _ManifestFile, expansion: _FileExpansion, renderer: Renderer
+) -> None:
+    """Remember a file's expansion with the digest of every template its renders loaded."""
+    warnings = [warning for warning in expansion.warnings if type(warning) is ManifestError]
+    if len(warnings) != len(expansion.warnings):
+        return  # the cache stores warnings as ManifestError; any other kind stays exact uncached
+    try:
+        templates = {
+            name: renderer.template_digest(name) for name in sorted(expansion.templates_used)
+        }
+    except (OSError, ValueError):
+        return  # a template that cannot be read now could not be checked on the next run either
+    cache.store(
+        source.relative,
+        CachedExpansion(source.sha256, templates, expansion.manifests, expansion.targets, warnings),
+    )
 
 
 class _Files:
@@ -108,6 +226,11 @@ class _Files:
         problem = relative_path_problem(path)
         if problem:
             raise ManifestError(f"output path '{path}' {problem}", where)
+        self.refuse_escaping_output(path, where)
+        return path
+
+    def refuse_escaping_output(self, path: str, where: Location) -> None:
+        """Refuse an output whose directory or file is a symlink leading outside outputs_dir."""
         parent = path.rpartition("/")[0]
         safe = self._safe_dirs.get(parent)
         if safe is None:
@@ -124,7 +247,6 @@ class _Files:
                 "through a symlink",
                 where,
             )
-        return path
 
 
 def _duplicates(targets: list[Target]) -> list[PromptformError]:
