@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-TOKEN = "ghs_faketoken0123456789abcdef"  # noqa: S105 - a fake server's fake token
+TOKEN = "ghs_faketoken0123456789abcdef"  # a fake server's fake token
 REPOSITORY = "acme/images"
 
 

@@ -361,7 +361,13 @@ def github() -> None:
     show_default=True,
     help="Hidden marker that identifies the comment to update.",
 )
-@click.option("--pr", "number", type=click.IntRange(1), help="PR number (default: the event's).")
+@click.option(
+    "--pr",
+    "number",
+    type=click.IntRange(1),
+    metavar="NUMBER",
+    help="PR number (default: the event's).",
+)
 @click.option("--repo", metavar="OWNER/NAME", help="The repository (default: $GITHUB_REPOSITORY).")
 @pass_app
 def github_comment(

@@ -220,6 +220,7 @@ def rebase_onto_upstream(
         return []
 
 
-def short_head(root: Path) -> str:
+def head_commit(root: Path) -> str:
+    """The full hash of HEAD."""
     with _open_repo(root) as repo:
         return repo.head.commit.hexsha

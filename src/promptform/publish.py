@@ -22,10 +22,10 @@ from promptform.gitrepo import (
     Upstream,
     commit_paths,
     file_at_head,
+    head_commit,
     path_in_repo,
     push,
     rebase_onto_upstream,
-    short_head,
     source_state,
     upstream,
 )
@@ -137,7 +137,7 @@ def push_results(
     for attempt in range(1, attempts + 1):
         result = push(config.root, target)
         if result.ok:
-            output.info(f"Pushed {short_head(config.root)[:12]} to {where}.")
+            output.info(f"Pushed {head_commit(config.root)[:12]} to {where}.")
             return
         if not result.rejected:
             raise GitError(f"push to {where} failed: {result.message}")
