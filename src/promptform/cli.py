@@ -384,6 +384,79 @@ def github_comment(
     return app.run(lambda: comment(app.output, request))
 
 
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write the gallery here (default: .promptform/report).",
+)
+@click.option(
+    "--base",
+    metavar="REF",
+    help="Show before/after for targets changed since this commit-ish "
+    "(default: the merge base with main when on another branch).",
+)
+@click.option("--no-base", is_flag=True, help="No before/after comparison.")
+@click.option(
+    "--base-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    metavar="DIR",
+    help="Compare with the project in DIR instead of git history (e.g. the checkout a preview "
+    "copied).",
+)
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["html", "markdown"]),
+    default="html",
+    show_default=True,
+    help="html: the gallery folder; markdown: the 'images generated' comment on stdout.",
+)
+@click.option(
+    "--repo",
+    metavar="OWNER/NAME",
+    envvar="GITHUB_REPOSITORY",
+    help="markdown: show images inline from this GitHub repository (default: $GITHUB_REPOSITORY).",
+)
+@click.option(
+    "--commit", metavar="SHA", help="markdown: link the files at this commit (default: HEAD)."
+)
+@click.option("--artifact-url", metavar="URL", help="markdown: link to the uploaded gallery.")
+@pass_app
+def report(
+    app: AppContext,
+    out: Path | None,
+    base: str | None,
+    no_base: bool,
+    base_dir: Path | None,
+    report_format: str,
+    repo: str | None,
+    commit: str | None,
+    artifact_url: str | None,
+) -> int:
+    """Build a static HTML gallery of every target's images, or the markdown of a PR comment.
+
+    One card per target (images, address, prompt, model, size, quality, cost, when, commit),
+    grouped by manifest, with a filter box and a lightbox; open DIR/index.html from disk or upload
+    DIR as a CI artifact. Targets whose images changed since the base show before and after.
+    """
+    from promptform.commands.report import ReportRequest
+    from promptform.commands.report import report as run_report
+
+    request = ReportRequest(
+        out=out,
+        base=base,
+        no_base=no_base,
+        base_dir=base_dir,
+        markdown=report_format == "markdown",
+        repo=repo,
+        commit=commit,
+        artifact_url=artifact_url,
+    )
+    return app.run(lambda: run_report(app.config(), app.output, request))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:

@@ -1,4 +1,5 @@
-"""What promptform asks of git: the commit manifests came from, and whether they are committed.
+"""What promptform asks of git: the commit manifests came from, whether they are committed, and
+history (files at a commit, merge bases, every version of the lockfile) for report, cost and preview.
 
 The only module that imports gitpython.
 """
@@ -48,6 +49,114 @@ def _relative(path: Path, top: Path) -> str | None:
         return path.resolve().relative_to(top).as_posix() or "."
     except ValueError:
         return None
+
+
+# -- history reads for report, cost and preview: blobs at a commit, merge bases, lockfile versions --
+
+
+class GitHistoryError(PromptformError):
+    """A commit-ish that does not name a commit, or history that cannot be read."""
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    commit: str
+    data: bytes
+
+
+def _open(root: Path) -> git.Repo:
+    try:
+        return git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitHistoryError(
+            f"{root} is not inside a git repository, so there is no history to read"
+        ) from None
+
+
+def repo_path(root: Path, path: Path) -> str:
+    """`path` relative to the top of the repository containing `root`, POSIX style."""
+    with _open(root) as repo:
+        top = Path(repo.working_tree_dir or root).resolve()
+        relative = _relative(path, top)
+        if relative is None:
+            raise GitHistoryError(f"{path} is outside the repository at {top}")
+        return relative
+
+
+def resolve_commit(root: Path, ref: str) -> str:
+    """The full hash of commit-ish `ref`; GitHistoryError if it names no commit."""
+    with _open(root) as repo:
+        try:
+            return str(repo.commit(ref).hexsha)
+        except (git.BadName, ValueError, git.GitCommandError):
+            raise GitHistoryError(
+                f"'{ref}' is not a commit in this repository (a branch, tag or hash)"
+            ) from None
+
+
+def current_branch(root: Path) -> str | None:
+    """The checked-out branch, or None (detached HEAD, no commits, not a repository)."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    with repo:
+        try:
+            return str(repo.active_branch.name)
+        except (TypeError, ValueError):
+            return None
+
+
+def merge_base(root: Path, first: str, second: str) -> str | None:
+    """The best common ancestor of two commit-ishes, or None when either is unknown or none exists."""
+    with _open(root) as repo:
+        try:
+            bases = repo.merge_base(first, second)
+        except (git.GitCommandError, git.BadName, ValueError):
+            return None
+        return str(bases[0].hexsha) if bases else None
+
+
+def blob_at(root: Path, commit: str, path: str) -> bytes | None:
+    """The bytes of repository path `path` at `commit`; None when the file did not exist there."""
+    with _open(root) as repo:
+        try:
+            blob = repo.commit(commit).tree / path
+        except KeyError:
+            return None
+        except (git.BadName, ValueError):
+            raise GitHistoryError(f"'{commit}' is not a commit in this repository") from None
+        if blob.type != "blob":
+            return None
+        return bytes(blob.data_stream.read())
+
+
+def file_history(root: Path, path: str, since: str | None = None) -> list[FileVersion]:
+    """Every committed version of `path`, newest first; with `since`, only commits after it.
+
+    `since` excludes the commit itself and its ancestors (`since..HEAD`), so a version that was
+    already there at `since` is not included.
+    """
+    with _open(root) as repo:
+        try:
+            head = repo.head.commit.hexsha
+        except ValueError:  # no commits yet
+            return []
+        revision = f"{since}..{head}" if since else head
+        try:
+            hashes = repo.git.log("--format=%H", revision, "--", path).split()
+        except git.GitCommandError as exc:
+            raise GitHistoryError(
+                f"cannot read the history of {path}: {exc.stderr.strip()}"
+            ) from None
+        versions = []
+        for commit in hashes:
+            try:
+                blob = repo.commit(commit).tree / path
+            except KeyError:  # deleted in that commit
+                continue
+            versions.append(FileVersion(commit, bytes(blob.data_stream.read())))
+        return versions
 
 
 # --- publishing: `apply --commit/--push` -------------------------------------------------------
