@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +16,7 @@ import promptform.project
 from promptform.config import load_config
 from promptform.errors import PromptformError
 from promptform.project import Project, load_project
-from promptform.render_cache import CACHE_FILE
+from promptform.render_cache import CACHE_FILE, EXPANSION_MODULES
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]
 PNG = b"\x89PNG\r\n\x1a\n" + b"pretend pixels"
@@ -377,3 +379,20 @@ def test_concurrent_runs_leave_a_readable_cache_and_agree(make_project: MakeProj
         "warned.yaml",
     ]
     assert [path.name for path in (root / ".promptform").iterdir() if path.suffix == ".tmp"] == []
+
+
+def test_the_cache_key_covers_every_module_that_loading_a_project_imports() -> None:
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, promptform.project; "
+            "print(' '.join(m for m in sys.modules if m.startswith('promptform')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+    modules = {name.removeprefix("promptform").lstrip(".") or "__init__" for name in imported}
+    assert modules == set(EXPANSION_MODULES)

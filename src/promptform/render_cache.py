@@ -100,18 +100,36 @@ class RenderCache:
             return  # a read-only checkout just goes without
 
 
+# The modules that loading a project imports: what an expansion can depend on. A test keeps this
+# in step with the imports of project.py.
+EXPANSION_MODULES = (
+    "__init__",
+    "config",
+    "documents",
+    "errors",
+    "fingerprint",
+    "manifest",
+    "model_rules",
+    "project",
+    "render",
+    "render_cache",
+    "state_dir",
+    "targets",
+    "validation_messages",
+)
+
+
 def cache_key(config: Config) -> str:
     """What every entry depends on besides its own file and templates.
 
-    The source files' sizes and mtimes are part of it because an editable install changes the code
-    without changing the version.
+    The sizes and mtimes of the modules that expand manifests are part of it because an editable
+    install changes the code without changing the version.
     """
     package = Path(__file__).parent
-    code = sorted(
-        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-        for entry in os.scandir(package)
-        if entry.name.endswith(".py")
-    )
+    code = []
+    for module in EXPANSION_MODULES:
+        stat = (package / f"{module}.py").stat()
+        code.append((module, stat.st_size, stat.st_mtime_ns))
     parts = [
         CACHE_FORMAT,
         __version__,
