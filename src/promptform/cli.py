@@ -457,6 +457,45 @@ def report(
     return app.run(lambda: run_report(app.config(), app.output, request))
 
 
+@cli.command()
+@click.argument("scratch", type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+@click.option(
+    "--quality",
+    type=click.Choice(["low", "medium", "high", "auto"]),
+    help="Generate at this quality instead of the manifests' (low: cheap drafts).",
+)
+@click.option("--target", "targets", multiple=True, metavar="PATTERN", help="Only these addresses.")
+@click.option("--provider", metavar="NAME", help="Send every target to this provider.")
+@click.option(
+    "--max-images", type=click.IntRange(0), help="Refuse a preview generating more images."
+)
+@click.option(
+    "--max-cost", type=click.FloatRange(0), metavar="USD", help="Refuse a costlier preview."
+)
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Requests in flight.")
+@pass_app
+def preview(
+    app: AppContext,
+    scratch: Path,
+    targets: tuple[str, ...],
+    quality: str | None,
+    provider: str | None,
+    max_images: int | None,
+    max_cost: float | None,
+    concurrency: int | None,
+) -> int:
+    """Apply what changed into a scratch copy in DIR and build a gallery comparing it with now.
+
+    The project is never written: DIR/project is the applied copy, DIR/gallery/index.html the
+    before/after gallery. Budget guards apply as for apply.
+    """
+    from promptform.commands.preview import preview as run_preview
+    from promptform.preview import PreviewOptions
+
+    options = PreviewOptions(quality, targets, provider, max_images, max_cost, concurrency)
+    return app.run(lambda: run_preview(app.config(), app.output, scratch, options))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:

@@ -1,0 +1,29 @@
+"""`promptform preview`: apply the changed targets in a scratch copy and build its gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from promptform.config import Config
+from promptform.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from promptform.output import Output
+from promptform.plan_format import format_text
+from promptform.preview import PreviewOptions
+from promptform.preview import preview as run_preview
+
+
+def preview(config: Config, output: Output, scratch: Path, options: PreviewOptions) -> int:
+    result = run_preview(config, scratch, options, output.stderr)
+    output.info(format_text(result.plan, color=False).rstrip())
+    report = result.report
+    output.info(
+        f"Preview: {len(report.generated)} generated, {report.images} images, "
+        f"${report.cost_usd:.2f}; the project itself was not changed."
+    )
+    for failure in report.failures:
+        output.info(f"  {failure.address}: {failure.message}")
+    output.info(f"Scratch project: {result.project}")
+    output.result(str(result.gallery_dir / "index.html"))
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if report.failures else EXIT_OK
