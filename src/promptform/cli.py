@@ -496,6 +496,31 @@ def preview(
     return app.run(lambda: run_preview(app.config(), app.output, scratch, options))
 
 
+@cli.command()
+@click.argument("address")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--source",
+    default="external",
+    show_default=True,
+    metavar="NAME",
+    help="Where the images came from (recorded as the provider name, e.g. wisgate-studio).",
+)
+@click.option("--cost", "cost_usd", type=click.FloatRange(0), metavar="USD", help="What they cost.")
+@pass_app
+def adopt(
+    app: AppContext, address: str, files: tuple[Path, ...], source: str, cost_usd: float | None
+) -> int:
+    """Record images made elsewhere as ADDRESS's outputs, so apply does not regenerate them.
+
+    Give one FILE per output (the target's n), each an image of its output_format. They are copied
+    into place and recorded with provider kind `adopted` against the target's current fingerprint.
+    """
+    from promptform.commands.adopt import adopt as run_adopt
+
+    return app.run(lambda: run_adopt(app.config(), app.output, address, files, source, cost_usd))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:

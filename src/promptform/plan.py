@@ -152,7 +152,8 @@ def change_reasons(target: Target, entry: LockEntry) -> list[str]:
         if entry.request.get(key) != target.body.get(key)
     ]
     reasons += _input_reasons(target, entry)
-    if entry.provider.kind != target.provider_kind:
+    # Adopted images stand in for the target's own provider: that is not a reason to regenerate.
+    if entry.provider.kind not in (target.provider_kind, "adopted"):
         reasons.append(f"provider kind: {entry.provider.kind} -> {target.provider_kind}")
     if entry.endpoint != target.endpoint:
         reasons.append(f"endpoint: {entry.endpoint} -> {target.endpoint}")

@@ -1,0 +1,31 @@
+"""`promptform adopt`: record images made elsewhere as a target's current outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from promptform.adopt import adopt as run_adopt
+from promptform.config import Config
+from promptform.error_handler import EXIT_OK
+from promptform.output import Output
+
+
+def adopt(
+    config: Config,
+    output: Output,
+    address: str,
+    files: tuple[Path, ...],
+    source: str,
+    cost_usd: float | None,
+) -> int:
+    adopted = run_adopt(config, address, files, source, cost_usd)
+    for warning in adopted.warnings:
+        output.info(f"warning: {warning}")
+    prefix = config.project.outputs_dir.strip("/")
+    for item in adopted.entry.outputs:
+        output.info(f"  {prefix}/{item.path}  {item.format} {item.width}x{item.height}")
+    output.result(
+        f"Adopted {len(adopted.entry.outputs)} image(s) as '{adopted.address}' "
+        f"(provider: adopted/{source}); `promptform plan` now shows it unchanged."
+    )
+    return EXIT_OK
