@@ -521,6 +521,26 @@ def adopt(
     return app.run(lambda: run_adopt(app.config(), app.output, address, files, source, cost_usd))
 
 
+@cli.command("import-curl")
+@click.argument("source", default="-", metavar="[FILE|-]")
+@click.option("--name", metavar="NAME", help="The manifest's name (default: from the prompt).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Write the manifest here, under prompts/ (default: prompts/NAME.yaml).",
+)
+@pass_app
+def import_curl(app: AppContext, source: str, name: str | None, out: Path | None) -> int:
+    """Write a manifest from a curl command or JSON request body (FILE, or stdin).
+
+    The prompt is kept byte for byte; API keys and auth headers are never written.
+    """
+    from promptform.commands.import_curl import import_curl as run_import
+
+    return app.run(lambda: run_import(app.config(), app.output, source, name, out))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:

@@ -1,0 +1,47 @@
+"""`promptform import-curl`: a curl command or JSON request body becomes a manifest under prompts/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from promptform.config import Config
+from promptform.error_handler import EXIT_OK
+from promptform.errors import PromptformError, display_path
+from promptform.import_curl import import_request
+from promptform.output import Output
+
+MAX_INPUT = 1_000_000
+
+
+def import_curl(
+    config: Config, output: Output, source: str, name: str | None, out: Path | None
+) -> int:
+    text, shown = _read(source)
+    imported = import_request(config, text, name, out, shown)
+    for note in imported.notes:
+        output.info(f"note: {note}")
+    output.result(
+        f"Wrote {display_path(imported.path, config.root)} (target '{imported.address}'); "
+        "`promptform plan` shows what apply would generate."
+    )
+    return EXIT_OK
+
+
+def _read(source: str) -> tuple[str, str]:
+    if source == "-":
+        text, shown = sys.stdin.read(MAX_INPUT + 1), "a request on stdin"
+    else:
+        try:
+            with Path(source).open(encoding="utf-8") as handle:
+                text = handle.read(MAX_INPUT + 1)
+        except OSError as exc:
+            raise PromptformError(f"cannot read {source}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise PromptformError(f"{source} is not UTF-8 text") from None
+        shown = f"a request in {Path(source).name}"
+    if len(text) > MAX_INPUT:
+        raise PromptformError("the request is over 1 MB; that is not a curl command")
+    if not text.strip():
+        raise PromptformError("the input is empty; paste a curl command or a JSON request body")
+    return text, shown
