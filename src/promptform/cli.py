@@ -541,6 +541,16 @@ def import_curl(app: AppContext, source: str, name: str | None, out: Path | None
     return app.run(lambda: run_import(app.config(), app.output, source, name, out))
 
 
+@cli.command()
+@click.option("--yes", "-y", is_flag=True, help="Move them to .promptform/trash/.")
+@pass_app
+def gc(app: AppContext, yes: bool) -> int:
+    """List files under outputs_dir that no lock entry refers to; --yes moves them to the trash."""
+    from promptform.commands.gc import gc as run_gc
+
+    return app.run(lambda: run_gc(app.config(), app.output, yes))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:
