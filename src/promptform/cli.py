@@ -551,6 +551,30 @@ def gc(app: AppContext, yes: bool) -> int:
     return app.run(lambda: run_gc(app.config(), app.output, yes))
 
 
+@cli.command()
+@click.option(
+    "--since", metavar="REF|DATE", help="Only what was generated after a commit-ish or YYYY-MM-DD."
+)
+@click.option(
+    "--by",
+    type=click.Choice(["model", "manifest"]),
+    default="model",
+    show_default=True,
+    help="Group by model or by manifest file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def cost(app: AppContext, since: str | None, by: str, as_json: bool) -> int:
+    """Spend and token usage recorded in promptform.lock (and its git history for --since)."""
+    from promptform.commands.cost import cost as run_cost
+
+    return app.run(
+        lambda: run_cost(
+            app.config(), app.output, since, "manifest" if by == "manifest" else "model", as_json
+        )
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:
