@@ -358,23 +358,44 @@ def _normalised(text: str, root: Path) -> str:
     return re.sub(r"in \d+\.\d+s", "in N.Ns", text.replace(str(root), "<repo>"))
 
 
+# A chain, so the order of the lines is fixed: each target edits its upstream's output.
+CHAIN: dict[str, str | bytes] = {
+    "prompts/chain.yaml": """
+        name: sketch
+        prompt: A pencil sketch of a lighthouse.
+        ---
+        name: painted
+        images: [generated/sketch-1.png]
+        prompt: Paint the sketch in watercolour.
+        ---
+        name: owl
+        images: [generated/painted-1.png]
+        prompt: Add an owl on the railing.
+        ---
+        name: framed
+        images: [generated/owl-1.png]
+        prompt: Put it in a gold frame.
+        """,
+}
+
+
 def test_progress_without_a_terminal_is_one_line_per_target(
     root: Path, server: FakeImagesAPI, run_cli: RunCli, snapshot: SnapshotAssertion
 ) -> None:
-    zoo(root, server)
+    make_fake_project(root, server, CHAIN)
     server.behave = _block_the_owl
-    result = apply(run_cli, root, "--concurrency", "1")
+    result = apply(run_cli, root)
     lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert _normalised("\n".join(lines), root) == snapshot
 
 
 def test_summary_lists_counts_failures_and_where_things_are(
     root: Path, server: FakeImagesAPI, run_cli: RunCli, snapshot: SnapshotAssertion
 ) -> None:
-    zoo(root, server)
+    make_fake_project(root, server, CHAIN)
     server.behave = _block_the_owl
-    result = apply(run_cli, root, "--concurrency", "1")
+    result = apply(run_cli, root)
     summary = result.stderr[result.stderr.index("Apply ") :]
     assert _normalised(summary, root) == snapshot
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import os
 import signal
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +43,7 @@ from promptform.providers.http import AsyncBaseTransport, shared_client
 from promptform.render import slug
 from promptform.targets import Target
 
+WRITER_THREADS = 4
 RATE_LIMIT_RETRIES = 30  # 429s are pacing, not failure: they get a budget of their own
 
 ProviderFactory = Callable[[str], Provider]
@@ -117,6 +120,11 @@ class Applier:
         self.trash = config.state_dir / "trash"
         self._limiters: dict[str, AdaptiveLimiter] = {}
         self._done: dict[str, asyncio.Future[bool]] = {}
+        # Outputs and lockfile rewrites happen on a few threads, so a slow disk (fsync, 1.5 MB
+        # images) never holds up the event loop, and targets finishing together share a rewrite.
+        self._disk = ThreadPoolExecutor(
+            max_workers=WRITER_THREADS, thread_name_prefix="promptform-write"
+        )
 
     async def run(self) -> ApplyReport:
         self.observer.started(self.plan)
@@ -132,6 +140,8 @@ class Applier:
             await asyncio.gather(*(self._generate_when_ready(change) for change in generating))
         finally:
             closer.cancel()
+            # Even when abandoned (a second Ctrl-C), writes already started are let finish.
+            self._disk.shutdown(wait=True)
         claimed = {
             path for change in self.plan.changes if change.target for path in change.target.outputs
         }
@@ -241,7 +251,14 @@ class Applier:
         try:
             request = self._request(target)
             generation = await self._send(change, request, limiter, settings.max_retries)
-            self._record(change, target, request, generation)
+            store = functools.partial(self._store, change, target, request, generation)
+            # The slot is held until the target is recorded: a paid image is "in flight" until
+            # then (that bounds what a kill -9 can lose), and a disk slower than the network
+            # cannot pile up downloaded images in memory.
+            try:
+                images = await asyncio.get_running_loop().run_in_executor(self._disk, store)
+            finally:
+                await limiter.release()
         except _Stopped:
             self.report.skipped.append(change.address)
             return False
@@ -251,6 +268,10 @@ class Applier:
         except asyncio.CancelledError:
             self.report.skipped.append(change.address)
             raise
+        self.report.generated.append(target.address)
+        self.report.images += images
+        self.report.cost_usd += change.cost_usd or 0.0
+        self.observer.finished_target(change, self.report)
         return True
 
     def _limiter(self, name: str, concurrency: int) -> AdaptiveLimiter:
@@ -282,6 +303,7 @@ class Applier:
     async def _send(
         self, change: Change, request: ImageRequest, limiter: AdaptiveLimiter, max_retries: int
     ) -> Generation:
+        """The generation, returned holding a slot of `limiter` (on success only)."""
         provider = self.providers(change.target.provider if change.target else "")
         failures = rate_limits = 0
         while True:
@@ -312,8 +334,7 @@ class Applier:
             except BaseException:
                 await limiter.release()
                 raise
-            await limiter.release()
-            return generation
+            return generation  # still holding the slot: the caller releases it once stored
 
     async def _acquire(self, limiter: AdaptiveLimiter) -> None:
         try:
@@ -324,9 +345,10 @@ class Applier:
             await limiter.release()
             raise _Stopped
 
-    def _record(
+    def _store(
         self, change: Change, target: Target, request: ImageRequest, generation: Generation
-    ) -> None:
+    ) -> int:
+        """Check, write and record one target's images (on a writer thread); how many."""
         if len(generation.images) != len(target.outputs):
             rescued = self._rescue(target.address, generation.images)
             raise PromptformError(
@@ -378,10 +400,7 @@ class Applier:
             cost_usd=change.cost_usd,
         )
         self.writer.update({target.address: entry}, ())
-        self.report.generated.append(target.address)
-        self.report.images += len(outputs)
-        self.report.cost_usd += change.cost_usd or 0.0
-        self.observer.finished_target(change, self.report)
+        return len(outputs)
 
     def _rescue(self, address: str, images: list[bytes]) -> str:
         """Keep bytes we paid for but cannot use, so nobody pays for them twice without a look."""

@@ -3,11 +3,16 @@
 Apply rewrites the whole file atomically after each target so a crash loses nothing recorded; with
 thousands of entries, serialising each only when it changes keeps that linear instead of quadratic.
 The bytes are exactly `lockfile.dumps()`'s (a test holds them to it).
+
+Several threads may record at once (apply writes images on a small pool): updates that arrive while
+a rewrite is on disk are all covered by the next one (a group commit), and `update` returns only
+once a rewrite containing its change has been renamed into place.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from promptform.atomic import atomic_write
@@ -20,12 +25,14 @@ class LockfileWriter:
         self.version = lockfile.version
         self.entries: dict[str, LockEntry] = dict(lockfile.targets)
         self._fragments = {address: _fragment(entry) for address, entry in self.entries.items()}
+        self._state = threading.Lock()  # guards entries, fragments and the change counter
+        self._disk = threading.Lock()  # one rewrite at a time
+        self._changes = 0
+        self._written = 0  # the change count the file on disk includes
 
     def put(self, address: str, entry: LockEntry) -> None:
         """Record `entry` and rewrite the file."""
-        self.entries[address] = entry
-        self._fragments[address] = _fragment(entry)
-        self.write()
+        self.update({address: entry}, ())
 
     def remove(self, address: str) -> None:
         """Forget `address` and rewrite the file (no-op when absent)."""
@@ -33,18 +40,29 @@ class LockfileWriter:
 
     def update(self, put: dict[str, LockEntry], remove: tuple[str, ...]) -> None:
         """Record and forget several entries in one atomic rewrite (a rename is both at once)."""
-        for address in remove:
-            self.entries.pop(address, None)
-            self._fragments.pop(address, None)
-        for address, entry in put.items():
-            self.entries[address] = entry
-            self._fragments[address] = _fragment(entry)
-        self.write()
+        fragments = {address: _fragment(entry) for address, entry in put.items()}
+        with self._state:
+            for address in remove:
+                self.entries.pop(address, None)
+                self._fragments.pop(address, None)
+            self.entries.update(put)
+            self._fragments.update(fragments)
+            self._changes += 1
+            mine = self._changes
+        with self._disk:
+            if self._written >= mine:
+                return  # another thread's rewrite, started after this change, already holds it
+            self._write_locked()
 
     def lockfile(self) -> Lockfile:
-        return Lockfile(version=self.version, targets=dict(self.entries))
+        with self._state:
+            return Lockfile(version=self.version, targets=dict(self.entries))
 
     def text(self) -> str:
+        with self._state:
+            return self._text()
+
+    def _text(self) -> str:
         if not self._fragments:
             body = '  "targets": {},\n'
         else:
@@ -56,7 +74,14 @@ class LockfileWriter:
         return "{\n" + body + f'  "version": {self.version or LOCK_VERSION}\n' + "}\n"
 
     def write(self) -> None:
-        atomic_write(self.path, self.text().encode("utf-8"))
+        with self._disk:
+            self._write_locked()
+
+    def _write_locked(self) -> None:
+        with self._state:
+            text, changes = self._text(), self._changes
+        atomic_write(self.path, text.encode("utf-8"))
+        self._written = changes
 
 
 def _fragment(entry: LockEntry) -> str:
