@@ -1,7 +1,9 @@
 """The gallery in a real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium).
 
-Loaded from file://, as a downloaded CI artifact is. When Chromium is missing these tests fail rather
-than skip, so CI cannot pass without them; PROMPTFORM_SKIP_BROWSER=1 skips them on purpose.
+Loaded from file://, as a downloaded CI artifact is. Where Chromium is missing (a fresh machine with
+only Python) they are skipped with the install command, except when PROMPTFORM_REQUIRE_BROWSER=1:
+.ci/run installs Chromium and sets it, so CI cannot pass without them. PROMPTFORM_SKIP_BROWSER=1
+skips them on purpose.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 # Read at import: the hermetic fixture clears PROMPTFORM_* variables before each test runs.
 SKIP = os.environ.get("PROMPTFORM_SKIP_BROWSER") == "1"
+REQUIRE = os.environ.get("PROMPTFORM_REQUIRE_BROWSER") == "1"
 # Set to regenerate the README's screenshots in docs/ (otherwise they go to a temp folder).
 UPDATE_DOCS = os.environ.get("PROMPTFORM_UPDATE_DOCS") == "1"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -123,10 +126,10 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail(
-            "Chromium is not installed: `apt-get install -y chromium chromium-driver` "
-            "(or set PROMPTFORM_SKIP_BROWSER=1 to skip the browser tests)"
-        )
+        missing = "Chromium is not installed: `apt-get install -y chromium chromium-driver`"
+        if REQUIRE:
+            pytest.fail(missing)
+        pytest.skip(missing)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

