@@ -270,8 +270,10 @@ def test_github_actions_gets_error_annotations(
     result = run_cli("-C", root, "validate")
 
     assert result.exit_code == 1
-    assert "::error file=prompts/a.yaml,line=2,col=1::unknown field 'sise'" in result.stdout
-    assert result.stdout == snapshot
+    assert "::error file=prompts/a.yaml,line=2,col=1::unknown field 'sise'" in result.stderr
+    assert result.stdout == ""  # results on stdout (a plan comment, JSON) stay clean
+    annotations = [line for line in result.stderr.splitlines() if line.startswith("::")]
+    assert "\n".join(annotations) == snapshot
 
 
 def test_github_actions_gets_warning_annotations_for_unknown_models(
@@ -283,7 +285,7 @@ def test_github_actions_gets_warning_annotations_for_unknown_models(
     result = run_cli("-C", root, "validate")
 
     assert result.exit_code == 0
-    assert result.stdout.startswith("::warning file=prompts/a.yaml,line=2,col=1::unknown model")
+    assert "::warning file=prompts/a.yaml,line=2,col=1::unknown model" in result.stderr
 
 
 def test_no_annotations_outside_github_actions(run_cli: RunCli, make_project: MakeProject) -> None:

@@ -71,4 +71,6 @@ class Output:
             if problem.location.column is not None:
                 properties.append(f"col={problem.location.column}")
         head = f"::{level} {','.join(properties)}" if properties else f"::{level}"
-        print(f"{head}::{_escape_annotation(problem.message)}", file=self.stdout)
+        # stderr: stdout carries results (a plan comment, JSON) that annotations must not corrupt;
+        # the Actions runner reads workflow commands from both streams.
+        print(f"{head}::{_escape_annotation(problem.message)}", file=self.stderr)
