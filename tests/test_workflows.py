@@ -122,7 +122,7 @@ def test_plan_validates_comments_summarises_and_uploads_the_saved_plan() -> None
 def test_apply_runs_one_at_a_time_after_verifying_the_approval() -> None:
     assert set(APPLY["on"]) == {"push", "workflow_dispatch"}
     assert APPLY["on"]["push"]["branches"] == ["main"]
-    assert APPLY["permissions"] == {"contents": "write", "pull-requests": "read"}
+    assert APPLY["permissions"] == {"contents": "write", "pull-requests": "write"}
     assert APPLY["concurrency"]["cancel-in-progress"] is False
     [job] = APPLY["jobs"].values()
     assert job["environment"]
@@ -136,6 +136,18 @@ def test_apply_runs_one_at_a_time_after_verifying_the_approval() -> None:
     assert apply["with"]["args"] == "--yes --commit --push"
     assert apply["env"] == {"WISGATE_API_KEY": "${{ secrets.WISGATE_API_KEY }}"}
     assert job["steps"][0]["with"]["lfs"] is True
+
+
+def test_apply_uploads_the_gallery_and_comments_the_new_images_after_applying() -> None:
+    names = [s.get("name") for s in steps(APPLY)]
+    apply = names.index("Apply, commit and push the results")
+    gallery = step(APPLY, "Build the gallery")
+    comment = step(APPLY, "Comment the new images on the merged pull request")
+    assert apply < names.index("Build the gallery") < names.index("Upload the gallery")
+    assert names.index("Upload the gallery") < names.index(comment["name"])
+    assert 'promptform report --out "$RUNNER_TEMP/promptform-gallery"' in gallery["run"]
+    assert "--marker promptform:images" in comment["run"]
+    assert comment["if"] == "steps.gallery.outputs.changed == 'true'"
 
 
 @pytest.mark.parametrize("path", [*WORKFLOWS, ACTION], ids=lambda path: path.name)
