@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promptform.atomic import atomic_write
 from promptform.errors import Location, LockfileError
+from promptform.gc_pause import gc_paused
 
 LOCK_VERSION = 1
 
@@ -128,7 +129,8 @@ def read_lockfile(path: Path, shown: str | None = None) -> Lockfile:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LockfileError("corrupt lockfile: not UTF-8", Location(shown)) from None
-    return loads(text, shown)
+    with gc_paused():
+        return loads(text, shown)
 
 
 def lockfile_hash(path: Path) -> str:

@@ -22,6 +22,7 @@ from promptform.errors import (
     display_path,
 )
 from promptform.fingerprint import hash_file
+from promptform.gc_pause import gc_paused
 from promptform.manifest import (
     LoadedManifest,
     find_manifest_files,
@@ -53,6 +54,11 @@ def load_project(config: Config, use_cache: bool = False) -> Project:
     With `use_cache`, a manifest file whose bytes and templates are unchanged since the last run is
     neither parsed nor rendered: its targets come from the render cache in .promptform/.
     """
+    with gc_paused():
+        return _load_project(config, use_cache)
+
+
+def _load_project(config: Config, use_cache: bool) -> Project:
     files_view = _Files(config)
     renderer = Renderer(config.templates_dir, config.project.templates_dir)
     builder = TargetBuilder(config, renderer, files_view.input_hash, files_view.output_path)
