@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
 
 import promptform.project
 from promptform.config import load_config
 from promptform.errors import PromptformError
 from promptform.project import Project, load_project
 from promptform.render_cache import CACHE_FILE, EXPANSION_MODULES
+from tests.conftest import write_files
+from tests.test_properties import documents_files
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]
 PNG = b"\x89PNG\r\n\x1a\n" + b"pretend pixels"
@@ -396,3 +402,44 @@ def test_the_cache_key_covers_every_module_that_loading_a_project_imports() -> N
 
     modules = {name.removeprefix("promptform").lstrip(".") or "__init__" for name in imported}
     assert modules == set(EXPANSION_MODULES)
+
+
+def _outcome(load: Callable[[], Project]) -> tuple[str, ...]:
+    """What a load gives, comparable across loads: the project, or every problem."""
+    try:
+        project = load()
+    except PromptformError as exc:
+        return tuple(problem.one_line() for problem in exc.errors())
+    return (
+        repr(project.targets),
+        repr([(type(w), w.one_line()) for w in project.warnings]),
+        repr((project.manifest_files, project.manifests)),
+    )
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(documents=documents_files)
+def test_random_manifests_load_the_same_from_the_cache(
+    tmp_path: Path, documents: list[dict[str, Any]]
+) -> None:
+    root = tmp_path / "random"
+    shutil.rmtree(root, ignore_errors=True)
+    write_files(
+        root,
+        {
+            "prompts/random.yaml": yaml.safe_dump_all(documents, allow_unicode=True),
+            "prompts/plain.yaml": "prompt: a steady neighbour\n",
+            "templates/part.j2": "Partial {{ subject }}.",
+            "templates/macros.j2": "{% macro shout(x) %}{{ x | upper }}{% endmacro %}",
+            "templates/base.j2": "Base {% block b %}{% endblock %}",
+            "refs/a.png": PNG,
+        },
+    )
+    expected = _outcome(lambda: fresh(root))
+
+    assert _outcome(lambda: cached(root)) == expected
+    assert _outcome(lambda: cached(root)) == expected
