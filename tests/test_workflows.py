@@ -52,6 +52,7 @@ APPLY = load(REPO / ".github/workflows/promptform-apply.yml")
     [
         "workflows/promptform-plan.yml",
         "workflows/promptform-apply.yml",
+        "workflows/promptform-preview.yml",
         "actions/promptform/action.yml",
     ],
 )

@@ -18,6 +18,7 @@ SCAFFOLD = {
     "gitattributes": ".gitattributes",
     "github/workflows/promptform-plan.yml": ".github/workflows/promptform-plan.yml",
     "github/workflows/promptform-apply.yml": ".github/workflows/promptform-apply.yml",
+    "github/workflows/promptform-preview.yml": ".github/workflows/promptform-preview.yml",
     "github/actions/promptform/action.yml": ".github/actions/promptform/action.yml",
 }
 MERGE_ATTRIBUTE = "promptform.lock merge=promptform"
