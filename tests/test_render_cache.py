@@ -146,6 +146,29 @@ def test_an_edited_manifest_is_parsed_again_and_the_others_are_not(
     assert_same(hit, fresh(root))
 
 
+def test_a_cache_committed_with_a_pull_request_is_never_trusted(
+    make_project: MakeProject, parses: list[str]
+) -> None:
+    # A poisoned cache with the right content hash must not stand in for the manifest: a checkout
+    # gives the file a new mtime, which is part of its identity in the cache.
+    root = make_project(VARIED_PROJECT)
+    cached(root)
+    cache_file = root / ".promptform/render-cache.json"
+    poisoned = cache_file.read_text().replace("Unicode", "Poison")
+    assert poisoned != cache_file.read_text()
+    cache_file.write_text(poisoned)
+    manifest = root / "prompts/warned.yaml"
+    stat = manifest.stat()
+    os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    parses.clear()
+
+    hit = cached(root)
+
+    assert parses == ["prompts/warned.yaml"]
+    assert_same(hit, fresh(root))
+    assert all("Poison" not in target.body["prompt"] for target in hit.targets)
+
+
 def test_an_edited_template_replans_only_the_manifests_whose_renders_loaded_it(
     make_project: MakeProject, parses: list[str]
 ) -> None:

@@ -130,11 +130,14 @@ def _read_manifest_file(
     stem = manifest_stem(path, config.prompts_dir)
     shown = display_path(path, config.root)
     raw = read_bytes(path, shown)
-    sha256 = hashlib.sha256(raw).hexdigest()
+    # The file's mtime is part of its identity in the cache: a checkout sets it to an instant
+    # nobody can predict, so a render cache committed in a pull request never matches, and cannot
+    # show reviewers (or send) anything but what the manifest says.
+    identity = f"{hashlib.sha256(raw).hexdigest()}@{path.stat().st_mtime_ns}"
     text = decode_text(raw, shown)
-    cached = cache.lookup(relative, sha256, renderer.template_digest) if cache else None
+    cached = cache.lookup(relative, identity, renderer.template_digest) if cache else None
     loaded = None if cached is not None else load_manifest_text(text, stem, shown)
-    return _ManifestFile(relative, stem, shown, text, sha256, cached, loaded)
+    return _ManifestFile(relative, stem, shown, text, identity, cached, loaded)
 
 
 def _still_valid(cached: CachedExpansion, files_view: _Files) -> bool:
