@@ -7,20 +7,19 @@ does not pay to regenerate it; its provider kind `adopted` records where the pix
 from __future__ import annotations
 
 import difflib
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from promptform.apply_lock import apply_lock
-from promptform.atomic import atomic_write
 from promptform.config import Config
 from promptform.errors import PromptformError, display_path
 from promptform.gitrepo import source_state
 from promptform.images import ImageError, ImageInfo, check_format
 from promptform.lockfile import LockedInput, LockedOutput, LockEntry, ProviderRef, read_lockfile
 from promptform.lockfile_writer import LockfileWriter
+from promptform.outputs import Trash, write_outputs
 from promptform.project import load_project
 from promptform.targets import Target
 
@@ -59,26 +58,13 @@ def adopt(
     with apply_lock(config.state_dir):
         lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
         old = lockfile.targets.get(address)
-        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
-        outputs = []
-        for path, (data, info) in zip(target.outputs, images, strict=True):
-            destination = config.outputs_dir / path
-            _to_trash(config, destination, stamp)
-            atomic_write(destination, data)
-            outputs.append(
-                LockedOutput(
-                    path=path,
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    bytes=len(data),
-                    format=info.format,
-                    width=info.width,
-                    height=info.height,
-                )
-            )
-        if old is not None:
-            for previous in old.outputs:
-                if previous.path not in target.outputs:
-                    _to_trash(config, config.outputs_dir / previous.path, stamp, move=True)
+        outputs = write_outputs(
+            config.outputs_dir,
+            Trash(config.state_dir, config.outputs_dir, now),
+            target.outputs,
+            images,
+            old.outputs if old is not None else (),
+        )
         entry = _entry(config, target, outputs, source, cost_usd, now)
         LockfileWriter(config.lockfile, lockfile).put(address, entry)
     return Adopted(address, entry, tuple(warnings))
@@ -130,18 +116,6 @@ def _size_warnings(
         for file, (_, info) in zip(files, images, strict=True)
         if (str(info.width), str(info.height)) != (width, height)
     ]
-
-
-def _to_trash(config: Config, path: Path, stamp: str, move: bool = False) -> None:
-    """Keep the output being replaced under .promptform/trash/, as apply does."""
-    if not path.is_file():
-        return
-    kept = config.state_dir / "trash" / stamp / path.relative_to(config.outputs_dir)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    if move:
-        path.replace(kept)
-    else:
-        atomic_write(kept, path.read_bytes())
 
 
 def _entry(

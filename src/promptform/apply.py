@@ -11,15 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import os
 import signal
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 from promptform.atomic import atomic_write
@@ -34,6 +31,7 @@ from promptform.lockfile import (
     ProviderRef,
 )
 from promptform.lockfile_writer import LockfileWriter
+from promptform.outputs import Trash, write_outputs
 from promptform.pacing import AdaptiveLimiter, LimiterClosed, backoff_delay
 from promptform.plan import check_budget as check_plan_budget
 from promptform.plan_model import Change, Plan
@@ -117,7 +115,7 @@ class Applier:
         self.stop = stop
         self.report = ApplyReport()
         self.outputs_dir = config.outputs_dir
-        self.trash = config.state_dir / "trash"
+        self.trash = Trash(config.state_dir, config.outputs_dir)
         self._limiters: dict[str, AdaptiveLimiter] = {}
         self._done: dict[str, asyncio.Future[bool]] = {}
         # Outputs and lockfile rewrites happen on a few threads, so a slow disk (fsync, 1.5 MB
@@ -189,7 +187,7 @@ class Applier:
             if destination.is_file() and hash_file(destination) == output.sha256:
                 return
             raise PromptformError(f"cannot move {output.path}: the file is missing (see drift)")
-        self._to_trash(destination)
+        self.trash.keep(destination, move=True)
         destination.parent.mkdir(parents=True, exist_ok=True)
         source.replace(destination)
 
@@ -197,28 +195,10 @@ class Applier:
         assert change.entry is not None
         for output in change.entry.outputs:
             if output.path not in claimed:
-                self._to_trash(self.outputs_dir / output.path, move=True)
+                self.trash.keep(self.outputs_dir / output.path, move=True)
         self.writer.remove(change.address)
         self.report.deleted.append(change.address)
         self.observer.finished_target(change, self.report)
-
-    def _to_trash(self, path: Path, move: bool = False) -> None:
-        """Keep the previous version of an output under .promptform/trash/ instead of losing it."""
-        if not path.is_file():
-            return
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        relative = path.relative_to(self.outputs_dir)
-        kept = self.trash / stamp / relative
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        if kept.exists():
-            kept.unlink()
-        if move:
-            path.replace(kept)
-            return
-        try:
-            os.link(path, kept)  # the old inode survives the atomic replace that follows
-        except OSError:
-            kept.write_bytes(path.read_bytes())
 
     # -- generations --------------------------------------------------------------------------
 
@@ -362,26 +342,13 @@ class Applier:
             except ImageError as exc:
                 rescued = self._rescue(target.address, generation.images)
                 raise PromptformError(f"{exc}; the images were kept in {rescued}") from None
-        outputs = []
-        for path, data, info in zip(target.outputs, generation.images, infos, strict=True):
-            destination = self.outputs_dir / path
-            self._to_trash(destination)
-            atomic_write(destination, data)
-            outputs.append(
-                LockedOutput(
-                    path=path,
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    bytes=len(data),
-                    format=info.format,
-                    width=info.width,
-                    height=info.height,
-                )
-            )
-        if change.entry is not None:
-            current = set(target.outputs)
-            for old in change.entry.outputs:
-                if old.path not in current:
-                    self._to_trash(self.outputs_dir / old.path, move=True)
+        outputs = write_outputs(
+            self.outputs_dir,
+            self.trash,
+            target.outputs,
+            list(zip(generation.images, infos, strict=True)),
+            change.entry.outputs if change.entry is not None else (),
+        )
         entry = LockEntry(
             fingerprint=request.fingerprint,
             request=target.body,

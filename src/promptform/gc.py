@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from promptform.apply_lock import apply_lock
 from promptform.config import Config
 from promptform.errors import display_path
 from promptform.lockfile import Lockfile, read_lockfile
+from promptform.outputs import Trash
 from promptform.project import load_project
 
 # Files that configure the folder rather than being outputs (Git LFS attributes, placeholders).
@@ -57,18 +58,15 @@ def _referenced(config: Config, lockfile: Lockfile) -> set[str]:
 
 def collect_garbage(config: Config, now: datetime | None = None) -> tuple[list[Garbage], Path]:
     """Move every unreferenced file to the trash; returns them and the trash folder used."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
-    trash = config.state_dir / "trash" / stamp
+    trash = Trash(config.state_dir, config.outputs_dir, now)
     # Under the apply lock: an apply in progress writes temp files that are not garbage yet.
     with apply_lock(config.state_dir):
         garbage = find_garbage(config)
         for item in garbage:
             source = config.outputs_dir / item.path
-            kept = trash / item.path
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            source.replace(kept)
+            trash.keep(source, move=True)
             _remove_empty_parents(source.parent, config.outputs_dir)
-    return garbage, trash
+    return garbage, trash.folder
 
 
 def _remove_empty_parents(directory: Path, stop: Path) -> None:
