@@ -501,3 +501,13 @@ def test_internal_bug_with_verbose_prints_the_traceback(
 
 def test_python_dash_m_entry_point_exists() -> None:
     assert (REPO / "src" / "promptform" / "__main__.py").read_text().strip().endswith("main())")
+
+
+def test_the_command_reference_in_docs_is_the_current_help() -> None:
+    # docs/cli.md is generated from --help (scripts/cli_docs.py), so the docs cannot drift.
+    from promptform.cli import help_markdown
+
+    reference = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert reference.read_text(encoding="utf-8") == help_markdown(), (
+        "docs/cli.md is out of date: run `python scripts/cli_docs.py`"
+    )

@@ -575,6 +575,27 @@ def cost(app: AppContext, since: str | None, by: str, as_json: bool) -> int:
     )
 
 
+def help_markdown() -> str:
+    """Every command's --help as one Markdown page (docs/cli.md), at a fixed width."""
+    pages = ["# promptform command reference", "", "Generated from `--help`; do not edit.", ""]
+
+    def add(command: click.Command, name: str, parent: click.Context | None) -> None:
+        # A child context inherits the group's settings (-h, width), as on the command line.
+        settings = {} if parent else {**cli.context_settings, "terminal_width": 100}
+        ctx = click.Context(command, info_name=name, parent=parent, **settings)
+        pages.extend(
+            [f"## `{ctx.command_path}`", "", "```", command.get_help(ctx).rstrip(), "```", ""]
+        )
+        if isinstance(command, click.Group):
+            for sub in sorted(command.list_commands(ctx)):
+                child = command.get_command(ctx, sub)
+                if child is not None and not child.hidden:
+                    add(child, sub, ctx)
+
+    add(cli, "promptform", None)
+    return "\n".join(pages)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it."""
     try:
