@@ -162,6 +162,25 @@ def test_deleted_manifest_removes_entry_and_keeps_the_image_in_trash(
     assert list((root / ".promptform/trash").rglob("cards-fox-1.png"))
 
 
+def test_a_lockfile_path_leading_outside_outputs_is_not_deleted(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project(PROJECT)
+    run_cli("-C", root, "apply", "--yes")
+    victim = root.parent / "victim.txt"
+    victim.write_text("not an output")
+    data = json.loads((root / "promptform.lock").read_text())
+    entry = json.loads(json.dumps(data["targets"]["hero"]))
+    entry["outputs"] = [{**entry["outputs"][0], "path": f"../../{victim.name}"}]
+    data["targets"]["gone"] = entry
+    (root / "promptform.lock").write_text(json.dumps(data))
+    result = run_cli("-C", root, "apply", "--yes")
+    assert result.exit_code == 1
+    assert "gone: output path '../../victim.txt' leads outside generated/" in result.stderr
+    assert victim.read_text() == "not an output"
+    assert "gone" in lock(root)
+
+
 def test_budget_refuses_before_generating_anything(
     make_project: MakeProject, run_cli: RunCli
 ) -> None:

@@ -3,6 +3,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from promptform.errors import PromptformError
 from promptform.images import ImageInfo
 from promptform.lockfile import LockedOutput
 from promptform.outputs import Trash, write_outputs
@@ -51,3 +54,22 @@ def test_a_missing_file_is_nothing_to_keep(tmp_path: Path) -> None:
     outputs, trash = setup(tmp_path)
     assert trash.keep(outputs / "absent.png") is None
     assert not trash.folder.exists()
+
+
+def test_a_path_leading_outside_outputs_dir_is_never_moved(tmp_path: Path) -> None:
+    outputs, trash = setup(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not an output")
+    with pytest.raises(PromptformError, match="leads outside"):
+        trash.keep(outputs / "../victim.txt", move=True)
+    assert victim.read_text() == "not an output"
+
+
+def test_a_symlinked_folder_leading_outside_outputs_dir_is_never_written(tmp_path: Path) -> None:
+    outputs, trash = setup(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (outputs / "link").symlink_to(elsewhere)
+    with pytest.raises(PromptformError, match="leads outside"):
+        write_outputs(outputs, trash, ["link/a.png"], [(b"new", ImageInfo("png", 1, 1))])
+    assert not (elsewhere / "a.png").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html.parser
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -200,6 +201,20 @@ def test_report_writes_a_self_contained_folder(repo: Path, run_cli: RunCli, tmp_
     for source in sources:
         assert source is not None and (out / source).is_file()
     assert "1 changed since merge base with main" in page
+
+
+def test_report_copies_no_file_from_outside_outputs_dir(
+    repo: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    lockfile = repo / "promptform.lock"
+    data = json.loads(lockfile.read_text())
+    outside = repo.parent / "private.png"
+    outside.write_bytes((repo / "generated/hero-1.png").read_bytes())
+    data["targets"]["hero"]["outputs"][0]["path"] = f"../../{outside.name}"
+    lockfile.write_text(json.dumps(data))
+    out = tmp_path / "gallery"
+    assert run_cli("-C", repo, "report", "--out", out, "--no-base").exit_code == 0
+    assert len(list((out / "images").iterdir())) == 3
 
 
 def test_report_refuses_a_folder_that_is_not_a_report(

@@ -31,7 +31,7 @@ from promptform.lockfile import (
     ProviderRef,
 )
 from promptform.lockfile_writer import LockfileWriter
-from promptform.outputs import Trash, write_outputs
+from promptform.outputs import Trash, check_inside, write_outputs
 from promptform.pacing import AdaptiveLimiter, LimiterClosed, backoff_delay
 from promptform.plan import check_budget as check_plan_budget
 from promptform.plan_model import Change, Plan
@@ -179,7 +179,8 @@ class Applier:
         self.observer.finished_target(change, self.report)
 
     def _rename_output(self, output: LockedOutput, new: str) -> None:
-        source, destination = self.outputs_dir / output.path, self.outputs_dir / new
+        source = check_inside(self.outputs_dir, self.outputs_dir / output.path)
+        destination = check_inside(self.outputs_dir, self.outputs_dir / new)
         if source == destination:
             return
         if not source.exists():

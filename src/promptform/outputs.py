@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from promptform.atomic import atomic_write
+from promptform.errors import PromptformError
 from promptform.images import ImageInfo
 from promptform.lockfile import LockedOutput
 
@@ -28,6 +29,7 @@ class Trash:
 
     def keep(self, path: Path, move: bool = False) -> Path | None:
         """Keep the file at `path` (under outputs_dir): moved away, or linked before an overwrite."""
+        check_inside(self.outputs_dir, path)
         if not path.is_file():
             return None
         kept = self._free_name(self.folder / path.relative_to(self.outputs_dir))
@@ -49,6 +51,21 @@ class Trash:
             number += 1
             candidate = kept.with_name(f"{kept.name}.{number}")
         return candidate
+
+
+def check_inside(outputs_dir: Path, path: Path) -> Path:
+    """`path`, if its folder is outputs_dir or under it; PromptformError if it leads elsewhere.
+
+    Paths in the lockfile come from a file anyone can edit in a pull request: `../` or a
+    symlinked folder must not make promptform move, overwrite or read a file outside outputs_dir.
+    """
+    if not path.parent.resolve().is_relative_to(outputs_dir.resolve()):
+        shown = path.relative_to(outputs_dir) if path.is_relative_to(outputs_dir) else path
+        raise PromptformError(
+            f"output path '{shown}' leads outside {outputs_dir.name}/; refusing to touch it "
+            "(check promptform.lock)"
+        )
+    return path
 
 
 def write_outputs(

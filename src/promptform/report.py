@@ -21,6 +21,7 @@ from promptform.config import Config
 from promptform.errors import PromptformError, display_path
 from promptform.images import ImageError, sniff
 from promptform.lockfile import LockEntry, Lockfile, loads, read_lockfile
+from promptform.outputs import check_inside
 from promptform.project import load_project
 from promptform.targets import Target
 
@@ -113,9 +114,10 @@ class DirectorySnapshot:
         return read_lockfile(self.config.lockfile)
 
     def read_output(self, path: str) -> bytes | None:
+        outputs_dir = self.config.outputs_dir
         try:
-            return (self.config.outputs_dir / path).read_bytes()
-        except OSError:
+            return check_inside(outputs_dir, outputs_dir / path).read_bytes()
+        except (OSError, PromptformError):
             return None
 
 
@@ -267,8 +269,8 @@ def export_images(
 
     def current(path: str) -> bytes | None:
         try:
-            return (config.outputs_dir / path).read_bytes()
-        except OSError:
+            return check_inside(config.outputs_dir, config.outputs_dir / path).read_bytes()
+        except (OSError, PromptformError):
             return None
 
     previous: Callable[[str], bytes | None] = base.read_output if base is not None else _nothing
