@@ -234,3 +234,13 @@ def test_non_utf8_config_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="not valid UTF-8"):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize("tool", ["tool = 1", 'tool = "promptform"', "tool = [1]"])
+def test_pyproject_whose_tool_key_is_not_a_table_is_passed_over(
+    make_project: MakeProject, tool: str
+) -> None:
+    root = make_project({"promptform.toml": "", "inner/pyproject.toml": f"{tool}\n"})
+
+    assert find_config(root / "inner") == root / "promptform.toml"
+    assert load_config(root, root / "inner" / "pyproject.toml").project.prompts_dir == "prompts"

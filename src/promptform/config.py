@@ -246,7 +246,8 @@ def _read_table(path: Path) -> tuple[str, dict[str, Any]]:
         line, column = (int(match[1]), int(match[2])) if match else (None, None)
         raise ConfigError(f"invalid TOML: {message}", Location(path.name, line, column)) from None
     if path.name == PYPROJECT_FILE:
-        data = data.get("tool", {}).get("promptform", {})
+        table = _tool_table(data)
+        data = {} if table is None else table
     return text, data
 
 
@@ -255,7 +256,13 @@ def _has_tool_table(pyproject: Path) -> bool:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         return False
-    return "promptform" in data.get("tool", {})
+    return _tool_table(data) is not None
+
+
+def _tool_table(data: dict[str, Any]) -> Any:
+    """`[tool.promptform]` of a parsed pyproject.toml; None when absent (or `tool` is no table)."""
+    tool = data.get("tool")
+    return tool.get("promptform") if isinstance(tool, dict) else None
 
 
 def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
