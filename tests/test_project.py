@@ -163,6 +163,21 @@ def test_reference_to_another_targets_output_makes_it_an_upstream(
     assert targets["edit"].inputs[0].sha256 is None
 
 
+@pytest.mark.parametrize("outputs_dir", ["./generated", "generated/", "generated//"])
+def test_upstream_is_found_however_outputs_dir_is_spelled(
+    make_project: MakeProject, outputs_dir: str
+) -> None:
+    root = make_project(
+        {
+            "promptform.toml": f'[promptform]\noutputs_dir = "{outputs_dir}"\n',
+            "prompts/base.yaml": "prompt: a product\noutput: base.png\n",
+            "prompts/edit.yaml": "prompt: add snow\nimages: [generated/base.png]\n",
+        }
+    )
+
+    assert load(root).by_address()["edit"].upstream == ("base",)
+
+
 def test_upstream_output_still_pending_gives_a_stable_fingerprint(
     make_project: MakeProject,
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -40,7 +40,8 @@ class ProjectSettings(_Strict):
         path = Path(value)
         if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
             raise ValueError("must be a relative path inside the project, without '..'")
-        return value
+        # One spelling: outputs are matched against reference images as `outputs_dir/path`.
+        return PurePosixPath(value).as_posix()
 
 
 class Defaults(_Strict):
