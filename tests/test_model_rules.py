@@ -54,7 +54,9 @@ def test_gpt_image_2_refuses_sizes_breaking_a_rule(size: str, problem: str) -> N
     assert problem in message
 
 
-@pytest.mark.parametrize("size", ["big", "1024", "1024X1024", "1024x", "-16x16"])
+@pytest.mark.parametrize(
+    "size", ["big", "1024", "1024X1024", "1024x", "-16x16", "1024x1024\n", "\u0661\u0666x16"]
+)
 def test_size_that_is_not_w_x_h_or_auto_is_refused(size: str) -> None:
     assert findings(size=size) == [
         ("size", f"size must be auto or WIDTHxHEIGHT like 1536x1024, not '{size}'")
@@ -147,6 +149,15 @@ def test_unknown_model_still_needs_a_well_formed_size() -> None:
     result = check_request("flux-pro-9", {"prompt": "x", "size": "huge"}, 0, False)
 
     assert [(item.field, item.warning) for item in result] == [("model", True), ("size", False)]
+
+
+def test_size_with_thousands_of_digits_is_refused_not_a_crash() -> None:
+    size = "1" * 5000 + "x16"
+
+    assert [
+        item.field for item in check_request("gpt-image-2", {"prompt": "x", "size": size}, 0, False)
+    ] == ["size"]
+    assert image_dimensions(size) is None
 
 
 def test_image_dimensions_of_sizes() -> None:

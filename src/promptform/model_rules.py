@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_PROMPT_GPT_IMAGE = 32_000
-_SIZE = re.compile(r"^(\d+)x(\d+)$")
+# ASCII digits only, bounded (int() refuses over 4,300 digits), and no trailing newline (`$` allows one).
+_SIZE = re.compile(r"^([0-9]{1,9})x([0-9]{1,9})\Z")
 _GPT_IMAGE_STANDARD_SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
 
 
