@@ -152,6 +152,16 @@ def test_address_values_with_separators_are_quoted(expand: Expand) -> None:
     ]
 
 
+def test_address_values_with_control_characters_are_quoted(expand: Expand) -> None:
+    targets = expand('name: t\nprompt: x\nmatrix:\n  v: ["a\\nb", "c\\n", "d\\u001be"]\n')
+
+    assert [target.address for target in targets] == [
+        't[v="a\\nb"]',
+        't[v="c\\n"]',
+        't[v="d\\u001be"]',
+    ]
+
+
 def test_boolean_and_number_axis_values_read_as_yaml_wrote_them(expand: Expand) -> None:
     targets = expand("name: t\nprompt: x\nmatrix:\n  v: [true, 3, 1.5]\n")
 

@@ -25,7 +25,8 @@ from promptform.render import Renderer, slug
 GENERATIONS = "images/generations"
 EDITS = "images/edits"
 EXTENSIONS = {"png": ("png",), "jpeg": ("jpg", "jpeg"), "webp": ("webp",)}
-_BARE_VALUE = re.compile(r"^[^,\[\]=\"\s](?:[^,\[\]=\"]*[^,\[\]=\"\s])?$")
+# Control characters (a newline, an escape) are quoted too: json.dumps spells them out.
+_BARE_VALUE = re.compile(r"^[^,\[\]=\"\s](?:[^,\[\]=\"\x00-\x1f]*[^,\[\]=\"\s])?\Z")
 _BAD_NAME = re.compile(r"[\[\],=\x00-\x1f\\]|^\s|\s$|^/|/$|//|(^|/)\.\.?(/|$)")
 _TEMPLATE_MARK = ("{{", "{%", "{#")
 _DRIVE = re.compile(r"^[A-Za-z]:")
