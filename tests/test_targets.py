@@ -85,6 +85,16 @@ def test_names_that_would_break_addresses_are_refused(tmp_path: Path, name: str)
     assert location == Location("prompts/p.yaml", 1, 1)
 
 
+@pytest.mark.parametrize("file_name", ["a[b]", "x,y", "k=v", " sp"])
+def test_file_names_that_would_break_addresses_are_refused(tmp_path: Path, file_name: str) -> None:
+    with pytest.raises(PromptformError) as caught:
+        expand_with(tmp_path, "prompt: x\n", default_name=file_name)
+
+    [leaf] = caught.value.errors()
+    assert "is not a valid address" in leaf.message
+    assert leaf.message.endswith("; set name: or rename the file")
+
+
 def test_classic_request_body_is_exactly_the_documented_one(expand: Expand) -> None:
     [target] = expand("model: gpt-image-2\nprompt: A beautiful sunset\nn: 1\nsize: 1024x1024\n")
 

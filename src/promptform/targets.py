@@ -201,16 +201,16 @@ class TargetBuilder:
     ) -> str:
         raw = loaded.manifest.name
         if raw is None:
-            return loaded.default_name
-        name = (
-            self.renderer.render(raw, variables, constants.name_origin).strip()
-            if any(mark in raw for mark in _TEMPLATE_MARK)
-            else raw
-        )
+            name = loaded.default_name
+        elif any(mark in raw for mark in _TEMPLATE_MARK):
+            name = self.renderer.render(raw, variables, constants.name_origin).strip()
+        else:
+            name = raw
         if not name or _BAD_NAME.search(name):
+            hint = "; set name: or rename the file" if raw is None else ""
             raise ManifestError(
                 f"name {name!r} is not a valid address: use letters, digits, '-', '_', '.' and '/' "
-                "(no brackets, commas, '=', '..' or leading/trailing '/')",
+                f"(no brackets, commas, '=', '..' or leading/trailing '/'){hint}",
                 loaded.location("name"),
             )
         return name
