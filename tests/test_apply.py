@@ -181,6 +181,26 @@ def test_a_lockfile_path_leading_outside_outputs_is_not_deleted(
     assert "gone" in lock(root)
 
 
+def test_a_replaced_targets_old_path_taken_by_a_moved_output_is_not_trashed(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project(
+        {
+            "promptform.toml": CONFIG,
+            "prompts/x.yaml": 'prompt: A fox.\noutput: "a.png"\n',
+            "prompts/y.yaml": 'prompt: An owl.\noutput: "b.png"\n',
+        }
+    )
+    run_cli("-C", root, "apply", "--yes")
+    owl = (root / "generated/b.png").read_bytes()
+    (root / "prompts/x.yaml").write_text('prompt: A red fox.\noutput: "c.png"\n')
+    (root / "prompts/y.yaml").write_text('prompt: An owl.\noutput: "a.png"\n')
+    result = run_cli("-C", root, "apply", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert (root / "generated/a.png").read_bytes() == owl
+    assert (root / "generated/c.png").is_file()
+
+
 def test_budget_refuses_before_generating_anything(
     make_project: MakeProject, run_cli: RunCli
 ) -> None:

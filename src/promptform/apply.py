@@ -117,6 +117,7 @@ class Applier:
         self.outputs_dir = config.outputs_dir
         self.trash = Trash(config.state_dir, config.outputs_dir)
         self._limiters: dict[str, AdaptiveLimiter] = {}
+        self._claimed: set[str] = set()
         self._done: dict[str, asyncio.Future[bool]] = {}
         # Outputs and lockfile rewrites happen on a few threads, so a slow disk (fsync, 1.5 MB
         # images) never holds up the event loop, and targets finishing together share a rewrite.
@@ -127,6 +128,10 @@ class Applier:
     async def run(self) -> ApplyReport:
         self.observer.started(self.plan)
         changes = self.plan.actionable
+        # Paths some target of the plan writes: not to be trashed as another's old output.
+        self._claimed = {
+            path for change in self.plan.changes if change.target for path in change.target.outputs
+        }
         for change in changes:
             if change.action == "move":
                 self._guarded(change, self._move)
@@ -140,12 +145,9 @@ class Applier:
             closer.cancel()
             # Even when abandoned (a second Ctrl-C), writes already started are let finish.
             self._disk.shutdown(wait=True)
-        claimed = {
-            path for change in self.plan.changes if change.target for path in change.target.outputs
-        }
         for change in changes:
             if change.action == "delete" and not self.stop.is_set():
-                self._guarded(change, lambda change: self._delete(change, claimed))
+                self._guarded(change, self._delete)
         self.report.interrupted = self.stop.is_set()
         return self.report
 
@@ -192,10 +194,10 @@ class Applier:
         destination.parent.mkdir(parents=True, exist_ok=True)
         source.replace(destination)
 
-    def _delete(self, change: Change, claimed: set[str]) -> None:
+    def _delete(self, change: Change) -> None:
         assert change.entry is not None
         for output in change.entry.outputs:
-            if output.path not in claimed:
+            if output.path not in self._claimed:
                 self.trash.keep(self.outputs_dir / output.path, move=True)
         self.writer.remove(change.address)
         self.report.deleted.append(change.address)
@@ -349,6 +351,7 @@ class Applier:
             target.outputs,
             list(zip(generation.images, infos, strict=True)),
             change.entry.outputs if change.entry is not None else (),
+            self._claimed,
         )
         entry = LockEntry(
             fingerprint=request.fingerprint,

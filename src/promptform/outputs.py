@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -74,10 +74,12 @@ def write_outputs(
     paths: Sequence[str],
     images: Sequence[tuple[bytes, ImageInfo]],
     previous: Sequence[LockedOutput] = (),
+    claimed: Collection[str] = (),
 ) -> list[LockedOutput]:
     """Write `images` to `paths` (under outputs_dir) and describe them for the lockfile.
 
-    What was at those paths, and previous outputs that are no longer produced, go to the trash.
+    What was at those paths, and previous outputs that are no longer produced, go to the trash,
+    except a previous path in `claimed`: another target's output is there now (a move).
     """
     outputs = []
     for path, (data, info) in zip(paths, images, strict=True):
@@ -96,6 +98,6 @@ def write_outputs(
         )
     current = set(paths)
     for old in previous:
-        if old.path not in current:
+        if old.path not in current and old.path not in claimed:
             trash.keep(outputs_dir / old.path, move=True)
     return outputs
