@@ -336,3 +336,55 @@ def test_project_without_prompts_dir_has_no_targets(tmp_path: Path) -> None:
     project = load(tmp_path)
 
     assert (project.targets, project.manifest_files) == ([], 0)
+
+
+@pytest.mark.parametrize("setting", ["prompts", "templates", "generated"])
+def test_directory_symlinked_outside_the_project_is_refused(
+    make_project: MakeProject, tmp_path: Path, setting: str
+) -> None:
+    root = make_project({"promptform.toml": "", "prompts/a.yaml": "prompt: x\n"})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    if setting == "prompts":
+        (outside / "a.yaml").write_text("prompt: x\n")
+        for item in (root / "prompts").iterdir():
+            item.unlink()
+        (root / "prompts").rmdir()
+    os.symlink(outside, root / setting)
+
+    [(message, location)] = problems(root)
+
+    assert "leads outside the project through a symlink" in message
+    assert location == Location("promptform.toml")
+
+
+def test_template_include_cannot_read_through_a_symlinked_templates_dir(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    (tmp_path / "secret.txt").write_text("do not show")
+    root = make_project(
+        {"promptform.toml": "", "prompts/a.yaml": "prompt: '{% include \"secret.txt\" %}'\n"}
+    )
+    os.symlink(tmp_path, root / "templates")
+
+    with pytest.raises(PromptformError, match="templates_dir 'templates' leads outside"):
+        load(root)
+
+
+def test_manifest_symlinked_outside_the_project_is_refused(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    (tmp_path / "outside.yaml").write_text("prompt: read from outside\n")
+    root = make_project({"prompts/a.yaml": "prompt: x\n"})
+    os.symlink(tmp_path / "outside.yaml", root / "prompts" / "b.yaml")
+
+    assert problems(root) == [
+        ("manifest is a symlink leading outside the project", Location("prompts/b.yaml"))
+    ]
+
+
+def test_manifest_symlinked_inside_the_project_is_read(make_project: MakeProject) -> None:
+    root = make_project({"prompts/a.yaml": "prompt: x\n", "shared/b.yaml": "prompt: y\n"})
+    os.symlink(root / "shared" / "b.yaml", root / "prompts" / "b.yaml")
+
+    assert sorted(load(root).by_address()) == ["a", "b"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from promptform.config import Config
 from promptform.documents import decode_text, read_bytes
 from promptform.errors import (
+    ConfigError,
     ErrorGroup,
     Location,
     ManifestError,
@@ -59,6 +60,7 @@ def load_project(config: Config, use_cache: bool = False) -> Project:
 
 
 def _load_project(config: Config, use_cache: bool) -> Project:
+    _refuse_escaping_directories(config)
     files_view = _Files(config)
     renderer = Renderer(config.templates_dir, config.project.templates_dir)
     builder = TargetBuilder(config, renderer, files_view.input_hash, files_view.output_path)
@@ -101,6 +103,27 @@ def _load_project(config: Config, use_cache: bool) -> Project:
     return Project(config, targets, warnings, len(files), manifests)
 
 
+def _refuse_escaping_directories(config: Config) -> None:
+    """Refuse prompts, templates or outputs directories that are symlinks leading out of the project.
+
+    Every path check below is relative to these directories as resolved, so a committed symlink
+    `templates -> /etc` would otherwise let a template include any file on the machine.
+    """
+    root = config.root.resolve()
+    where = Location(config.source.name) if config.source else None
+    for setting, path in (
+        ("prompts_dir", config.prompts_dir),
+        ("templates_dir", config.templates_dir),
+        ("outputs_dir", config.outputs_dir),
+    ):
+        if not contained(path, root):
+            raise ConfigError(
+                f"{setting} '{getattr(config.project, setting)}' leads outside the project "
+                "through a symlink; make it a real directory",
+                where,
+            )
+
+
 @dataclass
 class _ManifestFile:
     """One manifest file as read: its text, and its cached expansion or its parsed documents."""
@@ -129,6 +152,8 @@ def _read_manifest_file(
     relative = path.relative_to(config.prompts_dir).as_posix()
     stem = manifest_stem(path, config.prompts_dir)
     shown = display_path(path, config.root)
+    if path.is_symlink() and not contained(path, config.root):
+        raise ManifestError("manifest is a symlink leading outside the project", Location(shown))
     raw = read_bytes(path, shown)
     # The file's mtime is part of its identity in the cache: a checkout sets it to an instant
     # nobody can predict, so a render cache committed in a pull request never matches, and cannot
