@@ -201,6 +201,33 @@ def test_a_replaced_targets_old_path_taken_by_a_moved_output_is_not_trashed(
     assert (root / "generated/c.png").is_file()
 
 
+@pytest.mark.parametrize(
+    ("x_to", "y_to"), [("b.png", "a.png"), ("b.png", "c.png")], ids=["swap", "shift"]
+)
+def test_moves_into_each_others_paths_keep_every_image_where_recorded(
+    make_project: MakeProject, run_cli: RunCli, x_to: str, y_to: str
+) -> None:
+    root = make_project(
+        {
+            "promptform.toml": CONFIG,
+            "prompts/x.yaml": 'prompt: A fox.\noutput: "a.png"\n',
+            "prompts/y.yaml": 'prompt: An owl.\noutput: "b.png"\n',
+        }
+    )
+    run_cli("-C", root, "apply", "--yes")
+    fox, owl = (root / "generated/a.png").read_bytes(), (root / "generated/b.png").read_bytes()
+    (root / "prompts/x.yaml").write_text(f'prompt: A fox.\noutput: "{x_to}"\n')
+    (root / "prompts/y.yaml").write_text(f'prompt: An owl.\noutput: "{y_to}"\n')
+    result = run_cli("-C", root, "apply", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert (root / "generated" / x_to).read_bytes() == fox
+    assert (root / "generated" / y_to).read_bytes() == owl
+    entries = lock(root)
+    assert [o["path"] for o in entries["x"]["outputs"]] == [x_to]  # type: ignore[index]
+    assert [o["path"] for o in entries["y"]["outputs"]] == [y_to]  # type: ignore[index]
+    assert "No changes." in run_cli("-C", root, "plan").stdout
+
+
 def test_budget_refuses_before_generating_anything(
     make_project: MakeProject, run_cli: RunCli
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import signal
 import time
@@ -132,9 +133,7 @@ class Applier:
         self._claimed = {
             path for change in self.plan.changes if change.target for path in change.target.outputs
         }
-        for change in changes:
-            if change.action == "move":
-                self._guarded(change, self._move)
+        self._move_all([change for change in changes if change.action == "move"])
         generating = [change for change in changes if change.generates]
         loop = asyncio.get_running_loop()
         self._done = {change.address: loop.create_future() for change in generating}
@@ -165,6 +164,46 @@ class Applier:
             action(change)
         except (PromptformError, OSError) as exc:
             self._fail(change, str(exc))
+
+    def _move_all(self, moves: list[Change]) -> None:
+        """Moves, in two steps where one takes a path another leaves: a swap or a shift (a -> b
+        while b -> c) must not put one target's image where another's is recorded."""
+        taken = {new for change in moves for old, new in change.renames if old != new}
+        ready: list[Change] = []
+        stuck: set[str] = set()
+        for change in moves:
+            try:
+                ready.append(self._step_aside(change, taken))
+            except (PromptformError, OSError) as exc:
+                self._fail(change, str(exc))
+                if change.entry is not None:
+                    stuck.update(output.path for output in change.entry.outputs)
+        for change in ready:
+            if any(new in stuck for _, new in change.renames):
+                self._fail(change, "not moved: its new path still holds an output that failed")
+            else:
+                self._guarded(change, self._move)
+
+    def _step_aside(self, change: Change, taken: set[str]) -> Change:
+        """Outputs whose path another move takes go to a temporary name first, recorded in the
+        lockfile, so after a crash the next plan moves them on."""
+        assert change.entry is not None
+        renames, entry = dict(change.renames), change.entry
+        for index, output in enumerate(entry.outputs):
+            new = renames.get(output.path, output.path)
+            if output.path == new or output.path not in taken:
+                continue
+            aside = f"{output.path}.promptform-moving"
+            self._rename_output(output, aside)
+            outputs = list(entry.outputs)
+            outputs[index] = output.model_copy(update={"path": aside})
+            entry = entry.model_copy(update={"outputs": outputs})
+            self.writer.update({change.moved_from or change.address: entry}, ())
+            del renames[output.path]
+            renames[aside] = new
+        if entry is change.entry:
+            return change
+        return dataclasses.replace(change, entry=entry, renames=tuple(renames.items()))
 
     def _move(self, change: Change) -> None:
         assert change.entry is not None and change.target is not None
