@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 import promptform.github
+from promptform.github import GitHub, GitHubError, GitHubSettings
 from tests.conftest import CliResult
 from tests.fake_github_api import TOKEN, FakeGitHub
 
@@ -245,3 +247,19 @@ def unused_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest.mark.parametrize("call", ["pulls", "comment"])
+def test_an_answer_that_is_not_json_is_one_clear_error(call: str) -> None:
+    def html_page(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>Sign in to the proxy</html>")
+
+    settings = GitHubSettings("https://api.github.com", "acme/images", TOKEN)
+    with (
+        GitHub(settings, httpx.MockTransport(html_page)) as github,
+        pytest.raises(GitHubError, match="answered 200 without JSON; check GITHUB_API_URL"),
+    ):
+        if call == "pulls":
+            github.pulls_for_commit(MERGE)
+        else:
+            github.create_comment(7, "body")

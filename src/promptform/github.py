@@ -125,7 +125,7 @@ class GitHub:
             if url is None:
                 return
             response = self._request("GET", url, params=params)
-            items = response.json()
+            items = _json(response, f"GET {path}")
             if not isinstance(items, list):
                 raise GitHubError(f"GitHub API: GET {path} did not return a list")
             yield from (item for item in items if isinstance(item, dict))
@@ -162,8 +162,18 @@ class GitHub:
         raise GitHubError(_failure(response, shown, self.settings.repository))
 
 
+def _json(response: httpx.Response, shown: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:  # a proxy's or maintenance page's HTML, a cut-off body
+        raise GitHubError(
+            f"GitHub API: {shown} answered {response.status_code} without JSON; "
+            "check GITHUB_API_URL"
+        ) from None
+
+
 def _object(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
-    data = response.json()
+    data = _json(response, f"{method} {path}")
     if not isinstance(data, dict):
         raise GitHubError(f"GitHub API: {method} {path} did not return an object")
     return data
