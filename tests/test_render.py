@@ -138,6 +138,15 @@ def test_output_over_the_rendered_limit_is_refused(renderer: Renderer) -> None:
     assert error.message == "template renders over 1,000,000 characters"
 
 
+def test_loop_output_is_refused_as_it_passes_the_limit_not_after(renderer: Renderer) -> None:
+    # Built whole first, this would take 100,000 x 900,000 characters (about 90 GB) of memory.
+    source = "{% for i in range(100000) %}{{ 'x' * 900000 }}{% endfor %}"
+
+    error = render_error(renderer, source)
+
+    assert error.message == "template renders over 1,000,000 characters"
+
+
 @pytest.mark.parametrize("source", ["{{ lipsum() }}", "{{ cycler(1, 2).next() }}"])
 def test_sources_of_randomness_and_state_are_not_available(renderer: Renderer, source: str) -> None:
     error = render_error(renderer, source)

@@ -179,7 +179,7 @@ class Renderer:
             template = self._compiled.get(source)
             if template is None:
                 template = self._compiled[source] = self.env.from_string(source)
-            rendered = template.render(variables)
+            rendered = self._bounded(template, variables, origin)
         except jinja2.TemplateSyntaxError as exc:
             raise self._error(
                 f"template syntax error: {exc.message}",
@@ -223,9 +223,20 @@ class Renderer:
                 origin,
                 exc.__traceback__,
             ) from None
-        if len(rendered) > MAX_RENDERED_CHARS:
-            raise TemplateError(f"template renders over {MAX_RENDERED_CHARS:,} characters", origin)
         return rendered
+
+    @staticmethod
+    def _bounded(template: jinja2.Template, variables: Mapping[str, Any], origin: Location) -> str:
+        """The render, stopped as soon as it passes the limit (a loop must not fill the memory)."""
+        pieces, total = [], 0
+        for piece in template.generate(variables):
+            total += len(piece)
+            if total > MAX_RENDERED_CHARS:
+                raise TemplateError(
+                    f"template renders over {MAX_RENDERED_CHARS:,} characters", origin
+                )
+            pieces.append(piece)
+        return "".join(pieces)
 
     def _error(
         self, message: str, where: Location, origin: Location, tb: TracebackType | None
