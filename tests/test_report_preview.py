@@ -74,6 +74,16 @@ def test_preview_refuses_a_scratch_directory_inside_the_project(
     assert "is inside the project" in result.stderr
 
 
+@pytest.mark.parametrize("folder", [".promptform", ".promptform/trash"])
+def test_preview_refuses_the_folders_that_keep_replaced_images(
+    make_project: MakeProject, run_cli: RunCli, folder: str
+) -> None:
+    root = make_project(PROJECT)
+    result = run_cli("-C", root, "preview", root / folder)
+    assert result.exit_code == 1
+    assert "holds promptform's own state" in result.stderr
+
+
 def test_preview_may_reuse_its_own_directory(root: Path, run_cli: RunCli, tmp_path: Path) -> None:
     scratch = tmp_path / "preview"
     assert run_cli("-C", root, "preview", scratch).exit_code == 0

@@ -33,6 +33,7 @@ from promptform.report_html import render_html
 from promptform.targets import Target
 
 MARKER = ".promptform-preview"
+KEPT_DIRS = ("trash", "rescued")  # under the state directory: images kept by apply and gc
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,17 @@ def _prepare(config: Config, scratch: Path) -> Path:
     """An empty scratch directory (a previous preview there is replaced), outside the project."""
     scratch = scratch.resolve()
     root = config.root.resolve()
-    if scratch.is_relative_to(root) and not scratch.is_relative_to(config.state_dir.resolve()):
+    state = config.state_dir.resolve()
+    if scratch.is_relative_to(root) and not scratch.is_relative_to(state):
         raise PromptformError(
             f"the preview directory {scratch} is inside the project; use a directory outside it "
             "(e.g. $RUNNER_TEMP/preview) or under .promptform/"
+        )
+    # A previous preview's directory is deleted whole: never the one holding trash and rescues.
+    if scratch == state or any(scratch.is_relative_to(state / kept) for kept in KEPT_DIRS):
+        raise PromptformError(
+            f"the preview directory {scratch} holds promptform's own state (trash, rescued "
+            "images); give the preview a folder of its own, e.g. .promptform/preview"
         )
     if scratch.is_dir() and any(scratch.iterdir()):
         if not (scratch / MARKER).is_file():
