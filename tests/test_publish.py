@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import promptform.publish
-from promptform.config import load_config
+from promptform.apply_lock import apply_lock
+from promptform.config import Config, load_config
+from promptform.errors import PromptformError
 from promptform.lockfile import Lockfile
 from promptform.output import Output
 from promptform.publish import commit_message, lock_changes, push_results
@@ -119,6 +122,29 @@ def test_apply_pushes_exactly_the_changed_outputs_and_lock_entries(
     assert "- hero" in message
     assert git(ci, "status", "--porcelain") == "?? scratch.txt"
     assert f"Pushed {git(origin, 'rev-parse', 'main')[:12]} to origin/main." in result.stderr
+
+
+def test_commit_and_push_happen_under_the_apply_lock(
+    origin: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merge_feature(origin)
+    ci = clone(origin, "ci")
+    seen: list[str] = []
+    publish = promptform.publish.publish
+
+    def publish_while_another_apply_starts(config: Config, *args: Any, **kwargs: Any) -> None:
+        # A rebase rewrites the lockfile: a second apply must not be writing it meanwhile.
+        try:
+            with apply_lock(config.state_dir):
+                seen.append("a second apply could start")
+        except PromptformError as exc:
+            seen.append(str(exc).split(" (")[0])
+        publish(config, *args, **kwargs)
+
+    monkeypatch.setattr(promptform.publish, "publish", publish_while_another_apply_starts)
+    result = run_cli("-C", ci, "apply", "--yes", "--push")
+    assert result.exit_code == 0, result.stderr
+    assert seen == ["another apply is running on this repository"]
 
 
 def test_a_concurrent_push_is_rebased_onto_and_retried(origin: Path, run_cli: RunCli) -> None:

@@ -71,8 +71,9 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             report = run_apply(config, plan, writer, progress, options, os.environ)
         finally:
             progress.close()
-    code = _summarise(report, config, output)
-    return _publish(config, output, request, report, code)
+        code = _summarise(report, config, output)
+        # Still under the lock: a rebase rewrites the lockfile that another apply would write.
+        return _publish(config, output, request, report, code)
 
 
 def _publish(
