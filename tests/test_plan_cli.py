@@ -102,6 +102,16 @@ def test_newer_lockfile_version_asks_to_upgrade(root: Path, run_cli: RunCli) -> 
     assert "written by a newer promptform; upgrade promptform" in result.stderr
 
 
+@pytest.mark.parametrize("version", ["0", "-1"])
+def test_a_lockfile_version_this_promptform_never_wrote_is_corrupt(
+    root: Path, run_cli: RunCli, version: str
+) -> None:
+    (root / "promptform.lock").write_text(f'{{"version": {version}, "targets": {{}}}}\n')
+    result = run_cli("-C", root, "plan")
+    assert result.exit_code == 1
+    assert "corrupt lockfile: version" in result.stderr
+
+
 def test_unknown_target_pattern_is_an_error(root: Path, run_cli: RunCli) -> None:
     result = run_cli("-C", root, "plan", "--target", "zzz")
     assert result.exit_code == 1

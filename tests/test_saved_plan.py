@@ -51,6 +51,7 @@ def test_saved_plan_round_trips_options_and_pins(root: Path) -> None:
     assert saved.lock_hash == plan.lock_hash
     assert saved.fingerprints == plan.fingerprints
     assert saved.actions == {"a": "replace"}
+    assert saved.outputs == {"a": ["a-1.png"]}
 
 
 def test_unchanged_repository_keeps_the_saved_plan_fresh(root: Path) -> None:
@@ -95,6 +96,14 @@ def test_changed_outputs_on_disk_make_a_repair_plan_stale(root: Path) -> None:
     saved = load_saved_plan(root / "plan.json")
     with pytest.raises(StalePlanError):
         check_fresh(saved, current(root, saved.options))
+
+
+def test_an_output_path_changed_after_review_makes_the_saved_plan_stale(root: Path) -> None:
+    # The path is not part of the fingerprint, but where apply writes was part of the review.
+    save_plan(current(root), root / "plan.json")
+    (root / "prompts/a.yaml").write_text('name: a\nprompt: A red fox.\noutput: "elsewhere/a.png"\n')
+    with pytest.raises(StalePlanError, match=r"output paths of 'a' changed since it was made"):
+        check_fresh(load_saved_plan(root / "plan.json"), current(root))
 
 
 def test_missing_saved_plan_is_a_clear_error(tmp_path: Path) -> None:

@@ -62,7 +62,9 @@ class LockEntry(_Frozen):
 
 
 class Lockfile(_Frozen):
-    version: int = LOCK_VERSION
+    # Only the version this promptform writes: an older number is a damaged file, a newer one is
+    # refused with an upgrade hint before validation.
+    version: int = Field(default=LOCK_VERSION, ge=LOCK_VERSION, le=LOCK_VERSION)
     targets: dict[str, LockEntry] = Field(default_factory=dict)
 
     def with_entry(self, address: str, entry: LockEntry) -> Lockfile:

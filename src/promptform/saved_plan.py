@@ -1,7 +1,7 @@
 """Saved plans (`plan --out FILE`) and the check that refuses to apply a stale one.
 
-A saved plan pins the lockfile's hash and every target's fingerprint, with the options and the action
-per address. `apply FILE` recomputes the plan with the saved options and applies it only when all of
+A saved plan pins the lockfile's hash and every target's fingerprint, with the options, and the action
+and output paths per address to change (where apply writes is part of what was reviewed). `apply FILE` recomputes the plan with the saved options and applies it only when all of
 that is unchanged, as Terraform does: anything that moved since the review makes the file stale.
 """
 
@@ -19,7 +19,7 @@ from promptform.errors import PromptformError
 from promptform.plan_model import Plan, PlanOptions
 
 SAVED_PLAN_KIND = "promptform-saved-plan"
-SAVED_PLAN_VERSION = 1
+SAVED_PLAN_VERSION = 2
 _MAX_LISTED = 5
 
 
@@ -37,6 +37,7 @@ class SavedPlan:
     fingerprints: dict[str, str]
     options: PlanOptions
     actions: dict[str, str]  # address -> action, for every actionable change
+    outputs: dict[str, list[str]]  # address -> output paths, for every actionable change
     promptform_version: str
 
 
@@ -56,6 +57,14 @@ def saved_plan_document(plan: Plan) -> dict[str, Any]:
         },
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "actions": {change.address: change.action for change in plan.actionable},
+        "outputs": _outputs(plan),
+    }
+
+
+def _outputs(plan: Plan) -> dict[str, list[str]]:
+    return {
+        change.address: list(change.target.outputs) if change.target else []
+        for change in plan.actionable
     }
 
 
@@ -92,6 +101,7 @@ def load_saved_plan(path: Path) -> SavedPlan:
                 provider=_optional_str(options.get("provider")),
             ),
             actions={str(key): str(value) for key, value in data["actions"].items()},
+            outputs={str(key): [str(p) for p in value] for key, value in data["outputs"].items()},
             promptform_version=str(data.get("promptform_version", "unknown")),
         )
     except (KeyError, TypeError, AttributeError) as exc:
@@ -117,6 +127,16 @@ def check_fresh(saved: SavedPlan, current: Plan) -> None:
         raise StalePlanError(
             f"the saved plan is stale: the plan for {_listed(differing)} is different now "
             f"(outputs on disk changed?); {advice}"
+        )
+    moved = sorted(
+        address
+        for address in saved.outputs.keys() | _outputs(current).keys()
+        if saved.outputs.get(address) != _outputs(current).get(address)
+    )
+    if moved:
+        raise StalePlanError(
+            f"the saved plan is stale: the output paths of {_listed(moved)} changed since it was "
+            f"made; {advice}"
         )
 
 
