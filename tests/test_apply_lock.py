@@ -61,3 +61,36 @@ def test_lock_of_a_killed_apply_does_not_outlive_it(tmp_path: Path) -> None:
     holder.stdout.close()
     with apply_lock(tmp_path):
         pass
+
+
+def test_a_committed_symlink_as_the_lock_file_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    state = tmp_path / ".promptform"
+    state.mkdir()
+    (state / "apply.lock").symlink_to(victim)
+    with pytest.raises(PromptformError, match=r"cannot open apply.lock"), apply_lock(state):
+        pass
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_state_directory_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".promptform").symlink_to(elsewhere)
+    with (
+        pytest.raises(PromptformError, match=r"\.promptform/ is a symlink"),
+        apply_lock(tmp_path / ".promptform"),
+    ):
+        pass
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_dangling_gitignore_symlink_is_never_written_through(tmp_path: Path) -> None:
+    from promptform.state_dir import ensure_state_dir
+
+    state = tmp_path / ".promptform"
+    state.mkdir()
+    (state / ".gitignore").symlink_to(tmp_path / "created-elsewhere")
+    ensure_state_dir(state)
+    assert not (tmp_path / "created-elsewhere").exists()

@@ -16,13 +16,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from promptform.errors import PromptformError
+from promptform.state_dir import ensure_state_dir
 
 
 @contextmanager
 def apply_lock(state_dir: Path) -> Iterator[None]:
-    state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_state_dir(state_dir)
     path = state_dir / "apply.lock"
-    handle = path.open("a+", encoding="utf-8")
+    try:
+        # O_NOFOLLOW: a committed symlink must not make apply truncate a file elsewhere.
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise PromptformError(
+            f"cannot open {path.name} in {state_dir.name}/: {exc.strerror}"
+        ) from None
+    handle = os.fdopen(descriptor, "r+", encoding="utf-8")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
