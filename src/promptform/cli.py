@@ -327,9 +327,20 @@ def lock_merge(app: AppContext, base: Path, ours: Path, theirs: Path) -> int:
 @click.option(
     "--allow-direct-push", is_flag=True, help="Accept a commit that came from no pull request."
 )
+@click.option(
+    "--since-last-apply",
+    is_flag=True,
+    help="Verify every commit on the branch since the last apply's source commit (what an apply "
+    "of the branch's tip acts on), not only --sha.",
+)
 @pass_app
 def verify_approval(
-    app: AppContext, sha: str | None, repo: str | None, require_head: bool, allow_direct_push: bool
+    app: AppContext,
+    sha: str | None,
+    repo: str | None,
+    require_head: bool,
+    allow_direct_push: bool,
+    since_last_apply: bool,
 ) -> int:
     """Exit 0 only if the commit's merged pull request was approved by someone other than its author.
 
@@ -339,8 +350,10 @@ def verify_approval(
     from promptform.commands.verify_approval import VerifyRequest
     from promptform.commands.verify_approval import verify_approval as run_verify
 
-    request = VerifyRequest(sha, repo, require_head, allow_direct_push)
-    return app.run(lambda: run_verify(app.output, request))
+    request = VerifyRequest(sha, repo, require_head, allow_direct_push, since_last_apply)
+    return app.run(
+        lambda: run_verify(app.output, request, config=app.config() if since_last_apply else None)
+    )
 
 
 @cli.group()

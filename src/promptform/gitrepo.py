@@ -333,3 +333,67 @@ def head_commit(root: Path) -> str:
     """The full hash of HEAD."""
     with _open_repo(root) as repo:
         return repo.head.commit.hexsha
+
+
+# -- which commits an apply would act on ---------------------------------------------------------
+
+APPLY_SUBJECT = "promptform apply"
+_SOURCE_TRAILER = re.compile(r"^Source-Commit: ([0-9a-f]{40})\s*$", re.MULTILINE)
+MAX_UNAPPLIED = 200
+
+
+def commits_since_last_apply(root: Path, result_paths: Sequence[Path]) -> list[str]:
+    """Commits on HEAD's first-parent line since the source of the last apply, newest first.
+
+    An apply checks out the branch's tip, which may include commits whose own runs were skipped;
+    each of those must be approved too. promptform's own result commits are left out, but only
+    when they touch nothing but `result_paths` (the outputs directory and the lockfile): a commit
+    that merely claims to be one in its message is still checked. Without an earlier apply, HEAD.
+    """
+    with _open(root) as repo:
+        top = _top(repo, root)
+        allowed = [_relative(path, top) or "" for path in result_paths]
+        head = repo.head.commit
+        unapplied: list[str] = []
+        for commit in repo.iter_commits(head, first_parent=True, max_count=MAX_UNAPPLIED + 1):
+            if _is_result_commit(commit, allowed):
+                source = _SOURCE_TRAILER.search(str(commit.message))
+                if source is not None:
+                    return _since(repo, head.hexsha, source[1], unapplied, allowed)
+                continue
+            unapplied.append(commit.hexsha)
+        if (Path(repo.git_dir) / "shallow").exists():
+            # The last apply may lie beyond the cut: checking only the tip would be checking less.
+            raise GitHistoryError(
+                "this is a shallow clone, so the commits since the last apply cannot be listed; "
+                "check out the whole history (actions/checkout with fetch-depth: 0)"
+            )
+        return [head.hexsha]
+
+
+def _since(
+    repo: git.Repo, head: str, source: str, seen: list[str], allowed: Sequence[str]
+) -> list[str]:
+    """The commits of `source..head` on the first-parent line that are not result commits."""
+    try:
+        commits = list(repo.iter_commits(f"{source}..{head}", first_parent=True))
+    except git.GitCommandError:  # the recorded source is not in this history: check what we saw
+        return seen or [head]
+    if len(commits) > MAX_UNAPPLIED:
+        raise GitHistoryError(
+            f"more than {MAX_UNAPPLIED} commits since the last apply ({source[:12]}); "
+            "verify them another way and apply with --sha"
+        )
+    return [commit.hexsha for commit in commits if not _is_result_commit(commit, allowed)]
+
+
+def _is_result_commit(commit: git.Commit, allowed: Sequence[str]) -> bool:
+    """Whether `commit` is one of apply's own: its subject, one parent, and only result paths."""
+    if not str(commit.message).startswith(APPLY_SUBJECT) or len(commit.parents) != 1:
+        return False
+    changed = commit.parents[0].diff(commit)
+    paths = {path for change in changed for path in (change.a_path, change.b_path) if path}
+    return all(
+        any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in allowed)
+        for path in paths
+    )
