@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from promptform.errors import Location, TemplateError
 from promptform.render import Renderer, slug
+from tests.conftest import CliResult
 
 ORIGIN = Location("prompts/p.yaml", 4)
 
@@ -280,3 +282,26 @@ def test_a_template_read_twice_with_different_text_is_noticed(
     renderer.render("{% include 'later.j2' %}", {}, ORIGIN)
 
     assert renderer.templates_changed_while_loading
+
+
+def test_templates_that_loop_too_long_are_stopped_with_a_clear_error(
+    make_project: Callable[[dict[str, str | bytes]], Path],
+    run_cli: Callable[..., CliResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each range is within the sandbox's bound; nested, they would run for hours.
+    monkeypatch.setattr("promptform.project.RENDER_SECONDS_PER_MANIFEST", 0.3)
+    root = make_project(
+        {
+            "prompts/slow.yaml": (
+                "prompt: |\n"
+                "  {% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x\n"
+            )
+        }
+    )
+    result = run_cli("-C", root, "validate")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: prompts/slow.yaml:1:1: templates took more than 0.3 s to render; "
+        "look for loops that multiply"
+    )

@@ -30,7 +30,7 @@ from promptform.manifest import (
     load_manifest_text,
     manifest_stem,
 )
-from promptform.render import Renderer
+from promptform.render import RENDER_SECONDS_PER_MANIFEST, Renderer, render_deadline
 from promptform.render_cache import CachedExpansion, RenderCache
 from promptform.targets import Target, TargetBuilder, contained, relative_path_problem
 
@@ -200,7 +200,8 @@ def _expand_file(
     with renderer.recording_templates() as used:
         for manifest in loaded:
             try:
-                expansion = builder.expand(manifest)
+                with render_deadline(RENDER_SECONDS_PER_MANIFEST, manifest.location()):
+                    expansion = builder.expand(manifest)
             except PromptformError as exc:
                 problems.append(exc)
                 failed = True

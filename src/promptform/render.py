@@ -11,6 +11,8 @@ import hashlib
 import operator
 import os
 import re
+import signal
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, suppress
@@ -275,3 +277,31 @@ class Renderer:
                 found = (filename, tb.tb_lineno)
             tb = tb.tb_next
         return self._where(*found, origin) if found else origin
+
+
+# A manifest renders in milliseconds; one whose templates loop for longer than this is refused, so
+# a pull request cannot keep a CI runner busy (nested loops are each within the sandbox's bounds).
+RENDER_SECONDS_PER_MANIFEST = 10.0
+
+
+@contextmanager
+def render_deadline(seconds: float, where: Location) -> Iterator[None]:
+    """Raise TemplateError if the block runs longer than `seconds` (main thread, POSIX only)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise TemplateError(
+            f"templates took more than {seconds:g} s to render; look for loops that multiply", where
+        )
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
