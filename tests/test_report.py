@@ -210,7 +210,9 @@ def test_report_copies_no_file_from_outside_outputs_dir(
     data = json.loads(lockfile.read_text())
     outside = repo.parent / "private.png"
     outside.write_bytes((repo / "generated/hero-1.png").read_bytes())
-    data["targets"]["hero"]["outputs"][0]["path"] = f"../../{outside.name}"
+    # `..` is refused when the lockfile is read; a symlinked folder is caught here.
+    (repo / "generated/leak").symlink_to(repo.parent, target_is_directory=True)
+    data["targets"]["hero"]["outputs"][0]["path"] = f"leak/{outside.name}"
     lockfile.write_text(json.dumps(data))
     out = tmp_path / "gallery"
     assert run_cli("-C", repo, "report", "--out", out, "--no-base").exit_code == 0

@@ -12,6 +12,7 @@ from promptform.documents import load_documents
 from promptform.errors import Location, PromptformError
 from promptform.fingerprint import FINGERPRINT_PREFIX
 from promptform.manifest import LoadedManifest, parse_manifest
+from promptform.paths import relative_path_problem
 from promptform.render import Renderer
 from promptform.targets import (
     EDITS,
@@ -21,7 +22,6 @@ from promptform.targets import (
     TargetBuilder,
     _split_suffix,
     address_matches,
-    relative_path_problem,
 )
 
 FAKE_SHA = "ab" * 32

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from promptform.atomic import atomic_write
 from promptform.errors import Location, LockfileError
 from promptform.gc_pause import gc_paused
+from promptform.paths import relative_path_problem
 
 LOCK_VERSION = 1
 
@@ -26,8 +27,19 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _relative_path(value: str) -> str:
+    # A lockfile arrives in pull requests too: its paths must not lead out of the project.
+    problem = relative_path_problem(value)
+    if problem:
+        raise ValueError(f"path {value!r} {problem}")
+    return value
+
+
+SafePath = Annotated[str, AfterValidator(_relative_path)]
+
+
 class LockedOutput(_Frozen):
-    path: str = Field(description="Relative to outputs_dir, POSIX separators.")
+    path: SafePath = Field(description="Relative to outputs_dir, POSIX separators.")
     sha256: str
     bytes: int
     format: str
@@ -37,7 +49,7 @@ class LockedOutput(_Frozen):
 
 class LockedInput(_Frozen):
     role: str
-    path: str
+    path: SafePath
     sha256: str
 
 
@@ -116,7 +128,8 @@ def _loads_explaining(text: str, shown: str) -> Lockfile:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise LockfileError(
-            f"corrupt lockfile: {where}: {error['msg']}; restore it from git", Location(shown)
+            f"corrupt lockfile: {where}: {str(error['msg']).removeprefix('Value error, ')}; restore it from git",
+            Location(shown),
         ) from None
 
 

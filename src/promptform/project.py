@@ -30,9 +30,10 @@ from promptform.manifest import (
     load_manifest_text,
     manifest_stem,
 )
+from promptform.paths import relative_path_problem
 from promptform.render import RENDER_SECONDS_PER_MANIFEST, Renderer, render_deadline
 from promptform.render_cache import CachedExpansion, RenderCache
-from promptform.targets import Target, TargetBuilder, contained, relative_path_problem
+from promptform.targets import Target, TargetBuilder, contained
 
 MAX_REPORTED_PROBLEMS = 50
 

@@ -111,6 +111,7 @@ EXPANSION_MODULES = (
     "gc_pause",
     "manifest",
     "model_rules",
+    "paths",
     "project",
     "render",
     "render_cache",

@@ -20,6 +20,7 @@ from promptform.errors import ConfigError, ErrorGroup, Location, ManifestError, 
 from promptform.fingerprint import fingerprint
 from promptform.manifest import LoadedManifest, Manifest, Scalar
 from promptform.model_rules import KNOWN_MODELS, check_request
+from promptform.paths import relative_path_problem
 from promptform.render import Renderer, slug
 
 GENERATIONS = "images/generations"
@@ -29,7 +30,6 @@ EXTENSIONS = {"png": ("png",), "jpeg": ("jpg", "jpeg"), "webp": ("webp",)}
 _BARE_VALUE = re.compile(r"^[^,\[\]=\"\s](?:[^,\[\]=\"\x00-\x1f]*[^,\[\]=\"\s])?\Z")
 _BAD_NAME = re.compile(r"[\[\],=\x00-\x1f\\]|^\s|\s$|^/|/$|//|(^|/)\.\.?(/|$)")
 _TEMPLATE_MARK = ("{{", "{%", "{#")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass(frozen=True)
@@ -417,22 +417,6 @@ def _with_extension(path: str, output_format: str, where: Location) -> str:
             where,
         )
     return path
-
-
-def relative_path_problem(path: str) -> str | None:
-    """Why `path` is not an acceptable repository-relative path, or None."""
-    if not path:
-        return "is empty"
-    if "\\" in path or "\x00" in path:
-        return "contains a backslash or NUL; use '/'"
-    if path.startswith("/") or _DRIVE.match(path):
-        return "is absolute; write it relative"
-    parts = path.split("/")
-    if ".." in parts:
-        return "contains '..'"
-    if "" in parts or "." in parts:
-        return "has an empty or '.' segment"
-    return None
 
 
 def contained(path: Path, root: Path) -> bool:
