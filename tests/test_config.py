@@ -244,3 +244,23 @@ def test_pyproject_whose_tool_key_is_not_a_table_is_passed_over(
 
     assert find_config(root / "inner") == root / "promptform.toml"
     assert load_config(root, root / "inner" / "pyproject.toml").project.prompts_dir == "prompts"
+
+
+@pytest.mark.parametrize(
+    ("outputs_dir", "problem"),
+    [
+        (".", "must be a folder of its own, not the project root"),
+        ("prompts", "must be a folder apart from prompts_dir"),
+        ("templates/out", "must be a folder apart from templates_dir"),
+    ],
+)
+def test_outputs_dir_must_be_a_folder_of_its_own(
+    make_project: MakeProject, outputs_dir: str, problem: str
+) -> None:
+    root = make_project({"promptform.toml": f'[promptform]\noutputs_dir = "{outputs_dir}"\n'})
+    with pytest.raises(ConfigError) as caught:
+        load_config(root)
+    assert caught.value.one_line() == (
+        f"promptform.toml:2: 'promptform.outputs_dir' {problem} (apply and gc manage every file "
+        f"in it) (got '{outputs_dir}')"
+    )

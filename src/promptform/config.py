@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from promptform.errors import ConfigError, Location
 from promptform.validation_messages import describe_validation_error
@@ -42,6 +42,31 @@ class ProjectSettings(_Strict):
             raise ValueError("must be a relative path inside the project, without '..'")
         # One spelling: outputs are matched against reference images as `outputs_dir/path`.
         return PurePosixPath(value).as_posix()
+
+    @field_validator("outputs_dir")
+    @classmethod
+    def _outputs_apart(cls, value: str, info: ValidationInfo) -> str:
+        # apply replaces and gc collects files under outputs_dir: it must hold nothing else.
+        if value == ".":
+            raise ValueError(
+                "must be a folder of its own, not the project root (apply and gc manage every file in it)"
+            )
+        shared = [
+            name
+            for name in ("prompts_dir", "templates_dir")
+            if _overlap(value, str(info.data.get(name, "")))
+        ]
+        if shared:
+            raise ValueError(
+                f"must be a folder apart from {' and '.join(shared)} (apply and gc manage every "
+                "file in it)"
+            )
+        return value
+
+
+def _overlap(one: str, other: str) -> bool:
+    first, second = PurePosixPath(one), PurePosixPath(other)
+    return bool(other) and (first == second or first in second.parents or second in first.parents)
 
 
 class Defaults(_Strict):
