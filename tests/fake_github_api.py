@@ -90,7 +90,7 @@ class FakeGitHub:
             comment = {
                 "id": self._next_id,
                 "body": body,
-                "user": {"login": author},
+                "user": {"login": author, "type": "Bot" if author.endswith("[bot]") else "User"},
                 "html_url": f"https://github.example/{self.repository}/pull/{number}"
                 f"#issuecomment-{self._next_id}",
             }
@@ -152,7 +152,8 @@ class FakeGitHub:
             if match := re.fullmatch(r"issues/(\d+)/comments", rest):
                 return self._page(request, list(self.comments.get(int(match[1]), [])))
         if request.method == "POST" and (match := re.fullmatch(r"issues/(\d+)/comments", rest)):
-            return 201, self.add_comment(int(match[1]), request.body["body"], "github-actions"), {}
+            author = "github-actions[bot]"
+            return 201, self.add_comment(int(match[1]), request.body["body"], author), {}
         if request.method == "PATCH" and (match := re.fullmatch(r"issues/comments/(\d+)", rest)):
             for comments in self.comments.values():
                 for comment in comments:

@@ -59,6 +59,23 @@ def test_a_second_run_edits_the_same_comment(
     assert len(event.calls("PATCH")) == 1
 
 
+def test_in_actions_a_persons_comment_carrying_the_marker_is_left_alone(
+    event: FakeGitHub, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    event.add_comment(12, f"{MARKER}\nfake plan: nothing to see", author="mallory")
+    run_cli("github", "comment", "--body-file", body_file(tmp_path, "Plan: 1 to create.\n"))
+    result = run_cli(
+        "github", "comment", "--body-file", body_file(tmp_path, "Plan: 2 to create.\n")
+    )
+    assert result.exit_code == 0, result.stderr
+    bodies = [(c["user"]["login"], c["body"]) for c in event.comments[12]]
+    assert bodies == [
+        ("mallory", f"{MARKER}\nfake plan: nothing to see"),
+        ("github-actions[bot]", f"{MARKER}\nPlan: 2 to create.\n"),
+    ]
+
+
 def test_an_unchanged_plan_is_not_edited_again(
     event: FakeGitHub, run_cli: RunCli, tmp_path: Path
 ) -> None:

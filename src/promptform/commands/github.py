@@ -57,7 +57,13 @@ def upsert_comment(github: GitHub, number: int, marker: str, body: str) -> tuple
 
 def _has_marker(item: dict[str, Any], marker: str) -> bool:
     body = item.get("body")
-    return isinstance(body, str) and body.startswith(marker)
+    if not (isinstance(body, str) and body.startswith(marker)):
+        return False
+    # In Actions the comment is the workflow's own (a bot's): a person who pastes the marker
+    # first must not have the plan edited into their comment, under their name.
+    user = item.get("user")
+    author_type = user.get("type") if isinstance(user, dict) else None
+    return os.environ.get("GITHUB_ACTIONS") != "true" or author_type == "Bot"
 
 
 def _fit(text: str) -> str:
