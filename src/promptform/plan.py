@@ -19,7 +19,7 @@ from promptform.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfil
 from promptform.plan_model import Change, Drift, Plan, PlanOptions, Summary
 from promptform.pricing import request_cost
 from promptform.project import Project, load_project
-from promptform.targets import Target, address_matches
+from promptform.targets import Target, address_matches, matching_addresses
 
 # Request fields named first in reasons, in this order; any others follow alphabetically.
 _FIELD_ORDER = ("prompt", "model", "size", "quality", "n")
@@ -92,19 +92,18 @@ def selected_addresses(
     A pattern that matches neither a target nor a lock entry is an error (a typo plans nothing).
     """
     everything = [target.address for target in targets] + list(lockfile.targets)
-    if not patterns:
-        return set(everything)
-    for pattern in patterns:
-        if not any(address_matches(address, pattern) for address in everything):
-            raise PromptformError(
+    chosen = set(
+        matching_addresses(
+            everything,
+            patterns,
+            lambda pattern: (
                 f"--target '{pattern}' matches no target and no lock entry; "
                 "`promptform render` lists the targets"
-            )
-    chosen = {
-        address
-        for address in everything
-        if any(address_matches(address, pattern) for pattern in patterns)
-    }
+            ),
+        )
+    )
+    if not patterns:
+        return chosen
     upstream = {target.address: target.upstream for target in targets}
     pending = list(chosen)
     while pending:

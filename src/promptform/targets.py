@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -446,3 +446,23 @@ def address_matches(address: str, pattern: str) -> bool:
     )
     name = address.split("[", 1)[0]
     return re.fullmatch(regex, address) is not None or re.fullmatch(regex, name) is not None
+
+
+def matching_addresses(
+    addresses: Sequence[str], patterns: Sequence[str], unmatched: Callable[[str], str]
+) -> list[str]:
+    """The `addresses` some pattern selects, in their order (all without patterns).
+
+    A pattern that selects nothing is an error worded by `unmatched(pattern)`: a typo must not
+    quietly plan, render or list nothing.
+    """
+    if not patterns:
+        return list(addresses)
+    for pattern in patterns:
+        if not any(address_matches(address, pattern) for address in addresses):
+            raise PromptformError(unmatched(pattern))
+    return [
+        address
+        for address in addresses
+        if any(address_matches(address, pattern) for pattern in patterns)
+    ]

@@ -7,11 +7,10 @@ from typing import Any
 
 from promptform.config import Config
 from promptform.error_handler import EXIT_OK
-from promptform.errors import PromptformError
 from promptform.output import Output
 from promptform.project import load_project
 from promptform.rendered import describe_request
-from promptform.targets import Target, address_matches
+from promptform.targets import Target, matching_addresses
 
 
 def render(config: Config, output: Output, addresses: tuple[str, ...], as_json: bool) -> int:
@@ -29,18 +28,17 @@ def render(config: Config, output: Output, addresses: tuple[str, ...], as_json: 
 
 def select_targets(targets: list[Target], patterns: tuple[str, ...]) -> list[Target]:
     """Targets matched by one of `patterns` (all when none given); a pattern matching none is an error."""
-    if not patterns:
-        return targets
-    for pattern in patterns:
-        if not any(address_matches(target.address, pattern) for target in targets):
-            raise PromptformError(
-                f"no target matches '{pattern}'; `promptform render` with no argument lists them all"
-            )
-    return [
-        target
-        for target in targets
-        if any(address_matches(target.address, pattern) for pattern in patterns)
-    ]
+    chosen = set(
+        matching_addresses(
+            [target.address for target in targets],
+            patterns,
+            lambda pattern: (
+                f"no target matches '{pattern}'; `promptform render` with no argument "
+                "lists them all"
+            ),
+        )
+    )
+    return [target for target in targets if target.address in chosen]
 
 
 def _as_text(request: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from promptform.errors import PromptformError, display_path
 from promptform.lockfile import LockEntry, Lockfile, read_lockfile
 from promptform.output import Output
 from promptform.plan_format import format_usd
-from promptform.targets import address_matches
+from promptform.targets import matching_addresses
 
 
 def status(config: Config, output: Output, patterns: tuple[str, ...], as_json: bool) -> int:
@@ -57,13 +57,9 @@ def _read(config: Config) -> Lockfile:
 
 
 def _select(lockfile: Lockfile, patterns: tuple[str, ...]) -> list[str]:
-    addresses = sorted(lockfile.targets)
-    if not patterns:
-        return addresses
-    for pattern in patterns:
-        if not any(address_matches(address, pattern) for address in addresses):
-            raise PromptformError(f"no lock entry matches '{pattern}'")
-    return [a for a in addresses if any(address_matches(a, pattern) for pattern in patterns)]
+    return matching_addresses(
+        sorted(lockfile.targets), patterns, lambda pattern: f"no lock entry matches '{pattern}'"
+    )
 
 
 def _status_row(address: str, entry: LockEntry, config: Config) -> dict[str, object]:
