@@ -167,7 +167,7 @@ class TargetBuilder:
         endpoint = EDITS if inputs else GENERATIONS
         body = _request_body(manifest, defaults, model, prompt, edit=bool(inputs))
         address = _address(name, cell)
-        outputs = self._outputs(loaded, constants, variables, body, address)
+        outputs = self._outputs(loaded, constants, variables, body, cell)
         findings = check_request(
             model,
             body,
@@ -221,7 +221,7 @@ class TargetBuilder:
         constants: _ManifestConstants,
         variables: dict[str, Any],
         body: dict[str, Any],
-        address: str,
+        cell: dict[str, Scalar],
     ) -> tuple[str, ...]:
         count = int(body.get("n", 1))
         output_format = str(body.get("output_format", "png"))
@@ -230,7 +230,7 @@ class TargetBuilder:
         where = constants.output_where
         if template is None:
             stem = "/".join(slug(part) or "_" for part in str(variables["name"]).split("/"))
-            cell_part = "-".join(slug(value) for _, value in _address_values(address))
+            cell_part = "-".join(slug(_value_text(value)) for value in cell.values())
             base = f"{stem}-{cell_part}" if cell_part else stem
             paths = [f"{base}-{index}.{ext}" for index in range(1, count + 1)]
         else:
@@ -337,18 +337,6 @@ def _address(name: str, cell: dict[str, Scalar]) -> str:
         text = _value_text(value)
         parts.append(f"{axis}={text if _BARE_VALUE.match(text) else json.dumps(text)}")
     return f"{name}[{','.join(parts)}]"
-
-
-def _address_values(address: str) -> list[tuple[str, str]]:
-    """The (axis, value) pairs of an address, for default output names."""
-    if not address.endswith("]") or "[" not in address:
-        return []
-    inner = address[address.index("[") + 1 : -1]
-    pairs = []
-    for match in re.finditer(r'([^=,]+)=("(?:[^"\\]|\\.)*"|[^,]*)', inner):
-        value = json.loads(match[2]) if match[2].startswith('"') else match[2]
-        pairs.append((match[1], value))
-    return pairs
 
 
 def _request_body(
