@@ -35,13 +35,13 @@ def root(make_project: MakeProject) -> Path:
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every file the drift check reads in full."""
     calls: list[str] = []
-    real = drift_module._hash_file
+    real = drift_module.hash_file
 
-    def counting(path: str) -> str:
-        calls.append(path)
+    def counting(path: Path) -> str:
+        calls.append(str(path))
         return real(path)
 
-    monkeypatch.setattr(drift_module, "_hash_file", counting)
+    monkeypatch.setattr(drift_module, "hash_file", counting)
     return calls
 
 

@@ -7,7 +7,6 @@ size and mtime are unchanged is trusted. `--verify` hashes every file regardless
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from promptform.atomic import atomic_write
 from promptform.config import Config
+from promptform.fingerprint import hash_file
 from promptform.lockfile import LockEntry
 from promptform.plan_model import Drift, DriftKind
 from promptform.state_dir import ensure_state_dir
@@ -134,7 +134,7 @@ def _output_drift(
         return "modified"
     digest = None if verify else cache.lookup(key, stat)
     if digest is None:
-        digest = _hash_file(path)
+        digest = hash_file(Path(path))
         cache.remember(key, stat, digest)
     return None if digest == sha256 else "modified"
 
@@ -145,11 +145,3 @@ def _is_lfs_pointer(path: str) -> bool:
             return handle.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
     except OSError:
         return False
-
-
-def _hash_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
