@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import pydantic
 import yaml
 
 from promptform import __version__
+from promptform.atomic import atomic_write
 from promptform.config import Config
 from promptform.errors import Location, ManifestError
 from promptform.state_dir import ensure_state_dir
@@ -95,7 +94,8 @@ class RenderCache:
         data = json.dumps({"key": self.key, "files": self._kept}, separators=(",", ":"))
         try:
             ensure_state_dir(self.path.parent)
-            _replace(self.path, data.encode("utf-8"))
+            # Not durable: a cache lost in a crash is simply rebuilt.
+            atomic_write(self.path, data.encode("utf-8"), durable=False)
         except OSError:
             return  # a read-only checkout just goes without
 
@@ -104,6 +104,7 @@ class RenderCache:
 # in step with the imports of project.py.
 EXPANSION_MODULES = (
     "__init__",
+    "atomic",
     "config",
     "documents",
     "errors",
@@ -142,21 +143,6 @@ def cache_key(config: Config) -> str:
         config.model_dump_json(),
     ]
     return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write `path` through a temp file and `os.replace`, so concurrent runs never see half a file.
-
-    Not fsynced: after a crash the cache may be lost or unreadable, and then it is ignored.
-    """
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _encode(expansion: CachedExpansion) -> dict[str, Any]:
