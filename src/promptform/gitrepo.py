@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,10 +64,13 @@ class FileVersion:
     data: bytes
 
 
-def _open(root: Path) -> git.Repo:
+def _open(root: Path, missing: Callable[[Path], PromptformError] | None = None) -> git.Repo:
+    """The repository containing `root`; `missing(root)` is raised outside one."""
     try:
         return git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        if missing is not None:
+            raise missing(root) from None
         raise GitHistoryError(
             f"{root} is not inside a git repository, so there is no history to read"
         ) from None
@@ -181,10 +184,9 @@ class PushResult:
 
 
 def _open_repo(root: Path) -> git.Repo:
-    try:
-        return git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise GitError(f"{root} is not in a git repository; --commit needs one") from None
+    return _open(
+        root, lambda root: GitError(f"{root} is not in a git repository; --commit needs one")
+    )
 
 
 def _top(repo: git.Repo, root: Path) -> Path:
