@@ -126,7 +126,6 @@ def _entry(
     cost_usd: float | None,
     now: datetime | None,
 ) -> LockEntry:
-    watched = [config.project.prompts_dir, config.project.templates_dir]
     return LockEntry(
         # The target's own fingerprint: these images stand for exactly this request.
         fingerprint=target.fingerprint,
@@ -140,6 +139,6 @@ def _entry(
         provider=ProviderRef(kind=ADOPTED, name=source),
         model=target.model,
         generated_at=(now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        source_commit=source_state(config.root, watched).commit,
+        source_commit=source_state(config.root, ()).commit,  # HEAD only: no status needed
         cost_usd=cost_usd,
     )
