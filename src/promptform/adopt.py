@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from promptform.apply_lock import apply_lock
@@ -17,7 +17,14 @@ from promptform.config import Config
 from promptform.errors import PromptformError, display_path
 from promptform.gitrepo import source_state
 from promptform.images import ImageError, ImageInfo, check_format
-from promptform.lockfile import LockedInput, LockedOutput, LockEntry, ProviderRef, read_lockfile
+from promptform.lockfile import (
+    LockedInput,
+    LockedOutput,
+    LockEntry,
+    ProviderRef,
+    generated_at,
+    read_lockfile,
+)
 from promptform.lockfile_writer import LockfileWriter
 from promptform.outputs import Trash, write_outputs
 from promptform.project import load_project
@@ -138,7 +145,7 @@ def _entry(
         outputs=outputs,
         provider=ProviderRef(kind=ADOPTED, name=source),
         model=target.model,
-        generated_at=(now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        generated_at=generated_at(now),
         source_commit=source_state(config.root, ()).commit,  # HEAD only: no status needed
         cost_usd=cost_usd,
     )

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol
 
 from promptform.atomic import atomic_write
@@ -30,6 +29,7 @@ from promptform.lockfile import (
     LockedOutput,
     LockEntry,
     ProviderRef,
+    generated_at,
 )
 from promptform.lockfile_writer import LockfileWriter
 from promptform.outputs import Trash, check_inside, write_outputs
@@ -403,7 +403,7 @@ class Applier:
             outputs=outputs,
             provider=ProviderRef(kind=target.provider_kind, name=target.provider),
             model=target.model,
-            generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            generated_at=generated_at(),
             source_commit=self.options.source_commit,
             revised_prompt=generation.revised_prompt,
             usage=generation.usage,

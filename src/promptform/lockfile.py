@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,6 +57,11 @@ class LockedInput(_Frozen):
 class ProviderRef(_Frozen):
     kind: str
     name: str
+
+
+def generated_at(now: datetime | None = None) -> str:
+    """The `generated_at` of an entry made now: UTC, to the second, ISO-8601."""
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class LockEntry(_Frozen):
