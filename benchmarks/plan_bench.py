@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from promptform.config import load_config
-from promptform.lockfile import LockedOutput, LockEntry, Lockfile, ProviderRef, write_lockfile
-from promptform.project import load_project
+from promptform.core.config import load_config
+from promptform.engine.project import load_project
+from promptform.state.lockfile import LockedOutput, LockEntry, Lockfile, ProviderRef, write_lockfile
 
 CELLS = 10  # targets per manifest: 5 subjects x 2 palettes
 MANIFESTS_PER_SERIES = 100  # 1,000 targets include each series template

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from promptform.lockfile import LockEntry, read_lockfile
+from promptform.state.lockfile import LockEntry, read_lockfile
 from tests.conftest import write_files
 from tests.fake_images_api import Behaviour, FakeImagesAPI, RecordedRequest, ok
 

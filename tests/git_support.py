@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from promptform.lockfile import LockedOutput, LockEntry, ProviderRef
+from promptform.state.lockfile import LockedOutput, LockEntry, ProviderRef
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:

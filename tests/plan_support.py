@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from promptform.config import Config, load_config
-from promptform.lockfile import (
+from promptform.core.config import Config, load_config
+from promptform.engine.project import Project, load_project
+from promptform.manifests.targets import Target
+from promptform.state.lockfile import (
     LockedInput,
     LockedOutput,
     LockEntry,
@@ -14,8 +16,6 @@ from promptform.lockfile import (
     ProviderRef,
     write_lockfile,
 )
-from promptform.project import Project, load_project
-from promptform.targets import Target
 
 GENERATED_AT = "2025-01-01T00:00:00Z"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from promptform.adopt import AdoptError, adopt
-from promptform.config import load_config
-from promptform.images import encode_png
-from promptform.lockfile import read_lockfile
+from promptform.core.config import load_config
+from promptform.core.images import encode_png
+from promptform.review.adopt import AdoptError, adopt
+from promptform.state.lockfile import read_lockfile
 from tests.conftest import CliResult
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]
@@ -151,7 +151,7 @@ def test_adopt_warns_when_the_size_differs_from_the_request(root: Path, run_cli:
 
 
 def test_adopt_waits_for_no_apply(root: Path) -> None:
-    from promptform.apply_lock import apply_lock
+    from promptform.state.apply_lock import apply_lock
 
     config = load_config(root)
     with apply_lock(config.state_dir), pytest.raises(Exception, match="another apply is running"):

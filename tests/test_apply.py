@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from promptform.images import sniff
-from promptform.lockfile import dumps, read_lockfile
+from promptform.core.images import sniff
+from promptform.state.lockfile import dumps, read_lockfile
 from tests.conftest import CliResult
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

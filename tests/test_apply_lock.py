@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from promptform.apply_lock import apply_lock
-from promptform.errors import PromptformError
+from promptform.core.errors import PromptformError
+from promptform.state.apply_lock import apply_lock
 
 
 def test_second_apply_is_refused_and_told_who_holds_the_lock(tmp_path: Path) -> None:
@@ -20,7 +20,7 @@ def test_second_apply_is_refused_and_told_who_holds_the_lock(tmp_path: Path) -> 
                 f"""
                 import sys, time
                 from pathlib import Path
-                from promptform.apply_lock import apply_lock
+                from promptform.state.apply_lock import apply_lock
                 with apply_lock(Path({str(tmp_path)!r})):
                     print("locked", flush=True)
                     sys.stdin.readline()
@@ -49,7 +49,7 @@ def test_lock_of_a_killed_apply_does_not_outlive_it(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import time; from pathlib import Path; from promptform.apply_lock import apply_lock\n"
+            "import time; from pathlib import Path; from promptform.state.apply_lock import apply_lock\n"
             f"with apply_lock(Path({str(tmp_path)!r})):\n    print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
@@ -87,7 +87,7 @@ def test_a_state_directory_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_dangling_gitignore_symlink_is_never_written_through(tmp_path: Path) -> None:
-    from promptform.state_dir import ensure_state_dir
+    from promptform.state.state_dir import ensure_state_dir
 
     state = tmp_path / ".promptform"
     state.mkdir()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from promptform.lockfile import read_lockfile
+from promptform.state.lockfile import read_lockfile
 from tests.apply_support import (
     KEY,
     Script,

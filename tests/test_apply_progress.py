@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import re
 
-from promptform.apply import ApplyReport
-from promptform.apply_progress import BarProgress
-from promptform.plan_model import Change, Plan, PlanOptions
+from promptform.engine.apply import ApplyReport
+from promptform.engine.apply_progress import BarProgress
+from promptform.engine.plan_model import Change, Plan, PlanOptions
 
 
 class Terminal(io.StringIO):

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from promptform.config import (
+from promptform.core.config import (
     DEFAULT_MODEL,
     WISGATE_BASE_URL,
     find_config,
     load_config,
 )
-from promptform.errors import ConfigError, Location
+from promptform.core.errors import ConfigError, Location
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from promptform.lockfile import LockedOutput, LockEntry, Lockfile, ProviderRef, dumps
+from promptform.state.lockfile import LockedOutput, LockEntry, Lockfile, ProviderRef, dumps
 from tests.conftest import CliResult
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

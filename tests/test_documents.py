@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from promptform import documents
-from promptform.documents import load_documents, read_text
-from promptform.errors import Location, ManifestError
+from promptform.core.errors import Location, ManifestError
+from promptform.manifests import documents
+from promptform.manifests.documents import load_documents, read_text
 
 ALIAS_BOMB = "\n".join(
     [

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from promptform import drift as drift_module
-from promptform.config import load_config
-from promptform.drift import STAT_CACHE_FILE, check_drift
-from promptform.lockfile import read_lockfile
+from promptform.core.config import load_config
+from promptform.state import drift as drift_module
+from promptform.state.drift import STAT_CACHE_FILE, check_drift
+from promptform.state.lockfile import read_lockfile
 from tests.plan_support import CONFIG, apply_everything
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from promptform.images import sniff
+from promptform.core.images import sniff
 from tests.fake_images_api import (
     FakeImagesAPI,
     dropped,

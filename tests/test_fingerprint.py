@@ -6,7 +6,7 @@ import hashlib
 import unicodedata
 from pathlib import Path
 
-from promptform.fingerprint import FINGERPRINT_PREFIX, canonical_json, fingerprint, hash_file
+from promptform.core.fingerprint import FINGERPRINT_PREFIX, canonical_json, fingerprint, hash_file
 
 BODY = {"model": "gpt-image-2", "prompt": "A beautiful sunset", "n": 1, "size": "1024x1024"}
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from promptform.gc_pause import gc_paused
+from promptform.core.gc_pause import gc_paused
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from promptform.gitrepo import source_state
+from promptform.gitops.gitrepo import source_state
 
 
 def git(root: Path, *args: str) -> str:

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from promptform.images import (
+from promptform.core.images import (
     ImageError,
     ImageInfo,
     UnexpectedFormatError,

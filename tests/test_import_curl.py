@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from promptform.config import load_config
-from promptform.import_curl import CurlImportError, parse_input, prompt_template
-from promptform.project import load_project
+from promptform.core.config import load_config
+from promptform.engine.project import load_project
+from promptform.review.import_curl import CurlImportError, parse_input, prompt_template
 from tests.conftest import CliResult
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from promptform.lock_merge import merge_lockfiles
-from promptform.lockfile import Lockfile, dumps, loads
+from promptform.state.lock_merge import merge_lockfiles
+from promptform.state.lockfile import Lockfile, dumps, loads
 from tests.conftest import CliResult
 from tests.git_support import commit_all, enable_merge_driver, entry, git, init_repo
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptform.lockfile import (
+from promptform.state.lockfile import (
     LockedOutput,
     LockEntry,
     Lockfile,
@@ -10,7 +10,7 @@ from promptform.lockfile import (
     dumps,
     read_lockfile,
 )
-from promptform.lockfile_writer import LockfileWriter
+from promptform.state.lockfile_writer import LockfileWriter
 
 
 def entry(prompt: str, path: str = "a-1.png") -> LockEntry:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from promptform.documents import load_documents
-from promptform.errors import ErrorGroup, Location, PromptformError
-from promptform.manifest import (
+from promptform.core.errors import ErrorGroup, Location, PromptformError
+from promptform.manifests.documents import load_documents
+from promptform.manifests.manifest import (
     Manifest,
     find_manifest_files,
     load_manifest_file,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from promptform.model_rules import check_request, image_dimensions
+from promptform.core.model_rules import check_request, image_dimensions
 
 
 def findings(

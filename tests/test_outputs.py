@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from promptform.errors import PromptformError
-from promptform.images import ImageInfo
-from promptform.lockfile import LockedOutput
-from promptform.outputs import Trash, write_outputs
+from promptform.core.errors import PromptformError
+from promptform.core.images import ImageInfo
+from promptform.state.lockfile import LockedOutput
+from promptform.state.outputs import Trash, write_outputs
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
 

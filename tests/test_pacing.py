@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from promptform.pacing import AdaptiveLimiter, backoff_delay
+from promptform.engine.pacing import AdaptiveLimiter, backoff_delay
 
 
 def test_backoff_honours_the_servers_retry_after() -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from promptform.config import load_config
-from promptform.errors import ErrorGroup, PromptformError
-from promptform.lockfile import read_lockfile
-from promptform.plan import BudgetExceededError, check_budget, compute_plan, make_plan
-from promptform.plan_model import Change, Plan, PlanOptions
-from promptform.project import load_project
+from promptform.core.config import load_config
+from promptform.core.errors import ErrorGroup, PromptformError
+from promptform.engine.plan import BudgetExceededError, check_budget, compute_plan, make_plan
+from promptform.engine.plan_model import Change, Plan, PlanOptions
+from promptform.engine.project import load_project
+from promptform.state.lockfile import read_lockfile
 from tests.plan_support import CONFIG, apply_everything
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

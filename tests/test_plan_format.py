@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from promptform.config import load_config
-from promptform.plan import compute_plan
-from promptform.plan_format import (
+from promptform.core.config import load_config
+from promptform.engine.plan import compute_plan
+from promptform.engine.plan_format import (
     GITHUB_COMMENT_LIMIT,
     format_json,
     format_markdown,
@@ -19,7 +19,7 @@ from promptform.plan_format import (
     format_usd,
     summary_line,
 )
-from promptform.plan_model import Plan, PlanOptions
+from promptform.engine.plan_model import Plan, PlanOptions
 from tests.plan_support import CONFIG, apply_everything, build_showcase
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

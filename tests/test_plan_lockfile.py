@@ -6,9 +6,9 @@ import difflib
 from collections.abc import Callable
 from pathlib import Path
 
-from promptform.config import load_config
-from promptform.lockfile import dumps, read_lockfile, write_lockfile
-from promptform.project import load_project
+from promptform.core.config import load_config
+from promptform.engine.project import load_project
+from promptform.state.lockfile import dumps, read_lockfile, write_lockfile
 from tests.plan_support import CONFIG, apply_everything, lock_entry
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

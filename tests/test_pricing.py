@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptform.pricing import price_per_image, request_cost
+from promptform.core.pricing import price_per_image, request_cost
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from promptform.config import load_config
-from promptform.errors import Location, PromptformError
-from promptform.project import Project, load_project
-from promptform.targets import Target
+from promptform.core.config import load_config
+from promptform.core.errors import Location, PromptformError
+from promptform.engine.project import Project, load_project
+from promptform.manifests.targets import Target
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]
 PNG = b"\x89PNG\r\n\x1a\n" + b"pretend pixels"

@@ -17,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptform.config import load_config
-from promptform.errors import PromptformError
-from promptform.manifest import Manifest
-from promptform.project import load_project
+from promptform.core.config import load_config
+from promptform.core.errors import PromptformError
+from promptform.engine.project import load_project
+from promptform.manifests.manifest import Manifest
 
 FIELDS = sorted(Manifest.model_fields)
 TEMPLATE_PIECES = [

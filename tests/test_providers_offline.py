@@ -9,7 +9,7 @@ import time
 import pytest
 from PIL import Image
 
-from promptform.images import sniff
+from promptform.core.images import sniff
 from promptform.providers.base import ImageRequest, ProviderError
 from promptform.providers.offline import OfflineProvider, render_images
 

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from promptform.config import ProviderSettings
-from promptform.errors import ConfigError
-from promptform.images import sniff
+from promptform.core.config import ProviderSettings
+from promptform.core.errors import ConfigError
+from promptform.core.images import sniff
 from promptform.providers.base import Generation, ImageRequest, InputFile, ProviderError
 from promptform.providers.factory import make_provider
 from promptform.providers.offline import OfflineProvider

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-import promptform.publish
-from promptform.apply_lock import apply_lock
-from promptform.config import Config, load_config
-from promptform.errors import PromptformError
-from promptform.lockfile import Lockfile
-from promptform.output import Output
-from promptform.publish import commit_message, lock_changes, push_results
+import promptform.gitops.publish
+from promptform.core.config import Config, load_config
+from promptform.core.errors import PromptformError
+from promptform.core.output import Output
+from promptform.gitops.publish import commit_message, lock_changes, push_results
+from promptform.state.apply_lock import apply_lock
+from promptform.state.lockfile import Lockfile
 from tests.conftest import CliResult, write_files
 from tests.git_support import commit_all, entry, git
 
@@ -49,7 +49,7 @@ PROJECT: dict[str, str | bytes] = {
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(promptform.publish, "BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr(promptform.gitops.publish, "BACKOFF_SECONDS", 0.0)
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_commit_and_push_happen_under_the_apply_lock(
     merge_feature(origin)
     ci = clone(origin, "ci")
     seen: list[str] = []
-    publish = promptform.publish.publish
+    publish = promptform.gitops.publish.publish
 
     def publish_while_another_apply_starts(config: Config, *args: Any, **kwargs: Any) -> None:
         # A rebase rewrites the lockfile: a second apply must not be writing it meanwhile.
@@ -141,7 +141,7 @@ def test_commit_and_push_happen_under_the_apply_lock(
             seen.append(str(exc).split(" (")[0])
         publish(config, *args, **kwargs)
 
-    monkeypatch.setattr(promptform.publish, "publish", publish_while_another_apply_starts)
+    monkeypatch.setattr(promptform.gitops.publish, "publish", publish_while_another_apply_starts)
     result = run_cli("-C", ci, "apply", "--yes", "--push")
     assert result.exit_code == 0, result.stderr
     assert seen == ["another apply is running on this repository"]
@@ -240,7 +240,7 @@ def test_retries_are_bounded(origin: Path, run_cli: RunCli) -> None:
     )
     hook.chmod(0o755)
     delays: list[float] = []
-    with pytest.raises(promptform.publish.GitError) as caught:
+    with pytest.raises(promptform.gitops.publish.GitError) as caught:
         push_results(load_config(ci), Output(), sleep=delays.append)
     assert str(caught.value) == (
         "push to origin/main was rejected 5 times because others kept pushing; the commit is "

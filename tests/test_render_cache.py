@@ -16,11 +16,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-import promptform.project
-from promptform.config import load_config
-from promptform.errors import PromptformError
-from promptform.project import Project, load_project
-from promptform.render_cache import CACHE_FILE, EXPANSION_MODULES
+import promptform.engine.project
+from promptform.core.config import load_config
+from promptform.core.errors import PromptformError
+from promptform.engine.project import Project, load_project
+from promptform.state.render_cache import CACHE_FILE, EXPANSION_MODULES
 from tests.conftest import write_files
 from tests.test_properties import documents_files
 
@@ -88,13 +88,13 @@ VARIED_PROJECT: dict[str, str | bytes] = {
 def parses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The manifest files (as shown) that a load parsed rather than took from the cache."""
     seen: list[str] = []
-    original = promptform.project.load_manifest_text
+    original = promptform.engine.project.load_manifest_text
 
     def spy(text: str, stem: str, shown: str) -> object:
         seen.append(shown)
         return original(text, stem, shown)
 
-    monkeypatch.setattr(promptform.project, "load_manifest_text", spy)
+    monkeypatch.setattr(promptform.engine.project, "load_manifest_text", spy)
     yield seen
 
 
@@ -415,15 +415,16 @@ def test_the_cache_key_covers_every_module_that_loading_a_project_imports() -> N
         [
             sys.executable,
             "-c",
-            "import sys, promptform.project; "
-            "print(' '.join(m for m in sys.modules if m.startswith('promptform')))",
+            "import sys, promptform.engine.project; "
+            "print(' '.join(m.replace('.', '/') + ('/__init__' if hasattr(sys.modules[m], '__path__') else '') "
+            "for m in sys.modules if m.startswith('promptform')))",
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
 
-    modules = {name.removeprefix("promptform").lstrip(".") or "__init__" for name in imported}
+    modules = {name.removeprefix("promptform/") for name in imported}
     assert modules == set(EXPANSION_MODULES)
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from promptform.config import load_config
-from promptform.report import Card, Gallery, GitSnapshot, Picture, collect, default_base
-from promptform.report_html import CSP, render_html
-from promptform.report_markdown import Links, render_markdown
+from promptform.core.config import load_config
+from promptform.review.report import Card, Gallery, GitSnapshot, Picture, collect, default_base
+from promptform.review.report_html import CSP, render_html
+from promptform.review.report_markdown import Links, render_markdown
 from tests.conftest import CliResult
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

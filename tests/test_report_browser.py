@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from promptform.cli import main
-from promptform.images import sniff
+from promptform.core.images import sniff
 from tests.conftest import write_files
 
 if TYPE_CHECKING:

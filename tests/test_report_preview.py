@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from promptform.lockfile import read_lockfile
+from promptform.state.lockfile import read_lockfile
 from tests.conftest import CliResult
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

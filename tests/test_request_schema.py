@@ -11,9 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from promptform.config import load_config
-from promptform.project import load_project
-from promptform.targets import EDITS
+from promptform.core.config import load_config
+from promptform.engine.project import load_project
+from promptform.manifests.targets import EDITS
 from tests.conftest import OPENAPI_PATH, CliResult
 
 REPO = Path(__file__).resolve().parents[1]

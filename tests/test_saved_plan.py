@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from promptform.config import load_config
-from promptform.lockfile import read_lockfile, write_lockfile
-from promptform.plan import compute_plan
-from promptform.plan_model import Plan, PlanOptions
-from promptform.saved_plan import (
+from promptform.core.config import load_config
+from promptform.engine.plan import compute_plan
+from promptform.engine.plan_model import Plan, PlanOptions
+from promptform.engine.saved_plan import (
     SavedPlanError,
     StalePlanError,
     check_fresh,
     load_saved_plan,
     save_plan,
 )
+from promptform.state.lockfile import read_lockfile, write_lockfile
 from tests.plan_support import CONFIG, apply_everything
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

@@ -7,14 +7,14 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from promptform.config import load_config
-from promptform.documents import load_documents
-from promptform.errors import Location, PromptformError
-from promptform.fingerprint import FINGERPRINT_PREFIX
-from promptform.manifest import LoadedManifest, parse_manifest
-from promptform.paths import relative_path_problem
-from promptform.render import Renderer
-from promptform.targets import (
+from promptform.core.config import load_config
+from promptform.core.errors import Location, PromptformError
+from promptform.core.fingerprint import FINGERPRINT_PREFIX
+from promptform.core.paths import relative_path_problem
+from promptform.manifests.documents import load_documents
+from promptform.manifests.manifest import LoadedManifest, parse_manifest
+from promptform.manifests.render import Renderer
+from promptform.manifests.targets import (
     EDITS,
     GENERATIONS,
     Expansion,

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-import promptform.github
-from promptform.github import GitHub, GitHubError, GitHubSettings
+import promptform.gitops.github_api
+from promptform.gitops.github_api import GitHub, GitHubError, GitHubSettings
 from tests.conftest import CliResult
 from tests.fake_github_api import TOKEN, FakeGitHub
 
@@ -180,7 +180,7 @@ def test_an_unknown_repository_is_a_404_naming_it(merged: FakeGitHub, run_cli: R
 def test_server_errors_are_retried(
     merged: FakeGitHub, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(promptform.github, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(promptform.gitops.github_api, "RETRY_DELAY", 0.0)
     merged.add_review(7, "bob", "APPROVED", HEAD)
     merged.fail("/reviews", 502, times=2)
     assert run_cli("verify-approval").exit_code == 0
@@ -190,7 +190,7 @@ def test_server_errors_are_retried(
 def test_a_persistent_server_error_gives_up(
     merged: FakeGitHub, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(promptform.github, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(promptform.gitops.github_api, "RETRY_DELAY", 0.0)
     merged.fail("/pulls", 500)
     line = refused(run_cli("verify-approval"))
     assert line == (
@@ -206,7 +206,7 @@ def test_a_forbidden_token_names_the_permission(merged: FakeGitHub, run_cli: Run
 def test_an_unreachable_api_is_one_line(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, unused_port: int
 ) -> None:
-    monkeypatch.setattr(promptform.github, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(promptform.gitops.github_api, "RETRY_DELAY", 0.0)
     monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{unused_port}")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/images")
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)

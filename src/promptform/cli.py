@@ -13,10 +13,10 @@ from pathlib import Path
 import click
 
 from promptform import __version__
-from promptform.config import Config, load_config
-from promptform.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, run_guarded
-from promptform.errors import PromptformError
-from promptform.output import Output
+from promptform.core.config import Config, load_config
+from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, run_guarded
+from promptform.core.errors import PromptformError
+from promptform.core.output import Output
 
 
 @dataclass
@@ -193,10 +193,10 @@ def apply(
     refused if anything changed since. Each finished target is recorded at once, so an interrupted
     apply resumes where it stopped. Exit 1 when a target failed, 130 when interrupted.
     """
-    from promptform.apply import ApplyOptions
     from promptform.commands.apply import ApplyRequest, terminal_confirm
     from promptform.commands.apply import apply as run_apply
-    from promptform.plan_model import PlanOptions
+    from promptform.engine.apply import ApplyOptions
+    from promptform.engine.plan_model import PlanOptions
 
     request = ApplyRequest(
         plan_file=plan_file,
@@ -262,7 +262,7 @@ def plan(
     changed on disk) without regenerating it. Fails when the plan is over the [budget].
     """
     from promptform.commands.plan import plan as run_plan
-    from promptform.plan_model import PlanOptions
+    from promptform.engine.plan_model import PlanOptions
 
     options = PlanOptions(targets, replace, repair, verify, provider)
     return app.run(
@@ -503,7 +503,7 @@ def preview(
     before/after gallery. Budget guards apply as for apply.
     """
     from promptform.commands.preview import preview as run_preview
-    from promptform.preview import PreviewOptions
+    from promptform.review.preview import PreviewOptions
 
     options = PreviewOptions(quality, targets, provider, max_images, max_cost, concurrency)
     return app.run(lambda: run_preview(app.config(), app.output, scratch, options))

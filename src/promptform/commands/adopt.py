@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptform.adopt import adopt as run_adopt
-from promptform.config import Config
-from promptform.error_handler import EXIT_OK
-from promptform.output import Output
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.output import Output
+from promptform.review.adopt import adopt as run_adopt
 
 
 def adopt(

@@ -9,19 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptform.apply import ApplyOptions, ApplyReport, check_budget, run_apply
-from promptform.apply_lock import apply_lock
-from promptform.apply_progress import BarProgress, LineProgress
-from promptform.config import Config
-from promptform.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
-from promptform.errors import PromptformError
-from promptform.gitrepo import source_state
-from promptform.lockfile_writer import LockfileWriter
-from promptform.output import Output
-from promptform.plan import compute_plan
-from promptform.plan_format import format_text
-from promptform.plan_model import PlanOptions
-from promptform.saved_plan import check_fresh, load_saved_plan
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from promptform.core.errors import PromptformError
+from promptform.core.output import Output
+from promptform.engine.apply import ApplyOptions, ApplyReport, check_budget, run_apply
+from promptform.engine.apply_progress import BarProgress, LineProgress
+from promptform.engine.plan import compute_plan
+from promptform.engine.plan_format import format_text
+from promptform.engine.plan_model import PlanOptions
+from promptform.engine.saved_plan import check_fresh, load_saved_plan
+from promptform.gitops.gitrepo import source_state
+from promptform.state.apply_lock import apply_lock
+from promptform.state.lockfile_writer import LockfileWriter
 
 Confirm = Callable[[str], bool]
 
@@ -83,7 +83,7 @@ def _publish(
     # checkout that is thrown away would lose it. An interrupted run is left for the user.
     if not (request.commit or request.push) or report.interrupted:
         return code
-    from promptform.publish import publish
+    from promptform.gitops.publish import publish
 
     publish(config, output, push_too=request.push)
     return code

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
-from promptform.config import Config
-from promptform.cost import (
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.errors import PromptformError
+from promptform.core.output import Output
+from promptform.review.cost import (
     By,
     format_table,
     generated_since,
@@ -13,9 +16,6 @@ from promptform.cost import (
     spend_as_dict,
     summarize,
 )
-from promptform.error_handler import EXIT_OK
-from promptform.errors import PromptformError
-from promptform.output import Output
 
 
 def cost(config: Config, output: Output, since: str | None, by: By, as_json: bool) -> int:

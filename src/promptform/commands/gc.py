@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from promptform.config import Config
-from promptform.error_handler import EXIT_OK
-from promptform.errors import display_path
-from promptform.gc import Garbage, collect_garbage, find_garbage
-from promptform.output import Output
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.errors import display_path
+from promptform.core.output import Output
+from promptform.review.gc import Garbage, collect_garbage, find_garbage
 
 
 def gc(config: Config, output: Output, yes: bool) -> int:

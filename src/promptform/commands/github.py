@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from promptform.error_handler import EXIT_OK
-from promptform.github import GitHub, GitHubError, settings_from_env
-from promptform.output import Output
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.output import Output
+from promptform.gitops.github_api import GitHub, GitHubError, settings_from_env
 
 DEFAULT_MARKER = "promptform:plan"
 COMMENT_LIMIT = 65_536  # GitHub refuses longer comment bodies

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from promptform.config import Config
-from promptform.error_handler import EXIT_OK
-from promptform.errors import PromptformError, display_path
-from promptform.import_curl import import_request
-from promptform.output import Output
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.errors import PromptformError, display_path
+from promptform.core.output import Output
+from promptform.review.import_curl import import_request
 
 MAX_INPUT = 1_000_000
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from promptform.error_handler import EXIT_OK
-from promptform.errors import PromptformError
-from promptform.manifest import schema_text
-from promptform.output import Output
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.errors import PromptformError
+from promptform.core.output import Output
+from promptform.manifests.manifest import schema_text
 
 # scaffold file -> path in the new project
 SCAFFOLD = {

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptform.atomic import atomic_write
-from promptform.error_handler import EXIT_ERROR, EXIT_OK
-from promptform.errors import LockfileError
-from promptform.lock_merge import merge_lockfiles, parse_side
-from promptform.lockfile import Lockfile
-from promptform.output import Output
+from promptform.core.atomic import atomic_write
+from promptform.core.error_handler import EXIT_ERROR, EXIT_OK
+from promptform.core.errors import LockfileError
+from promptform.core.output import Output
+from promptform.state.lock_merge import merge_lockfiles, parse_side
+from promptform.state.lockfile import Lockfile
 
 
 def merge(output: Output, base: Path, ours: Path, theirs: Path) -> int:

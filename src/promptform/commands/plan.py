@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptform.config import Config
-from promptform.error_handler import EXIT_CHANGES, EXIT_OK
-from promptform.output import Output
-from promptform.plan import check_budget, compute_plan
-from promptform.plan_format import format_json, format_markdown, format_text
-from promptform.plan_model import PlanOptions
-from promptform.saved_plan import save_plan
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_CHANGES, EXIT_OK
+from promptform.core.output import Output
+from promptform.engine.plan import check_budget, compute_plan
+from promptform.engine.plan_format import format_json, format_markdown, format_text
+from promptform.engine.plan_model import PlanOptions
+from promptform.engine.saved_plan import save_plan
 
 
 def plan(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptform.config import Config
-from promptform.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
-from promptform.output import Output
-from promptform.plan_format import format_text
-from promptform.preview import PreviewOptions
-from promptform.preview import preview as run_preview
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from promptform.core.output import Output
+from promptform.engine.plan_format import format_text
+from promptform.review.preview import PreviewOptions
+from promptform.review.preview import preview as run_preview
 
 
 def preview(config: Config, output: Output, scratch: Path, options: PreviewOptions) -> int:

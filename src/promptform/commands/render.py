@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from promptform.config import Config
-from promptform.error_handler import EXIT_OK
-from promptform.output import Output
-from promptform.project import load_project
-from promptform.rendered import describe_request
-from promptform.targets import Target, matching_addresses
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.output import Output
+from promptform.engine.project import load_project
+from promptform.manifests.rendered import describe_request
+from promptform.manifests.targets import Target, matching_addresses
 
 
 def render(config: Config, output: Output, addresses: tuple[str, ...], as_json: bool) -> int:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptform import gitrepo
-from promptform.config import Config, load_config
-from promptform.error_handler import EXIT_OK
-from promptform.errors import PromptformError, display_path
-from promptform.output import Output
-from promptform.report import (
+from promptform.core.config import Config, load_config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.errors import PromptformError, display_path
+from promptform.core.output import Output
+from promptform.gitops import gitrepo
+from promptform.review.report import (
     DirectorySnapshot,
     GitSnapshot,
     Snapshot,
@@ -18,8 +18,8 @@ from promptform.report import (
     default_base,
     write_report,
 )
-from promptform.report_html import render_html
-from promptform.report_markdown import Links, check_links, render_markdown
+from promptform.review.report_html import render_html
+from promptform.review.report_markdown import Links, check_links, render_markdown
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from promptform.error_handler import EXIT_OK
-from promptform.manifest import schema_text
-from promptform.output import Output
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.output import Output
+from promptform.manifests.manifest import schema_text
 
 
 def schema(output: Output) -> int:

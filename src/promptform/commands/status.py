@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import json
 
-from promptform.config import Config
-from promptform.error_handler import EXIT_OK
-from promptform.errors import PromptformError, display_path
-from promptform.lockfile import LockEntry, Lockfile, read_lockfile
-from promptform.output import Output
-from promptform.plan_format import format_usd
-from promptform.targets import matching_addresses
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.errors import PromptformError, display_path
+from promptform.core.output import Output
+from promptform.engine.plan_format import format_usd
+from promptform.manifests.targets import matching_addresses
+from promptform.state.lockfile import LockEntry, Lockfile, read_lockfile
 
 
 def status(config: Config, output: Output, patterns: tuple[str, ...], as_json: bool) -> int:

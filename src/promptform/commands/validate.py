@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from promptform.config import Config
-from promptform.error_handler import EXIT_OK
-from promptform.output import Output
-from promptform.project import load_project
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.output import Output
+from promptform.engine.project import load_project
 
 
 def validate(config: Config, output: Output) -> int:

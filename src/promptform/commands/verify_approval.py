@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import httpx
 
-from promptform.approval import ApprovalRefused, judge, merged_pull
-from promptform.config import Config
-from promptform.error_handler import EXIT_OK
-from promptform.github import GitHub, GitHubError, settings_from_env
-from promptform.gitrepo import commits_since_last_apply
-from promptform.output import Output
+from promptform.core.config import Config
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.output import Output
+from promptform.gitops.approval import ApprovalRefused, judge, merged_pull
+from promptform.gitops.github_api import GitHub, GitHubError, settings_from_env
+from promptform.gitops.gitrepo import commits_since_last_apply
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from promptform.errors import PromptformError
+from promptform.core.errors import PromptformError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from promptform.config import ProviderSettings
+from promptform.core.config import ProviderSettings
 from promptform.providers.base import Provider
 from promptform.providers.offline import OfflineProvider
 from promptform.providers.openai import OpenAIProvider

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from promptform.fingerprint import canonical_json
-from promptform.images import encode_png
+from promptform.core.fingerprint import canonical_json
+from promptform.core.images import encode_png
 from promptform.providers.base import Generation, ImageRequest, ProviderError
 
 DEFAULT_SIZE = (1024, 1024)

@@ -23,9 +23,15 @@ from typing import Any
 import httpx
 
 from promptform import __version__
-from promptform.config import ProviderSettings
-from promptform.errors import ConfigError
-from promptform.images import MEDIA_TYPES, ImageError, UnexpectedFormatError, check_format, sniff
+from promptform.core.config import ProviderSettings
+from promptform.core.errors import ConfigError
+from promptform.core.images import (
+    MEDIA_TYPES,
+    ImageError,
+    UnexpectedFormatError,
+    check_format,
+    sniff,
+)
 from promptform.providers.base import Generation, ImageRequest, InputFile, ProviderError
 
 GENERATIONS = "images/generations"

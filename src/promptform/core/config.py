@@ -1,0 +1,323 @@
+"""Project configuration: discovery, validation and the built-in defaults.
+
+Looked for from the working directory upwards: `promptform.toml`, or `[tool.promptform]` in
+`pyproject.toml`. Without either, the directory itself is the project with WisGate as provider.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from promptform.core.errors import ConfigError, Location
+from promptform.core.validation_messages import describe_validation_error
+
+CONFIG_FILE = "promptform.toml"
+PYPROJECT_FILE = "pyproject.toml"
+WISGATE_BASE_URL = "https://api.wisgate.ai/v1"
+DEFAULT_MODEL = "gpt-image-2"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectSettings(_Strict):
+    prompts_dir: str = "prompts"
+    templates_dir: str = "templates"
+    outputs_dir: str = "generated"
+    lockfile: str = "promptform.lock"
+    default_provider: str = "wisgate"
+
+    @field_validator("prompts_dir", "templates_dir", "outputs_dir", "lockfile")
+    @classmethod
+    def _inside_project(cls, value: str) -> str:
+        # apply writes under outputs_dir and the lockfile: a reviewed config must not aim elsewhere.
+        path = Path(value)
+        if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
+            raise ValueError("must be a relative path inside the project, without '..'")
+        # One spelling: outputs are matched against reference images as `outputs_dir/path`.
+        return PurePosixPath(value).as_posix()
+
+    @field_validator("outputs_dir")
+    @classmethod
+    def _outputs_apart(cls, value: str, info: ValidationInfo) -> str:
+        # apply replaces and gc collects files under outputs_dir: it must hold nothing else.
+        if value == ".":
+            raise ValueError(
+                "must be a folder of its own, not the project root (apply and gc manage every file in it)"
+            )
+        shared = [
+            name
+            for name in ("prompts_dir", "templates_dir")
+            if _overlap(value, str(info.data.get(name, "")))
+        ]
+        if shared:
+            raise ValueError(
+                f"must be a folder apart from {' and '.join(shared)} (apply and gc manage every "
+                "file in it)"
+            )
+        return value
+
+
+def _overlap(one: str, other: str) -> bool:
+    first, second = PurePosixPath(one), PurePosixPath(other)
+    return bool(other) and (first == second or first in second.parents or second in first.parents)
+
+
+class Defaults(_Strict):
+    """Values used by every manifest that does not set the field itself."""
+
+    provider: str | None = None
+    model: str = DEFAULT_MODEL
+    size: str | None = "1024x1024"
+    n: int = Field(default=1, ge=1, le=10)
+    quality: str | None = None
+    background: str | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    moderation: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProviderSettings(_Strict):
+    kind: Literal["openai", "offline"]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    auth_header: Literal["authorization", "api-key"] = "authorization"
+    concurrency: int = Field(default=4, ge=1, le=256)
+    timeout_s: float = Field(default=300.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+
+
+class Budget(_Strict):
+    max_images: int | None = Field(default=None, ge=0)
+    max_cost: float | None = Field(default=None, ge=0)
+
+
+class _ConfigFile(_Strict):
+    promptform: ProjectSettings = Field(default_factory=ProjectSettings)
+    defaults: Defaults = Field(default_factory=Defaults)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    pricing: dict[str, dict[str, float]] = Field(default_factory=dict)
+    budget: Budget = Field(default_factory=Budget)
+
+
+BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {
+    "wisgate": ProviderSettings(
+        kind="openai", base_url=WISGATE_BASE_URL, api_key_env="WISGATE_API_KEY"
+    ),
+    "offline": ProviderSettings(kind="offline"),
+}
+
+
+class Config(BaseModel):
+    """The resolved configuration of one project."""
+
+    model_config = ConfigDict(frozen=True)
+
+    root: Path
+    source: Path | None
+    project: ProjectSettings
+    defaults: Defaults
+    providers: dict[str, ProviderSettings]
+    pricing: dict[str, dict[str, float]]
+    budget: Budget
+    forced_provider: str | None = None  # --provider NAME: every target uses it
+
+    def with_provider(self, name: str | None) -> Config:
+        """This config with every target sent to provider `name` (as `--provider` asks)."""
+        if name is None:
+            return self
+        forced = self.model_copy(update={"forced_provider": name})
+        forced.provider(name)
+        return forced
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.root / self.project.prompts_dir
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / self.project.templates_dir
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.root / self.project.outputs_dir
+
+    @property
+    def lockfile(self) -> Path:
+        return self.root / self.project.lockfile
+
+    @property
+    def state_dir(self) -> Path:
+        """Local, untracked state (stat cache, apply lock)."""
+        return self.root / ".promptform"
+
+    def provider(self, name: str | None) -> tuple[str, ProviderSettings]:
+        """The provider called `name` (`default` or None: the project's default provider)."""
+        if self.forced_provider is not None:
+            name = self.forced_provider
+        chosen = self.defaults.provider if name in (None, "default") else name
+        chosen = chosen if chosen not in (None, "default") else self.project.default_provider
+        assert chosen is not None
+        try:
+            return chosen, self.providers[chosen]
+        except KeyError:
+            known = ", ".join(sorted(self.providers))
+            raise ConfigError(
+                f"unknown provider '{chosen}'; known providers: {known} "
+                f"(add [providers.{chosen}] to {CONFIG_FILE})"
+            ) from None
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest promptform.toml, or pyproject.toml with [tool.promptform], at or above `start`."""
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = directory / PYPROJECT_FILE
+        if pyproject.is_file() and _has_tool_table(pyproject):
+            return pyproject
+    return None
+
+
+def load_config(start: Path, explicit: Path | None = None) -> Config:
+    """Resolve the configuration for a run started in `start` (or from the file given by --config)."""
+    start = start.resolve()
+    if explicit is not None:
+        path: Path | None = explicit.resolve()
+        if not path.is_file():  # type: ignore[union-attr]
+            raise ConfigError(f"config file not found: {explicit}")
+    else:
+        path = find_config(start)
+    if path is None:
+        return _resolve(start, None, _ConfigFile())
+    text, table = _read_table(path)
+    try:
+        parsed = _ConfigFile.model_validate(table)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(str(part) for part in error["loc"])
+        prefix = ("tool", "promptform") if path.name == PYPROJECT_FILE else ()
+        section = ".".join(prefix + loc[:-1])
+        raise ConfigError(
+            describe_validation_error(error, f"[{section}]" if section else "the config", _known),
+            Location(path.name, _line_of(text, loc)),
+        ) from None
+    return _resolve(path.parent, path, parsed, text)
+
+
+def _known(section: tuple[str | int, ...]) -> list[str]:
+    """Valid keys of a config table, for did-you-mean suggestions."""
+    tables: dict[str, type[BaseModel]] = {
+        "promptform": ProjectSettings,
+        "defaults": Defaults,
+        "budget": Budget,
+    }
+    if not section:
+        return list(_ConfigFile.model_fields)
+    if section[0] == "providers" and len(section) == 2:
+        return list(ProviderSettings.model_fields)
+    model = tables.get(str(section[0])) if len(section) == 1 else None
+    return list(model.model_fields) if model else []
+
+
+def _resolve(root: Path, source: Path | None, parsed: _ConfigFile, text: str = "") -> Config:
+    # Shown relative to the project root (the config's directory), as manifests are.
+    def where(*loc: str) -> Location | None:
+        return Location(source.name, _line_of(text, loc)) if source else None
+
+    providers = {**BUILTIN_PROVIDERS, **parsed.providers}
+    config = Config(
+        root=root,
+        source=source,
+        project=parsed.promptform,
+        defaults=parsed.defaults,
+        providers=providers,
+        pricing=parsed.pricing,
+        budget=parsed.budget,
+    )
+    for name, provider in providers.items():
+        if provider.kind == "openai" and not provider.base_url:
+            raise ConfigError(
+                f"[providers.{name}] needs base_url for kind 'openai'",
+                where("providers", name, "base_url"),
+            )
+    for table, key, value in (
+        ("promptform", "default_provider", config.project.default_provider),
+        ("defaults", "provider", config.defaults.provider),
+    ):
+        try:
+            config.provider(value)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, where(table, key)) from None
+    return config
+
+
+def _read_table(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError("not valid UTF-8; save the file as UTF-8", Location(path.name)) from None
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        message = re.sub(r"\s*\(at line.*\)", "", str(exc))
+        line, column = (int(match[1]), int(match[2])) if match else (None, None)
+        raise ConfigError(f"invalid TOML: {message}", Location(path.name, line, column)) from None
+    if path.name == PYPROJECT_FILE:
+        table = _tool_table(data)
+        data = {} if table is None else table
+    return text, data
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    return _tool_table(data) is not None
+
+
+def _tool_table(data: dict[str, Any]) -> Any:
+    """`[tool.promptform]` of a parsed pyproject.toml; None when absent (or `tool` is no table)."""
+    tool = data.get("tool")
+    return tool.get("promptform") if isinstance(tool, dict) else None
+
+
+def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
+    """Best-effort line of a config key (TOML parsers keep no positions): `key =` in its table."""
+    lines = text.splitlines()
+    for split in range(len(loc) - 1, -1, -1):
+        table, key = loc[:split], loc[split]
+        start = _table_start(lines, table)
+        if start is None:
+            continue
+        pattern = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        header = _table_start(lines, (*table, key))
+        if header is not None:
+            return header + 1
+        for number in range(start, len(lines)):
+            if number > start and lines[number].lstrip().startswith("["):
+                break
+            if pattern.match(lines[number]):
+                return number + 1
+        if split:
+            return start + 1
+    return None
+
+
+def _table_start(lines: list[str], table: tuple[str, ...]) -> int | None:
+    """0-based index of the `[table]` header (the file's start for the root table)."""
+    if not table:
+        return 0
+    header = re.compile(
+        r"^\s*\[\s*(tool\.promptform\.)?" + re.escape(".".join(table)) + r"\s*[\].]"
+    )
+    return next((number for number, line in enumerate(lines) if header.match(line)), None)

@@ -1,0 +1,76 @@
+"""Where messages go: results to stdout; warnings, errors and progress to stderr.
+
+Knows about verbosity, NO_COLOR and GitHub Actions annotations, so commands never have to.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from promptform.core.errors import PromptformError
+
+
+def _escape_annotation(text: str, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+class Output:
+    def __init__(
+        self,
+        verbosity: int = 0,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.verbosity = verbosity
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.github = os.environ.get("GITHUB_ACTIONS") == "true"
+
+    @property
+    def color(self) -> bool:
+        if "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+            return False
+        return bool(getattr(self.stdout, "isatty", lambda: False)())
+
+    def result(self, text: str) -> None:
+        """The command's product (a plan, a render, a schema): always printed, even with -q."""
+        self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
+
+    def info(self, text: str) -> None:
+        if self.verbosity >= 0:
+            print(text, file=self.stderr)
+
+    def debug(self, text: str) -> None:
+        if self.verbosity > 0:
+            print(text, file=self.stderr)
+
+    def warning(self, problem: PromptformError) -> None:
+        if self.verbosity >= 0:
+            print(f"warning: {problem.one_line()}", file=self.stderr)
+        self._annotate("warning", problem)
+
+    def error(self, problem: PromptformError) -> None:
+        for leaf in problem.errors():
+            print(f"error: {leaf.one_line()}", file=self.stderr)
+            self._annotate("error", leaf)
+
+    def _annotate(self, level: str, problem: PromptformError) -> None:
+        if not self.github:
+            return
+        properties = []
+        if problem.location is not None:
+            properties.append(f"file={_escape_annotation(problem.location.file, True)}")
+            if problem.location.line is not None:
+                properties.append(f"line={problem.location.line}")
+            if problem.location.column is not None:
+                properties.append(f"col={problem.location.column}")
+        head = f"::{level} {','.join(properties)}" if properties else f"::{level}"
+        # stderr: stdout carries results (a plan comment, JSON) that annotations must not corrupt;
+        # the Actions runner reads workflow commands from both streams.
+        print(f"{head}::{_escape_annotation(problem.message)}", file=self.stderr)

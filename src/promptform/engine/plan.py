@@ -1,0 +1,315 @@
+"""The plan engine: what apply must do, per address, to make promptform.lock match the manifests.
+
+`make_plan` is pure (project + lockfile + drift in, Plan out). `compute_plan` does the reading around
+it, for `plan` and `apply` alike. Changes come in apply order: upstream targets before the targets
+that use their outputs as reference images, deletes last.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from promptform.core.config import Config
+from promptform.core.errors import PromptformError, display_path
+from promptform.core.pricing import request_cost
+from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
+from promptform.engine.project import Project, load_project
+from promptform.manifests.targets import Target, address_matches, matching_addresses
+from promptform.state.drift import Drift, check_drift
+from promptform.state.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfile
+
+# Request fields named first in reasons, in this order; any others follow alphabetically.
+_FIELD_ORDER = ("prompt", "model", "size", "quality", "n")
+
+
+class BudgetExceededError(PromptformError):
+    pass
+
+
+def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfile, Plan]:
+    """Load the project and lockfile, check drift, and plan. Reads files; never writes but the cache."""
+    config = config.with_provider(options.provider)
+    project = load_project(config, use_cache=True)
+    # Hash before reading: if the lockfile changes in between, a saved plan looks stale, not fresh.
+    lock_hash = lockfile_hash(config.lockfile)
+    lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
+    in_scope = selected_addresses(project.targets, lockfile, options.targets)
+    targets = project.by_address()
+    entries = {
+        address: entry
+        for address, entry in lockfile.targets.items()
+        if address in in_scope and address in targets
+    }
+    drift = check_drift(config, entries, verify=options.verify)
+    return project, lockfile, make_plan(project, lockfile, options, drift, lock_hash)
+
+
+def make_plan(
+    project: Project,
+    lockfile: Lockfile,
+    options: PlanOptions,
+    drift: Sequence[Drift],
+    lock_hash: str,
+) -> Plan:
+    """The plan for `project` against `lockfile`. Pure: no files, no clock, no network."""
+    targets = project.by_address()
+    in_scope = selected_addresses(project.targets, lockfile, options.targets)
+    _refuse_unknown_replacements(options.replace, targets)
+    removed = sorted(address for address in lockfile.targets if address not in targets)
+    renamable = _by_fingerprint(removed, lockfile)
+    missing = _missing_outputs(drift) if options.repair else {}
+    pricing = project.config.pricing
+    regenerated: set[str] = set()
+    changes: list[Change] = []
+    for target in _apply_order(project.targets, in_scope):
+        change = _change_for(target, lockfile, options, regenerated, renamable, missing, pricing)
+        if change.generates:
+            regenerated.add(target.address)
+        changes.append(change)
+    consumed = {change.moved_from for change in changes if change.moved_from}
+    for address in removed:
+        if address in in_scope and address not in consumed:
+            changes.append(_delete(address, lockfile.targets[address]))
+    scoped_drift = tuple(item for item in drift if item.address in in_scope)
+    return Plan(
+        changes=tuple(changes),
+        drift=scoped_drift,
+        options=options,
+        lock_hash=lock_hash,
+        fingerprints={target.address: target.fingerprint for target in project.targets},
+    )
+
+
+def selected_addresses(
+    targets: Sequence[Target], lockfile: Lockfile, patterns: Sequence[str]
+) -> set[str]:
+    """Addresses a plan covers: all, or those `--target` patterns match plus their upstreams.
+
+    Upstreams come along because a target cannot be generated from inputs that are out of date.
+    A pattern that matches neither a target nor a lock entry is an error (a typo plans nothing).
+    """
+    everything = [target.address for target in targets] + list(lockfile.targets)
+    chosen = set(
+        matching_addresses(
+            everything,
+            patterns,
+            lambda pattern: (
+                f"--target '{pattern}' matches no target and no lock entry; "
+                "`promptform render` lists the targets"
+            ),
+        )
+    )
+    if not patterns:
+        return chosen
+    upstream = {target.address: target.upstream for target in targets}
+    pending = list(chosen)
+    while pending:
+        for parent in upstream.get(pending.pop(), ()):
+            if parent not in chosen:
+                chosen.add(parent)
+                pending.append(parent)
+    return chosen
+
+
+def _refuse_unknown_replacements(patterns: Sequence[str], targets: Mapping[str, Target]) -> None:
+    for pattern in patterns:
+        if not any(address_matches(address, pattern) for address in targets):
+            raise PromptformError(
+                f"--replace '{pattern}' matches no target; `promptform render` lists the targets"
+            )
+
+
+def check_budget(summary: Summary, max_images: int | None, max_cost: float | None) -> None:
+    """Refuse a plan that would generate more images or spend more than allowed."""
+    if max_images is not None and summary.images > max_images:
+        raise BudgetExceededError(
+            f"the plan generates {summary.images} images, over the budget of {max_images} "
+            "([budget] max_images); narrow it with --target or raise the budget"
+        )
+    if max_cost is None:
+        return
+    if summary.estimated_cost_usd is None:
+        raise BudgetExceededError(
+            f"the plan's cost is unknown, so it cannot be checked against max_cost ${max_cost:.2f}; "
+            "add a [pricing.MODEL] table to the config for the models marked `unknown`"
+        )
+    if summary.estimated_cost_usd > max_cost:
+        raise BudgetExceededError(
+            f"the plan is estimated at ${summary.estimated_cost_usd:.2f}, over the budget of "
+            f"${max_cost:.2f} ([budget] max_cost); narrow it with --target or raise the budget"
+        )
+
+
+def change_reasons(target: Target, entry: LockEntry) -> list[str]:
+    """Which parts of the request differ between the lock entry and the target, one line each."""
+    reasons = [
+        _field_reason(key, entry.request.get(key), target.body.get(key))
+        for key in _ordered_keys(entry.request, target.body)
+        if entry.request.get(key) != target.body.get(key)
+    ]
+    reasons += _input_reasons(target, entry)
+    # Adopted images stand in for the target's own provider: that is not a reason to regenerate.
+    if entry.provider.kind not in (target.provider_kind, "adopted"):
+        reasons.append(f"provider kind: {entry.provider.kind} -> {target.provider_kind}")
+    if entry.endpoint != target.endpoint:
+        reasons.append(f"endpoint: {entry.endpoint} -> {target.endpoint}")
+    return reasons
+
+
+def _change_for(
+    target: Target,
+    lockfile: Lockfile,
+    options: PlanOptions,
+    regenerated: set[str],
+    renamable: dict[str, list[str]],
+    missing: Mapping[str, list[str]],
+    pricing: Mapping[str, Mapping[str, float]],
+) -> Change:
+    entry = lockfile.targets.get(target.address)
+    upstream_reasons = [
+        f"input `{parent}` will be regenerated"
+        for parent in target.upstream
+        if parent in regenerated
+    ]
+    forced = any(address_matches(target.address, pattern) for pattern in options.replace)
+    # Offline previews cost nothing, whatever model they stand in for.
+    free = target.provider_kind == "offline"
+    images, cost = target.images, 0.0 if free else request_cost(target.body, pricing)
+    if entry is None:
+        old_address = (
+            _take_rename(target, renamable) if not upstream_reasons and not forced else None
+        )
+        if old_address is not None:
+            old = lockfile.targets[old_address]
+            return Change(
+                target.address,
+                "move",
+                (f"renamed from `{old_address}` (same fingerprint: no regeneration)",),
+                target,
+                old,
+                moved_from=old_address,
+                renames=_renames(old, target),
+            )
+        return Change(
+            target.address, "create", ("new target",), target, None, images=images, cost_usd=cost
+        )
+    reasons: list[str] = []
+    if forced:
+        reasons.append("forced by --replace")
+    if entry.fingerprint != target.fingerprint:
+        reasons += change_reasons(target, entry) or ["fingerprint changed"]
+    reasons += upstream_reasons
+    if options.repair:
+        reasons += [
+            f"output `{path}` is missing (--repair)" for path in missing.get(target.address, [])
+        ]
+    if reasons:
+        return Change(
+            target.address, "replace", tuple(reasons), target, entry, images=images, cost_usd=cost
+        )
+    renames = _renames(entry, target)
+    if renames:
+        return Change(
+            target.address, "move", ("output path changed",), target, entry, renames=renames
+        )
+    return Change(target.address, "no-op", (), target, entry)
+
+
+def _delete(address: str, entry: LockEntry) -> Change:
+    return Change(address, "delete", ("manifest removed",), None, entry)
+
+
+def _renames(entry: LockEntry, target: Target) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (old.path, new)
+        for old, new in zip(entry.outputs, target.outputs, strict=False)
+        if old.path != new
+    )
+
+
+def _by_fingerprint(removed: Iterable[str], lockfile: Lockfile) -> dict[str, list[str]]:
+    """Removed addresses by fingerprint, so a renamed manifest is a move, not delete + create."""
+    found: dict[str, list[str]] = {}
+    for address in removed:
+        found.setdefault(lockfile.targets[address].fingerprint, []).append(address)
+    return found
+
+
+def _take_rename(target: Target, renamable: dict[str, list[str]]) -> str | None:
+    candidates = renamable.get(target.fingerprint)
+    return candidates.pop(0) if candidates else None
+
+
+def _missing_outputs(drift: Sequence[Drift]) -> dict[str, list[str]]:
+    missing: dict[str, list[str]] = {}
+    for item in drift:
+        if item.kind == "missing":
+            missing.setdefault(item.address, []).append(item.path)
+    return missing
+
+
+def _apply_order(targets: Sequence[Target], in_scope: set[str]) -> list[Target]:
+    """Targets in scope, upstream first, otherwise in manifest order (Kahn's algorithm, stable)."""
+    chosen = [target for target in targets if target.address in in_scope]
+    position = {target.address: index for index, target in enumerate(chosen)}
+    waiting = {
+        target.address: sum(1 for parent in target.upstream if parent in position)
+        for target in chosen
+    }
+    children: dict[str, list[str]] = {}
+    for target in chosen:
+        for parent in target.upstream:
+            if parent in position:
+                children.setdefault(parent, []).append(target.address)
+    ready = [position[address] for address, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    ordered: list[Target] = []
+    while ready:
+        target = chosen[heapq.heappop(ready)]
+        ordered.append(target)
+        for child in children.get(target.address, ()):
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, position[child])
+    return ordered
+
+
+def _ordered_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    keys = set(old) | set(new)
+    first = [key for key in _FIELD_ORDER if key in keys]
+    return first + sorted(keys - set(first))
+
+
+def _field_reason(key: str, old: Any, new: Any) -> str:
+    if key == "prompt":
+        return "prompt changed"
+    return f"{key}: {_shown(old)} -> {_shown(new)}"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _input_reasons(target: Target, entry: LockEntry) -> list[str]:
+    old = {(item.role, item.path): item.sha256 for item in entry.inputs}
+    new = {(item.role, item.path): item.sha256 for item in target.inputs}
+    reasons = []
+    for role, path in [key for key in new if key not in old]:
+        reasons.append(f"{_role_name(role)} `{path}` added")
+    for role, path in [key for key in old if key not in new]:
+        reasons.append(f"{_role_name(role)} `{path}` removed")
+    for key, digest in new.items():
+        if key in old and old[key] != digest:
+            reasons.append(f"{_role_name(key[0])} `{key[1]}` content changed")
+    if not reasons and list(old) != list(new):
+        reasons.append("reference images reordered")
+    return reasons
+
+
+def _role_name(role: str) -> str:
+    return "mask" if role == "mask" else "reference image"

@@ -1,0 +1,365 @@
+"""A plan as text (terminal), markdown (pull-request comment) or JSON (machines). Pure functions.
+
+JSON format 1.0, keys always in this order:
+    {"format_version": "1.0",
+     "changes": [{"address", "action", "reasons", "moved_from", "renames": [{"from", "to"}],
+                  "model", "outputs", "images", "estimated_cost_usd", "prompt_diff"}],
+     "drift": [{"address", "path", "kind", "message"}],
+     "summary": {"create", "replace", "move", "delete", "unchanged", "images", "estimated_cost_usd"},
+     "targets": {"total", "planned", "patterns"},
+     "lock_hash": "..."}
+`changes` lists actionable changes only (no-ops are counted in summary.unchanged).
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from promptform.engine.plan_model import Change, Plan, Summary
+from promptform.state.drift import Drift
+
+JSON_FORMAT_VERSION = "1.0"
+GITHUB_COMMENT_LIMIT = 65_536
+_SYMBOLS = {"create": "+", "replace": "~", "move": ">", "delete": "-", "no-op": " "}
+_COLORS = {"create": "32", "replace": "33", "move": "36", "delete": "31"}
+_RESET = "\x1b[0m"
+
+Paint = Callable[[str, str], str]
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+def format_usd(value: float | None, precise: bool = False) -> str:
+    """`$0.34` (`$0.053` when `precise`); sub-cent amounts keep a third decimal, never `$0.00`."""
+    if value is None:
+        return "unknown"
+    if precise or 0 < value < 0.01:
+        return f"${value:.3f}"
+    return f"${value:.2f}"
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: 2 to create, 1 to replace, 1 to move, 0 to delete. 4 images, estimated $0.34.`"""
+    summary = plan.summary()
+    if not plan.has_changes:
+        return f"No changes. {_count(summary.unchanged, 'target')} up to date."
+    cost = (
+        f"estimated {format_usd(summary.estimated_cost_usd)}"
+        if summary.estimated_cost_usd is not None
+        else "estimated cost unknown"
+    )
+    return (
+        f"Plan: {summary.create} to create, {summary.replace} to replace, {summary.move} to move, "
+        f"{summary.delete} to delete. {_count(summary.images, 'image')}, {cost}."
+    )
+
+
+def prompt_diff(change: Change) -> list[str]:
+    """Unified diff of the rendered prompt (the whole prompt as added lines for a new target)."""
+    if change.target is None or change.action not in ("create", "replace"):
+        return []
+    new = str(change.target.body.get("prompt", "")).split("\n")
+    if change.entry is None:
+        return ["--- /dev/null", "+++ prompt", f"@@ -0,0 +1,{len(new)} @@"] + [
+            f"+{line}" for line in new
+        ]
+    old = str(change.entry.request.get("prompt", "")).split("\n")
+    if old == new:
+        return []
+    return [
+        line.rstrip("\n")
+        for line in difflib.unified_diff(old, new, "prompt (locked)", "prompt", lineterm="")
+    ]
+
+
+def targeting_note(plan: Plan) -> str | None:
+    """Says when --target limited the plan: what was left out is not checked."""
+    if not plan.options.targets:
+        return None
+    planned = sum(1 for change in plan.changes if change.target is not None)
+    total = len(plan.fingerprints)
+    patterns = ", ".join(plan.options.targets)
+    return (
+        f"Note: --target {patterns} limited this plan to {planned} of "
+        f"{_count(total, 'target')}; the others were not checked."
+    )
+
+
+def unknown_price_note(plan: Plan) -> str | None:
+    unpriced = sorted(
+        {
+            f"{change.target.model} (quality {change.target.body.get('quality', 'unset')}, "
+            f"size {change.target.body.get('size', 'unset')})"
+            for change in plan.changes
+            if change.target is not None and change.generates and change.cost_usd is None
+        }
+    )
+    if not unpriced:
+        return None
+    return (
+        "No known price for " + "; ".join(unpriced) + ". Add a [pricing.MODEL] table "
+        "(per-quality prices or `default`) to the config for an estimate."
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _change_heading(change: Change) -> str:
+    if change.moved_from:
+        return f"{change.moved_from} -> {change.address}"
+    return change.address
+
+
+def _detail_lines(change: Change) -> list[str]:
+    """Reasons, renames and cost: what a reviewer reads under a change's heading."""
+    lines = list(change.reasons)
+    lines += [f"output {old} -> {new}" for old, new in change.renames]
+    if change.action == "delete" and change.entry is not None:
+        lines += [f"removes {output.path}" for output in change.entry.outputs]
+    if change.generates:
+        lines.append(
+            f"{_count(change.images, 'image')}, estimated {format_usd(change.cost_usd, precise=True)}"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------- text
+
+
+def format_text(plan: Plan, color: bool = False) -> str:
+    """Terraform-like terminal output; ANSI colour only when `color` is true."""
+    paint = _painter(color)
+    lines: list[str] = []
+    note = targeting_note(plan)
+    if note:
+        lines += [paint(note, "1"), ""]
+    if plan.has_changes:
+        lines += ["promptform will perform the following actions:", ""]
+    for change in plan.actionable:
+        symbol = _SYMBOLS[change.action]
+        code = _COLORS[change.action]
+        lines.append(
+            f"  {paint(symbol + ' ' + change.action, code)}  {paint(_change_heading(change), '1')}"
+        )
+        lines += [f"      {line}" for line in _detail_lines(change)]
+        for line in prompt_diff(change):
+            lines.append("      " + _paint_diff_line(line, paint))
+        lines.append("")
+    if plan.drift:
+        lines += _text_drift(plan.drift, paint)
+    price_note = unknown_price_note(plan)
+    if price_note:
+        lines += [price_note, ""]
+    lines.append(paint(summary_line(plan), "1"))
+    return "\n".join(lines) + "\n"
+
+
+def _text_drift(drift: Iterable[Drift], paint: Paint) -> list[str]:
+    lines = ["Drift: outputs that no longer match promptform.lock (reported, not regenerated):", ""]
+    for item in drift:
+        lines.append(f"  {paint('! ' + item.kind, '35')}  {item.address}")
+        lines.append(f"      {item.message}")
+    lines.append("")
+    return lines
+
+
+def _painter(color: bool) -> Paint:
+    def paint(text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}{_RESET}" if color else text
+
+    return paint
+
+
+def _paint_diff_line(line: str, paint: Paint) -> str:
+    if line.startswith(("+++", "---")):
+        return paint(line, "1")
+    if line.startswith("@@"):
+        return paint(line, "36")
+    if line.startswith("+"):
+        return paint(line, "32")
+    if line.startswith("-"):
+        return paint(line, "31")
+    return line
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def format_markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """A pull-request comment: summary, table of changes, one collapsed section per change.
+
+    Kept under `limit` characters (GitHub's comment limit): the summary and table stay, and the
+    details that do not fit are left out with a note saying how many.
+    """
+    head = ["### promptform plan", "", f"**{summary_line(plan)}**", ""]
+    for note in (targeting_note(plan), unknown_price_note(plan)):
+        if note:
+            head += [f"> {_md_text(note)}", ""]
+    table = _md_table(plan.actionable)
+    drift = _md_drift(plan.drift)
+    details = [_md_details(change) for change in plan.actionable]
+    return _fit(head, table, drift, details, limit)
+
+
+def _fit(
+    head: list[str], table: list[str], drift: list[str], details: list[str], limit: int
+) -> str:
+    reserve = 400  # room for the truncation notes
+    text = "\n".join(head)
+    kept_rows = 0
+    rows = table[2:]
+    body = "\n".join(table[:2]) + "\n" if table else ""
+    for row in rows:
+        if len(text) + len(body) + len(row) + 1 + reserve > limit:
+            break
+        body += row + "\n"
+        kept_rows += 1
+    text += "\n" + body if body else ""
+    if kept_rows < len(rows):
+        text += (
+            f"\n_{len(rows) - kept_rows} more changes left out of this table to fit GitHub's "
+            "comment limit; run `promptform plan` for the full plan._\n"
+        )
+    drift_text = "\n".join(drift)
+    if drift_text and len(text) + len(drift_text) + reserve <= limit:
+        text += "\n" + drift_text + "\n"
+    elif drift_text:
+        text += "\n_Drift left out to fit GitHub's comment limit; run `promptform plan`._\n"
+    shown = 0
+    for section in details:
+        if len(text) + len(section) + 1 + reserve > limit:
+            break
+        text += "\n" + section
+        shown += 1
+    left_out = len(details) - shown
+    if left_out:
+        text += (
+            f"\n_{left_out} of {len(details)} change details left out to fit GitHub's "
+            f"{GITHUB_COMMENT_LIMIT:,}-character comment limit; the full plan is in the workflow "
+            "artifact, or run `promptform plan` locally._\n"
+        )
+    return text
+
+
+def _md_table(changes: Iterable[Change]) -> list[str]:
+    rows = [
+        "| | Address | Action | Images | Est. cost | Why |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for change in changes:
+        images = str(change.images) if change.generates else ""
+        cost = format_usd(change.cost_usd, precise=True) if change.generates else ""
+        why = "; ".join(change.reasons)
+        rows.append(
+            f"| {_SYMBOLS[change.action]} | {_md_code(_change_heading(change))} | {change.action} "
+            f"| {images} | {cost} | {_md_text(why)} |"
+        )
+    return rows if len(rows) > 2 else []
+
+
+def _md_details(change: Change) -> str:
+    summary = f"<code>{_SYMBOLS[change.action]} {change.action}</code> {_md_code(_change_heading(change))}"
+    lines = ["<details>", f"<summary>{summary}</summary>", ""]
+    lines += [f"- {_md_text(line)}" for line in _detail_lines(change)]
+    diff = prompt_diff(change)
+    if diff:
+        fence = _fence_for(diff)
+        lines += ["", f"{fence}diff", *diff, fence]
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def _md_drift(drift: Iterable[Drift]) -> list[str]:
+    rows = [
+        "#### Drift (reported, not regenerated)",
+        "",
+        "| Kind | Address | What to do |",
+        "|---|---|---|",
+    ]
+    rows += [
+        f"| {item.kind} | {_md_code(item.address)} | {_md_text(item.message)} |" for item in drift
+    ]
+    return rows if len(rows) > 4 else []
+
+
+def _md_code(text: str) -> str:
+    """Inline code that survives backticks and pipes in addresses."""
+    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+
+
+def _md_text(text: str) -> str:
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def _fence_for(lines: list[str]) -> str:
+    """A code fence longer than any backtick run inside, so a prompt cannot close it early."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+# ---------------------------------------------------------------- json
+
+
+def plan_as_dict(plan: Plan) -> dict[str, Any]:
+    summary = plan.summary()
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "changes": [_change_as_dict(change) for change in plan.actionable],
+        "drift": [
+            {"address": item.address, "path": item.path, "kind": item.kind, "message": item.message}
+            for item in plan.drift
+        ],
+        "summary": _summary_as_dict(summary),
+        "targets": {
+            "total": len(plan.fingerprints),
+            "planned": sum(1 for change in plan.changes if change.target is not None),
+            "patterns": list(plan.options.targets),
+        },
+        "lock_hash": plan.lock_hash,
+    }
+
+
+def format_json(plan: Plan) -> str:
+    return json.dumps(plan_as_dict(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def _change_as_dict(change: Change) -> dict[str, Any]:
+    if change.target is not None:
+        model: str | None = change.target.model
+        outputs = list(change.target.outputs)
+    else:
+        model = change.entry.model if change.entry else None
+        outputs = [output.path for output in change.entry.outputs] if change.entry else []
+    diff = prompt_diff(change)
+    return {
+        "address": change.address,
+        "action": change.action,
+        "reasons": list(change.reasons),
+        "moved_from": change.moved_from,
+        "renames": [{"from": old, "to": new} for old, new in change.renames],
+        "model": model,
+        "outputs": outputs,
+        "images": change.images,
+        "estimated_cost_usd": change.cost_usd if change.generates else 0.0,
+        "prompt_diff": "\n".join(diff) if diff else None,
+    }
+
+
+def _summary_as_dict(summary: Summary) -> dict[str, Any]:
+    return {
+        "create": summary.create,
+        "replace": summary.replace,
+        "move": summary.move,
+        "delete": summary.delete,
+        "unchanged": summary.unchanged,
+        "images": summary.images,
+        "estimated_cost_usd": summary.estimated_cost_usd,
+    }

@@ -1,0 +1,94 @@
+"""The values a plan is made of: changes and the plan itself (drift is state.drift's). No logic beyond sums.
+
+plan.py computes them, plan_format.py prints them, apply.py carries them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from promptform.manifests.targets import Target
+from promptform.state.drift import Drift
+from promptform.state.lockfile import LockEntry
+
+Action = Literal["create", "replace", "move", "delete", "no-op"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: tuple[str, ...] = ()  # --target patterns; empty: everything
+    replace: tuple[str, ...] = ()  # --replace addresses
+    repair: bool = False  # regenerate missing outputs
+    verify: bool = False  # hash every output instead of trusting size + mtime
+    provider: str | None = None  # --provider: send every target to this provider
+
+
+@dataclass(frozen=True)
+class Change:
+    """What apply will do for one address, and why."""
+
+    address: str
+    action: Action
+    reasons: tuple[str, ...]
+    target: Target | None  # None for delete
+    entry: LockEntry | None  # the current lock entry; None for create
+    moved_from: str | None = None  # old address when a manifest was renamed
+    renames: tuple[tuple[str, str], ...] = ()  # (old, new) output paths under outputs_dir
+    images: int = 0  # images apply will pay for
+    cost_usd: float | None = 0.0  # None: a price is unknown
+
+    @property
+    def generates(self) -> bool:
+        return self.action in ("create", "replace")
+
+
+@dataclass(frozen=True)
+class Summary:
+    create: int
+    replace: int
+    move: int
+    delete: int
+    unchanged: int
+    images: int
+    estimated_cost_usd: float | None  # None when some price is unknown
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]  # every address, no-ops included, in apply order
+    drift: tuple[Drift, ...]
+    options: PlanOptions
+    lock_hash: str
+    fingerprints: dict[str, str] = field(
+        default_factory=dict
+    )  # address -> fingerprint, all targets
+
+    @property
+    def actionable(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.action != "no-op")
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actionable)
+
+    def summary(self) -> Summary:
+        counts = dict.fromkeys(("create", "replace", "move", "delete", "no-op"), 0)
+        images = 0
+        cost: float | None = 0.0
+        for change in self.changes:
+            counts[change.action] += 1
+            images += change.images
+            if change.cost_usd is None:
+                cost = None
+            elif cost is not None:
+                cost += change.cost_usd
+        return Summary(
+            create=counts["create"],
+            replace=counts["replace"],
+            move=counts["move"],
+            delete=counts["delete"],
+            unchanged=counts["no-op"],
+            images=images,
+            estimated_cost_usd=round(cost, 4) if cost is not None else None,
+        )

@@ -1,0 +1,401 @@
+"""What promptform asks of git: the commit manifests came from, whether they are committed, and
+history (files at a commit, merge bases, every version of the lockfile) for report, cost and preview.
+
+The only module that imports gitpython.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from promptform.core.errors import PromptformError
+
+
+@dataclass(frozen=True)
+class SourceState:
+    commit: str | None  # HEAD, or None outside a repository / before the first commit
+    dirty_paths: tuple[str, ...]  # of the paths asked about: changed or untracked, repo-relative
+
+
+def source_state(root: Path, paths: Iterable[str]) -> SourceState:
+    """HEAD of the repository containing `root`, and which of `paths` differ from it."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return SourceState(None, ())
+    with repo:
+        try:
+            commit: str | None = repo.head.commit.hexsha
+        except ValueError:  # no commits yet
+            commit = None
+        top = Path(repo.working_tree_dir or root).resolve()
+        wanted = [_relative(root / path, top) for path in paths]
+        wanted = [path for path in wanted if path is not None]
+        if not wanted:
+            return SourceState(commit, ())
+        changed = repo.git.status("--porcelain", "--untracked-files=all", "--", *wanted)
+        dirty = tuple(line[3:] for line in changed.splitlines() if line.strip())
+        return SourceState(commit, dirty)
+
+
+def _relative(path: Path, top: Path) -> str | None:
+    try:
+        return path.resolve().relative_to(top).as_posix() or "."
+    except ValueError:
+        return None
+
+
+# -- history reads for report, cost and preview: blobs at a commit, merge bases, lockfile versions --
+
+
+class GitHistoryError(PromptformError):
+    """A commit-ish that does not name a commit, or history that cannot be read."""
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    commit: str
+    data: bytes
+
+
+def _open(root: Path, missing: Callable[[Path], PromptformError] | None = None) -> git.Repo:
+    """The repository containing `root`; `missing(root)` is raised outside one."""
+    try:
+        return git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        if missing is not None:
+            raise missing(root) from None
+        raise GitHistoryError(
+            f"{root} is not inside a git repository, so there is no history to read"
+        ) from None
+
+
+def repo_path(root: Path, path: Path) -> str:
+    """`path` relative to the top of the repository containing `root`, POSIX style."""
+    with _open(root) as repo:
+        top = Path(repo.working_tree_dir or root).resolve()
+        relative = _relative(path, top)
+        if relative is None:
+            raise GitHistoryError(f"{path} is outside the repository at {top}")
+        return relative
+
+
+def resolve_commit(root: Path, ref: str) -> str:
+    """The full hash of commit-ish `ref`; GitHistoryError if it names no commit."""
+    with _open(root) as repo:
+        try:
+            return str(repo.commit(ref).hexsha)
+        except (git.BadName, ValueError, git.GitCommandError):
+            raise GitHistoryError(
+                f"'{ref}' is not a commit in this repository (a branch, tag or hash)"
+            ) from None
+
+
+def current_branch(root: Path) -> str | None:
+    """The checked-out branch, or None (detached HEAD, no commits, not a repository)."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    with repo:
+        try:
+            return str(repo.active_branch.name)
+        except (TypeError, ValueError):
+            return None
+
+
+def merge_base(root: Path, first: str, second: str) -> str | None:
+    """The best common ancestor of two commit-ishes, or None when either is unknown or none exists."""
+    with _open(root) as repo:
+        try:
+            bases = repo.merge_base(first, second)
+        except (git.GitCommandError, git.BadName, ValueError):
+            return None
+        return str(bases[0].hexsha) if bases else None
+
+
+def blob_at(root: Path, commit: str, path: str) -> bytes | None:
+    """The bytes of repository path `path` at `commit`; None when the file did not exist there."""
+    with _open(root) as repo:
+        try:
+            blob = repo.commit(commit).tree / path
+        except KeyError:
+            return None
+        except (git.BadName, ValueError):
+            raise GitHistoryError(f"'{commit}' is not a commit in this repository") from None
+        if blob.type != "blob":
+            return None
+        return bytes(blob.data_stream.read())
+
+
+def file_history(root: Path, path: str, since: str | None = None) -> list[FileVersion]:
+    """Every committed version of `path`, newest first; with `since`, only commits after it.
+
+    `since` excludes the commit itself and its ancestors (`since..HEAD`), so a version that was
+    already there at `since` is not included.
+    """
+    with _open(root) as repo:
+        try:
+            head = repo.head.commit.hexsha
+        except ValueError:  # no commits yet
+            return []
+        revision = f"{since}..{head}" if since else head
+        try:
+            hashes = repo.git.log("--format=%H", revision, "--", path).split()
+        except git.GitCommandError as exc:
+            raise GitHistoryError(
+                f"cannot read the history of {path}: {exc.stderr.strip()}"
+            ) from None
+        versions = []
+        for commit in hashes:
+            try:
+                blob = repo.commit(commit).tree / path
+            except KeyError:  # deleted in that commit
+                continue
+            versions.append(FileVersion(commit, bytes(blob.data_stream.read())))
+        return versions
+
+
+# --- publishing: `apply --commit/--push` -------------------------------------------------------
+
+
+class GitError(PromptformError):
+    """A git operation for `apply --commit/--push` failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    remote: str
+    branch: str  # the branch's name on the remote
+    local: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    ok: bool
+    rejected: bool  # non-fast-forward: someone pushed first; fetch, rebase and retry
+    message: str
+
+
+def _open_repo(root: Path) -> git.Repo:
+    return _open(
+        root, lambda root: GitError(f"{root} is not in a git repository; --commit needs one")
+    )
+
+
+def _top(repo: git.Repo, root: Path) -> Path:
+    return Path(repo.working_tree_dir or root).resolve()
+
+
+def _redact(text: str) -> str:
+    # A remote URL may carry a token (https://x-access-token:TOKEN@host/...).
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+
+
+def _run(repo: git.Repo, *args: str, config: Mapping[str, str] | None = None) -> str:
+    """`git [-c k=v]... ARGS`; failures become a GitError with git's own last line, redacted."""
+    options = [part for k, v in (config or {}).items() for part in ("-c", f"{k}={v}")]
+    try:
+        output: str = repo.git.execute(["git", *options, *args])
+    except git.GitCommandError as exc:
+        detail = _last_line(str(exc.stderr) or str(exc.stdout)) or f"exit status {exc.status}"
+        raise GitError(f"git {args[0]} failed: {_redact(detail)}") from None
+    return output
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip().strip("'") for line in text.strip().splitlines() if line.strip()]
+    lines = [line.removeprefix("stderr: ").strip().strip("'") for line in lines]
+    return lines[-1] if lines else ""
+
+
+def path_in_repo(path: Path) -> str:
+    """`path` relative to the top of its repository, POSIX style."""
+    with _open_repo(path.parent) as repo:
+        relative = _relative(path, _top(repo, path.parent))
+        if relative is None:
+            raise GitError(f"{path} is outside its git repository")
+        return relative
+
+
+def file_at_head(path: Path) -> bytes | None:
+    """The bytes `path` has in HEAD, or None when HEAD lacks it (or there is no HEAD yet)."""
+    with _open_repo(path.parent) as repo:
+        relative = _relative(path, _top(repo, path.parent))
+        if relative is None:
+            return None
+        try:
+            blob = repo.head.commit.tree / relative
+        except (ValueError, KeyError):
+            return None
+        data: bytes = blob.data_stream.read()
+        return data
+
+
+def commit_paths(root: Path, paths: Sequence[Path], message: str) -> str | None:
+    """Commit exactly `paths` (added, changed or deleted) and nothing else that may be staged.
+
+    Returns the new commit's sha, or None when none of the paths differs from HEAD.
+    """
+    with _open_repo(root) as repo:
+        top = _top(repo, root)
+        relative = sorted({rel for rel in (_relative(p, top) for p in paths) if rel is not None})
+        if not relative:
+            return None
+        tracked = set(_run(repo, "ls-files", "-z", "--", *relative).split("\0")) - {""}
+        # `git add` refuses a path that is neither on disk nor tracked; such a path has nothing
+        # to record anyway (an output deleted before it was ever committed).
+        present = [rel for rel in relative if rel in tracked or (top / rel).exists()]
+        if not present:
+            return None
+        _run(repo, "add", "--all", "--", *present)
+        if not _run(repo, "diff", "--cached", "--name-only", "HEAD", "--", *present):
+            return None
+        # --only: other changes the user staged stay staged and out of this commit.
+        _run(repo, "commit", "--quiet", "--no-verify", "--only", "-m", message, "--", *present)
+        return repo.head.commit.hexsha
+
+
+def upstream(root: Path) -> Upstream:
+    """Where the current branch pushes: its upstream, else the same name on `origin`."""
+    with _open_repo(root) as repo:
+        if repo.head.is_detached:
+            raise GitError("HEAD is detached; check out a branch to push (e.g. `git switch main`)")
+        branch = repo.active_branch
+        tracking = branch.tracking_branch()
+        if tracking is not None:
+            return Upstream(tracking.remote_name, tracking.remote_head, branch.name)
+        if "origin" in [remote.name for remote in repo.remotes]:
+            return Upstream("origin", branch.name, branch.name)
+        raise GitError(
+            f"branch {branch.name} has no upstream and there is no remote 'origin'; "
+            f"set one with `git push -u REMOTE {branch.name}`"
+        )
+
+
+_RACES = ("failed to update ref", "cannot lock ref", "incorrect old value")
+
+
+def push(root: Path, target: Upstream) -> PushResult:
+    """Push HEAD to `target` without ever forcing; a non-fast-forward is reported, not raised."""
+    with _open_repo(root) as repo:
+        refspec = f"HEAD:refs/heads/{target.branch}"
+        try:
+            repo.git.execute(["git", "push", "--porcelain", target.remote, refspec])
+        except git.GitCommandError as exc:
+            stdout, stderr = str(exc.stdout), str(exc.stderr)
+            detail = _last_line(stderr) or _last_line(stdout) or f"exit status {exc.status}"
+            # `!  ... [rejected] (fetch first|non-fast-forward)`: someone pushed first.
+            rejected = "[rejected]" in stdout
+            if "[remote rejected]" in stdout:  # `... [remote rejected] (reason)`
+                reason = stdout.split("[remote rejected]", 1)[1].splitlines()[0]
+                detail = reason.strip().strip("()") or detail
+                # A push that lost a race on the server side says so; a hook or branch
+                # protection refusing it will not change by retrying.
+                rejected = any(race in detail for race in _RACES)
+            return PushResult(False, rejected, _redact(detail))
+        return PushResult(True, False, "")
+
+
+def rebase_onto_upstream(
+    root: Path, target: Upstream, config: Mapping[str, str] | None = None
+) -> list[str]:
+    """Fetch `target` and rebase the current branch onto it.
+
+    Returns the conflicting paths (after aborting the rebase, so the branch is as it was), or []
+    when the rebase succeeded. `config` is passed as `git -c` (e.g. a merge driver).
+    """
+    with _open_repo(root) as repo:
+        _run(repo, "fetch", "--quiet", target.remote, f"refs/heads/{target.branch}")
+        try:
+            options = [part for k, v in (config or {}).items() for part in ("-c", f"{k}={v}")]
+            repo.git.execute(["git", *options, "rebase", "FETCH_HEAD"])
+        except git.GitCommandError as exc:
+            conflicted = _run(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
+            # A rebase that failed before starting has nothing to abort.
+            with contextlib.suppress(GitError):
+                _run(repo, "rebase", "--abort")
+            if conflicted:
+                return conflicted
+            detail = _last_line(str(exc.stderr)) or f"exit status {exc.status}"
+            raise GitError(f"git rebase failed: {_redact(detail)}") from None
+        return []
+
+
+def head_commit(root: Path) -> str:
+    """The full hash of HEAD."""
+    with _open_repo(root) as repo:
+        return repo.head.commit.hexsha
+
+
+# -- which commits an apply would act on ---------------------------------------------------------
+
+APPLY_SUBJECT = "promptform apply"
+_SOURCE_TRAILER = re.compile(r"^Source-Commit: ([0-9a-f]{40})\s*$", re.MULTILINE)
+MAX_UNAPPLIED = 200
+
+
+def commits_since_last_apply(root: Path, result_paths: Sequence[Path]) -> list[str]:
+    """Commits on HEAD's first-parent line since the source of the last apply, newest first.
+
+    An apply checks out the branch's tip, which may include commits whose own runs were skipped;
+    each of those must be approved too. promptform's own result commits are left out, but only
+    when they touch nothing but `result_paths` (the outputs directory and the lockfile): a commit
+    that merely claims to be one in its message is still checked. Without an earlier apply, HEAD.
+    """
+    with _open(root) as repo:
+        top = _top(repo, root)
+        allowed = [_relative(path, top) or "" for path in result_paths]
+        head = repo.head.commit
+        unapplied: list[str] = []
+        for commit in repo.iter_commits(head, first_parent=True, max_count=MAX_UNAPPLIED + 1):
+            if _is_result_commit(commit, allowed):
+                source = _SOURCE_TRAILER.search(str(commit.message))
+                if source is not None:
+                    return _since(repo, head.hexsha, source[1], unapplied, allowed)
+                continue
+            unapplied.append(commit.hexsha)
+        if (Path(repo.git_dir) / "shallow").exists():
+            # The last apply may lie beyond the cut: checking only the tip would be checking less.
+            raise GitHistoryError(
+                "this is a shallow clone, so the commits since the last apply cannot be listed; "
+                "check out the whole history (actions/checkout with fetch-depth: 0)"
+            )
+        return [head.hexsha]
+
+
+def _since(
+    repo: git.Repo, head: str, source: str, seen: list[str], allowed: Sequence[str]
+) -> list[str]:
+    """The commits of `source..head` on the first-parent line that are not result commits."""
+    try:
+        commits = list(repo.iter_commits(f"{source}..{head}", first_parent=True))
+    except git.GitCommandError:  # the recorded source is not in this history: check what we saw
+        return seen or [head]
+    if len(commits) > MAX_UNAPPLIED:
+        raise GitHistoryError(
+            f"more than {MAX_UNAPPLIED} commits since the last apply ({source[:12]}); "
+            "verify them another way and apply with --sha"
+        )
+    return [commit.hexsha for commit in commits if not _is_result_commit(commit, allowed)]
+
+
+def _is_result_commit(commit: git.Commit, allowed: Sequence[str]) -> bool:
+    """Whether `commit` is one of apply's own: its subject, one parent, and only result paths."""
+    if not str(commit.message).startswith(APPLY_SUBJECT) or len(commit.parents) != 1:
+        return False
+    changed = commit.parents[0].diff(commit)
+    paths = {path for change in changed for path in (change.a_path, change.b_path) if path}
+    return all(
+        any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in allowed)
+        for path in paths
+    )

@@ -1,0 +1,197 @@
+"""`apply --commit/--push`: commit what apply changed (outputs and lockfile only) and push it.
+
+What changed is read from the lockfile against HEAD's, not from one run's report, so a re-run after
+a failed push or a partial apply commits everything still uncommitted. A rejected push is fetched,
+rebased (with the lockfile merge driver) and retried a bounded number of times; never forced.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptform.core.config import Config
+from promptform.core.output import Output
+from promptform.gitops.gitrepo import (
+    GitError,
+    Upstream,
+    commit_paths,
+    file_at_head,
+    head_commit,
+    path_in_repo,
+    push,
+    rebase_onto_upstream,
+    source_state,
+    upstream,
+)
+from promptform.state.lockfile import LockEntry, Lockfile, loads, read_lockfile
+
+PUSH_ATTEMPTS = 5
+BACKOFF_SECONDS = 1.0  # doubled after each rejection, plus jitter so racing runners spread out
+SKIP_CI = "[skip ci]"  # the push must not start another workflow run (GitHub, GitLab, others)
+_SUBJECT_NAMES = 3
+
+Sleep = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class LockChanges:
+    created: tuple[str, ...]
+    regenerated: tuple[str, ...]
+    moved: tuple[str, ...]
+    deleted: tuple[str, ...]
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(sorted(self.created + self.regenerated + self.moved + self.deleted))
+
+
+def lock_changes(before: Lockfile, after: Lockfile) -> LockChanges:
+    created, regenerated, moved, deleted = [], [], [], []
+    for address in sorted(before.targets.keys() | after.targets.keys()):
+        old, new = before.targets.get(address), after.targets.get(address)
+        if old == new:
+            continue
+        if old is None:
+            created.append(address)
+        elif new is None:
+            deleted.append(address)
+        elif old.fingerprint == new.fingerprint and _hashes(old) == _hashes(new):
+            moved.append(address)
+        else:
+            regenerated.append(address)
+    return LockChanges(tuple(created), tuple(regenerated), tuple(moved), tuple(deleted))
+
+
+def _hashes(entry: LockEntry) -> list[str]:
+    return [output.sha256 for output in entry.outputs]
+
+
+def changed_paths(config: Config, before: Lockfile, after: Lockfile) -> list[Path]:
+    """The lockfile and every output path, old and new, of the entries that differ."""
+    paths = {config.lockfile}
+    for address in lock_changes(before, after).addresses:
+        for entry in (before.targets.get(address), after.targets.get(address)):
+            if entry is not None:
+                paths.update(config.outputs_dir / output.path for output in entry.outputs)
+    return sorted(paths)
+
+
+def commit_message(changes: LockChanges, source_commit: str | None) -> str:
+    names = changes.addresses
+    shown = ", ".join(names[:_SUBJECT_NAMES])
+    if len(names) > _SUBJECT_NAMES:
+        shown += f" and {len(names) - _SUBJECT_NAMES} more"
+    source = f" for {source_commit[:12]}" if source_commit else ""
+    lines = [f"promptform apply{source}: {shown} {SKIP_CI}", ""]
+    for label, addresses in (
+        ("Generated", changes.created + changes.regenerated),
+        ("Moved", changes.moved),
+        ("Deleted", changes.deleted),
+    ):
+        if addresses:
+            lines.append(f"{label}:")
+            lines.extend(f"- {address}" for address in addresses)
+            lines.append("")
+    lines.append(f"Source-Commit: {source_commit or 'none (not committed)'}")
+    return "\n".join(lines) + "\n"
+
+
+def commit_results(config: Config, output: Output) -> str | None:
+    """Commit the outputs and lockfile entries that differ from HEAD; the sha, or None if none."""
+    head_bytes = file_at_head(config.lockfile)
+    shown = display(config)
+    before = loads(head_bytes.decode("utf-8"), f"HEAD:{shown}") if head_bytes else Lockfile()
+    after = read_lockfile(config.lockfile, shown)
+    changes = lock_changes(before, after)
+    if not changes.addresses:
+        output.info("Nothing to commit: the lockfile matches HEAD.")
+        return None
+    source = source_state(config.root, []).commit
+    message = commit_message(changes, source)
+    sha = commit_paths(config.root, changed_paths(config, before, after), message)
+    if sha is None:
+        output.info("Nothing to commit: the outputs and lockfile match HEAD.")
+        return None
+    subject = message.splitlines()[0]
+    output.info(f"Committed {len(changes.addresses)} target(s) as {sha[:12]}: {subject}")
+    return sha
+
+
+def push_results(
+    config: Config,
+    output: Output,
+    *,
+    attempts: int = PUSH_ATTEMPTS,
+    sleep: Sleep = time.sleep,
+) -> None:
+    """Push HEAD to the branch's upstream; on a non-fast-forward, rebase and retry."""
+    target = upstream(config.root)
+    where = f"{target.remote}/{target.branch}"
+    for attempt in range(1, attempts + 1):
+        result = push(config.root, target)
+        if result.ok:
+            output.info(f"Pushed {head_commit(config.root)[:12]} to {where}.")
+            return
+        if not result.rejected:
+            raise GitError(f"push to {where} failed: {result.message}")
+        if attempt == attempts:
+            break
+        delay = BACKOFF_SECONDS * 2 ** (attempt - 1) * (1 + random.random() / 2)  # noqa: S311
+        output.info(
+            f"push to {where} rejected (someone pushed first); rebasing and retrying in "
+            f"{delay:.1f}s ({attempt}/{attempts - 1})"
+        )
+        sleep(delay)
+        _rebase(config, target)
+    raise GitError(
+        f"push to {where} was rejected {attempts} times because others kept pushing; the commit "
+        f"is kept locally: run `git pull --rebase && git push` (never --force)"
+    )
+
+
+def _rebase(config: Config, target: Upstream) -> None:
+    with tempfile.TemporaryDirectory(prefix="promptform-") as scratch:
+        conflicts = rebase_onto_upstream(config.root, target, _merge_driver_config(config, scratch))
+    if conflicts:
+        listed = ", ".join(conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
+        raise GitError(
+            f"cannot rebase onto {target.remote}/{target.branch}: both sides changed {listed}; "
+            "the commit is kept locally: merge by hand, then push"
+        )
+
+
+def _merge_driver_config(config: Config, scratch: str) -> dict[str, str]:
+    """`git -c` settings that make the rebase merge the lockfile with `promptform lock merge`.
+
+    Set for this rebase only, so it works in a fresh CI checkout where nobody ran `git config`,
+    and for a lockfile that is not named promptform.lock.
+    """
+    attributes = Path(scratch) / "attributes"
+    attributes.write_text(f"/{path_in_repo(config.lockfile)} merge=promptform\n")
+    driver = f"{shlex.quote(sys.executable)} -m promptform lock merge %O %A %B"
+    return {
+        "core.attributesFile": str(attributes),
+        "merge.promptform.name": "promptform lockfile",
+        "merge.promptform.driver": driver,
+    }
+
+
+def display(config: Config) -> str:
+    try:
+        return config.lockfile.relative_to(config.root).as_posix()
+    except ValueError:
+        return config.lockfile.name
+
+
+def publish(config: Config, output: Output, push_too: bool, sleep: Sleep = time.sleep) -> None:
+    """`--commit` (and with `push_too`, `--push`, which also pushes a commit left by a failed run)."""
+    commit_results(config, output)
+    if push_too:
+        push_results(config, output, sleep=sleep)

@@ -1,0 +1,207 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Manifests come from pull requests, so loading is bounded: a size cap per file, UTF-8 only, the safe
+constructor only, and a cap on the number of nodes an alias may expand to (billion-laughs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from promptform.core.errors import Location, ManifestError
+
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES_PER_DOCUMENT = 100_000
+MAX_DEPTH = 64
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+# libyaml parses several times faster than the pure-Python parser; both give the same nodes and marks.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+Key = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """One YAML document: its data and the 1-based (line, column) of every key and item."""
+
+    data: Any
+    file: str
+    start_line: int
+    positions: dict[Key, tuple[int, int]] = field(default_factory=dict)
+    block_scalars: set[Key] = field(default_factory=set)
+
+    def location(self, key: Key = ()) -> Location:
+        """The closest known position of `key`, falling back to its parents, then the document."""
+        for end in range(len(key), 0, -1):
+            position = self.positions.get(key[:end])
+            if position:
+                return Location(self.file, *position)
+        return Location(self.file, self.start_line, 1)
+
+    def value_line(self, key: Key) -> int:
+        """The line where the text of a scalar value starts (the line after `|` for block scalars)."""
+        line = self.location(key).line or self.start_line
+        return line + 1 if key in self.block_scalars else line
+
+
+def read_text(path: Path, shown: str) -> str:
+    """Read a UTF-8 text file under the size cap, or explain exactly what is wrong with it."""
+    return decode_text(read_bytes(path, shown), shown)
+
+
+def read_bytes(path: Path, shown: str) -> bytes:
+    """The bytes of a file under the size cap (a file over it is never read)."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ManifestError(
+            f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit; split it into several files",
+            Location(shown),
+        )
+    return path.read_bytes()
+
+
+def decode_text(raw: bytes, shown: str) -> str:
+    """`raw` as UTF-8 text, or where the first byte that is not UTF-8 is."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ManifestError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+            Location(shown, line, column),
+        ) from None
+
+
+def load_documents(text: str, shown: str) -> list[Document]:
+    """Parse every `---` document of a YAML text; empty documents are skipped."""
+    documents = []
+    loader = None
+    try:
+        loader = _SafeLoader(text)
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None or _is_empty(node):
+                continue
+            document = Document(None, shown, node.start_mark.line + 1)
+            document.data = _Builder(loader, document).build(node, (), 0)
+            documents.append(document)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        where = Location(shown, mark.line + 1, mark.column + 1) if mark else Location(shown)
+        raise ManifestError(f"invalid YAML: {problem}", where) from None
+    except yaml.reader.ReaderError as exc:
+        # Raised for control characters; it carries an offset, not a line.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ManifestError(
+            f"invalid YAML: character U+{exc.character:04X} is not allowed in YAML; remove it",
+            Location(shown, line, column),
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"invalid YAML: {exc}", Location(shown)) from None
+    except RecursionError:  # only the pure-Python parser recurses without a depth limit
+        raise ManifestError("invalid YAML: nested too deeply", Location(shown)) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return documents
+
+
+def _is_empty(node: yaml.Node) -> bool:
+    """A document with nothing but comments, such as after a trailing `---`."""
+    return isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style
+
+
+class _Builder:
+    """Builds plain Python values from composed nodes, counting every node an alias expands to."""
+
+    def __init__(self, loader: yaml.SafeLoader, document: Document) -> None:
+        self.loader = loader
+        self.document = document
+        self.visited = 0
+        self._merged: dict[int, list[tuple[Any, yaml.Node, yaml.Node]]] = {}
+
+    def build(self, node: yaml.Node, key: Key, depth: int) -> Any:
+        self.visited += 1
+        if self.visited > MAX_NODES_PER_DOCUMENT or depth > MAX_DEPTH:
+            raise ManifestError(
+                "document expands to too many values (aliases nested too deep?); "
+                "write the values out or split the document",
+                Location(self.document.file, node.start_mark.line + 1, node.start_mark.column + 1),
+            )
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            # Collections are built here, not by the constructor, so its tag checks never run.
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise self._error(f"YAML tag '{tag}' is not supported here; remove it", node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, key, depth)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self._remember((*key, index), item)
+                items.append(self.build(item, (*key, index), depth + 1))
+            return items
+        if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+            self.document.block_scalars.add(key)
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, key: Key, depth: int) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        for name, key_node, value_node in self._pairs(node):
+            child = (*key, str(name))
+            self._remember(child, key_node)
+            result[name] = self.build(value_node, child, depth + 1)
+        return result
+
+    def _pairs(self, node: yaml.MappingNode) -> list[tuple[Any, yaml.Node, yaml.Node]]:
+        """(key, key node, value node) of a mapping with `<<` merge keys resolved.
+
+        As YAML specifies: a key written in the mapping overrides a merged one, and of several merged
+        mappings the first that has a key wins. Only a key written twice is a mistake. Done here rather
+        than with PyYAML's flatten_mapping, which rewrites shared (aliased) nodes in place.
+        """
+        cached = self._merged.get(id(node))
+        if cached is not None:
+            return cached
+        own: dict[Any, tuple[Any, yaml.Node, yaml.Node]] = {}
+        merged: dict[Any, tuple[Any, yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for source in sources:
+                    if not isinstance(source, yaml.MappingNode):
+                        raise self._error(
+                            "`<<` merges mappings only; point it at a mapping or a list of mappings",
+                            source,
+                        )
+                    for pair in self._pairs(source):
+                        merged.setdefault(pair[0], pair)
+                continue
+            name = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(name, str | int | bool):
+                raise self._error("mapping keys must be plain strings or numbers", key_node)
+            if name in own:
+                raise self._error(f"duplicate key '{name}'; remove one of them", key_node)
+            own[name] = (name, key_node, value_node)
+        pairs = [pair for name, pair in merged.items() if name not in own] + list(own.values())
+        self._merged[id(node)] = pairs
+        return pairs
+
+    def _error(self, message: str, node: yaml.Node) -> ManifestError:
+        mark = node.start_mark
+        return ManifestError(message, Location(self.document.file, mark.line + 1, mark.column + 1))
+
+    def _remember(self, key: Key, node: yaml.Node) -> None:
+        self.document.positions.setdefault(
+            key, (node.start_mark.line + 1, node.start_mark.column + 1)
+        )

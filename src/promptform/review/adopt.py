@@ -1,0 +1,151 @@
+"""Adopting images made elsewhere (WisGate Studio, another script) as a target's current outputs.
+
+The lock entry gets the target's own fingerprint, so plan sees the target as up to date and apply
+does not pay to regenerate it; its provider kind `adopted` records where the pixels came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from promptform.core.config import Config
+from promptform.core.errors import PromptformError, display_path
+from promptform.core.images import ImageError, ImageInfo, check_format
+from promptform.engine.project import load_project
+from promptform.gitops.gitrepo import source_state
+from promptform.manifests.targets import Target
+from promptform.state.apply_lock import apply_lock
+from promptform.state.lockfile import (
+    LockedInput,
+    LockedOutput,
+    LockEntry,
+    ProviderRef,
+    generated_at,
+    read_lockfile,
+)
+from promptform.state.lockfile_writer import LockfileWriter
+from promptform.state.outputs import Trash, write_outputs
+
+ADOPTED = "adopted"
+
+
+class AdoptError(PromptformError):
+    pass
+
+
+@dataclass(frozen=True)
+class Adopted:
+    address: str
+    entry: LockEntry
+    warnings: tuple[str, ...]
+
+
+def adopt(
+    config: Config,
+    address: str,
+    files: Sequence[Path],
+    source: str = "external",
+    cost_usd: float | None = None,
+    now: datetime | None = None,
+) -> Adopted:
+    """Check `files`, copy them to the target's output paths and record them in the lockfile."""
+    target = _find_target(config, address)
+    images = _read_images(target, files)
+    warnings = _size_warnings(target, files, images)
+    pending = [item.path for item in target.inputs if item.sha256 is None]
+    if pending:
+        raise AdoptError(
+            f"reference image '{pending[0]}' of '{address}' does not exist yet; apply its "
+            "upstream first, so the adopted images are recorded against its real content"
+        )
+    with apply_lock(config.state_dir):
+        lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
+        old = lockfile.targets.get(address)
+        outputs = write_outputs(
+            config.outputs_dir,
+            Trash(config.state_dir, config.outputs_dir, now),
+            target.outputs,
+            images,
+            old.outputs if old is not None else (),
+        )
+        entry = _entry(config, target, outputs, source, cost_usd, now)
+        LockfileWriter(config.lockfile, lockfile).put(address, entry)
+    return Adopted(address, entry, tuple(warnings))
+
+
+def _find_target(config: Config, address: str) -> Target:
+    targets = load_project(config).by_address()
+    target = targets.get(address)
+    if target is None:
+        close = difflib.get_close_matches(address, list(targets), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else "; `promptform render` lists them"
+        raise AdoptError(f"no target '{address}'{hint}")
+    return target
+
+
+def _read_images(target: Target, files: Sequence[Path]) -> list[tuple[bytes, ImageInfo]]:
+    if len(files) != len(target.outputs):
+        raise AdoptError(
+            f"'{target.address}' has n={len(target.outputs)} "
+            f"image{'s' if len(target.outputs) != 1 else ''}, but {len(files)} "
+            f"file{'s were' if len(files) != 1 else ' was'} given; give exactly one file per output"
+        )
+    images = []
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise AdoptError(f"cannot read {file}: {exc.strerror or exc}") from None
+        try:
+            info = check_format(data, target.output_format)
+        except ImageError as exc:
+            raise AdoptError(
+                f"{file}: {exc}; '{target.address}' outputs {target.output_format}"
+            ) from None
+        images.append((data, info))
+    return images
+
+
+def _size_warnings(
+    target: Target, files: Sequence[Path], images: list[tuple[bytes, ImageInfo]]
+) -> list[str]:
+    """A size other than the requested one is allowed (Studio may crop) but worth a word."""
+    size = str(target.body.get("size", ""))
+    if "x" not in size:
+        return []
+    width, _, height = size.partition("x")
+    return [
+        f"{file} is {info.width}x{info.height}, the manifest asks for {size}"
+        for file, (_, info) in zip(files, images, strict=True)
+        if (str(info.width), str(info.height)) != (width, height)
+    ]
+
+
+def _entry(
+    config: Config,
+    target: Target,
+    outputs: list[LockedOutput],
+    source: str,
+    cost_usd: float | None,
+    now: datetime | None,
+) -> LockEntry:
+    return LockEntry(
+        # The target's own fingerprint: these images stand for exactly this request.
+        fingerprint=target.fingerprint,
+        request=target.body,
+        endpoint=target.endpoint,
+        inputs=[
+            LockedInput(role=item.role, path=item.path, sha256=item.sha256 or "")
+            for item in target.inputs
+        ],
+        outputs=outputs,
+        provider=ProviderRef(kind=ADOPTED, name=source),
+        model=target.model,
+        generated_at=generated_at(now),
+        source_commit=source_state(config.root, ()).commit,  # HEAD only: no status needed
+        cost_usd=cost_usd,
+    )

@@ -1,0 +1,159 @@
+"""Drift: generated outputs on disk that no longer match promptform.lock.
+
+Reading every image on every plan would make `plan` slow on big repositories, so a local stat cache
+(`.promptform/stat-cache.json`, outside git) remembers each file's size, mtime and sha256; a file whose
+size and mtime are unchanged is trusted. `--verify` hashes every file regardless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from promptform.core.atomic import atomic_write
+from promptform.core.config import Config
+from promptform.core.fingerprint import hash_file
+from promptform.state.lockfile import LockEntry
+from promptform.state.state_dir import ensure_state_dir
+
+STAT_CACHE_FILE = "stat-cache.json"
+STAT_CACHE_VERSION = 1
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
+# Git LFS pointer files are about 130 bytes; anything bigger cannot be one.
+MAX_LFS_POINTER_BYTES = 1024
+
+DriftKind = Literal["missing", "modified", "lfs-pointer"]
+
+
+@dataclass(frozen=True)
+class Drift:
+    """An output on disk that no longer matches the lockfile. Reported, never silently fixed."""
+
+    address: str
+    path: str  # under outputs_dir
+    kind: DriftKind
+    message: str
+
+
+@dataclass(frozen=True)
+class CachedStat:
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+class StatCache:
+    """sha256 of files keyed by path, valid while their size and mtime stay the same."""
+
+    def __init__(self, path: Path, entries: dict[str, CachedStat]) -> None:
+        self.path = path
+        self.entries = entries
+        self.changed = False
+
+    @classmethod
+    def load(cls, path: Path) -> StatCache:
+        """The cache at `path`; an empty one when it is missing or unreadable (it is only a cache)."""
+        try:
+            data = json.loads(path.read_bytes())
+            if data.get("version") != STAT_CACHE_VERSION:
+                return cls(path, {})
+            entries = {
+                key: CachedStat(int(value[0]), int(value[1]), str(value[2]))
+                for key, value in data["files"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return cls(path, {})
+        return cls(path, entries)
+
+    def lookup(self, key: str, stat: os.stat_result) -> str | None:
+        cached = self.entries.get(key)
+        if cached is None or cached.size != stat.st_size or cached.mtime_ns != stat.st_mtime_ns:
+            return None
+        return cached.sha256
+
+    def remember(self, key: str, stat: os.stat_result, sha256: str) -> None:
+        new = CachedStat(stat.st_size, stat.st_mtime_ns, sha256)
+        if self.entries.get(key) != new:
+            self.entries[key] = new
+            self.changed = True
+
+    def save(self) -> None:
+        """Write the cache when it changed; a read-only checkout just goes without."""
+        if not self.changed:
+            return
+        files = {
+            key: [value.size, value.mtime_ns, value.sha256]
+            for key, value in sorted(self.entries.items())
+        }
+        data = json.dumps({"version": STAT_CACHE_VERSION, "files": files}, separators=(",", ":"))
+        try:
+            ensure_state_dir(self.path.parent)
+            atomic_write(self.path, data.encode("utf-8"))
+        except OSError:
+            return
+        self.changed = False
+
+
+def check_drift(
+    config: Config, entries: Mapping[str, LockEntry], verify: bool = False
+) -> tuple[Drift, ...]:
+    """Every output of `entries` that is missing, modified or a Git LFS pointer, in address order."""
+    cache = StatCache.load(config.state_dir / STAT_CACHE_FILE)
+    shown_dir = config.project.outputs_dir.strip("/")
+    # Plain strings, not Path objects: this loop runs once per output on every plan.
+    outputs_dir = os.fspath(config.outputs_dir) + os.sep
+    found: list[Drift] = []
+    for address in sorted(entries):
+        for output in entries[address].outputs:
+            full = outputs_dir + output.path
+            kind = _output_drift(full, output.path, output.bytes, output.sha256, cache, verify)
+            if kind is not None:
+                message = drift_message(kind, f"{shown_dir}/{output.path}", address)
+                found.append(Drift(address, output.path, kind, message))
+    cache.save()
+    return tuple(found)
+
+
+def drift_message(kind: DriftKind, shown_path: str, address: str) -> str:
+    """What happened to an output, and what to do about it."""
+    if kind == "missing":
+        return (
+            f"{shown_path} is missing; restore it from git, or run `promptform plan --repair` "
+            "to regenerate it"
+        )
+    if kind == "lfs-pointer":
+        return f"{shown_path} is a Git LFS pointer, not the image; run `git lfs pull`"
+    return (
+        f"{shown_path} differs from what promptform.lock records; restore it from git, "
+        f"or regenerate it with `--replace '{address}'`"
+    )
+
+
+def _output_drift(
+    path: str, key: str, size: int, sha256: str, cache: StatCache, verify: bool
+) -> DriftKind | None:
+    try:
+        stat = os.stat(path)  # noqa: PTH116 - a str path skips Path overhead in the hot loop
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    if stat.st_size != size:
+        if stat.st_size <= MAX_LFS_POINTER_BYTES and _is_lfs_pointer(path):
+            return "lfs-pointer"
+        return "modified"
+    digest = None if verify else cache.lookup(key, stat)
+    if digest is None:
+        digest = hash_file(Path(path))
+        cache.remember(key, stat, digest)
+    return None if digest == sha256 else "modified"
+
+
+def _is_lfs_pointer(path: str) -> bool:
+    try:
+        with Path(path).open("rb") as handle:
+            return handle.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
+    except OSError:
+        return False
