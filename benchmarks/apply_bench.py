@@ -1,4 +1,4 @@
-"""Benchmark: `promptform apply` against the loopback images API (tests/fake_images_api.py).
+"""Benchmark: `promptform apply` against the loopback images API (tests/support/fake_images_api.py).
 
 (a) 200 targets, 0.25 s server latency, concurrency 8: wall time against the ideal 200 x 0.25 / 8 s.
 (b) a server allowing 5 requests/s (429 with retry-after above it): the rate achieved, failures.
@@ -72,11 +72,11 @@ class Run:
 
 
 class FakeServer:
-    """`python -m tests.fake_images_api` in its own process."""
+    """`python -m tests.support.fake_images_api` in its own process."""
 
     def __init__(self, *options: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fake_images_api", "--api-key", KEY, *options],
+            [sys.executable, "-m", "tests.support.fake_images_api", "--api-key", KEY, *options],
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from promptform.cli import main
+from tests.support.cli import CliResult
+from tests.support.files import write_files
 
 # The loopback images API (`fake_images_api`) and GitHub API (`fake_github`) fixtures are available
 # to every test.
-pytest_plugins = ["tests.fake_images_api", "tests.fake_github_api"]
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-OPENAPI_PATH = SHARED / "openai-images-openapi.json"
+pytest_plugins = ["tests.support.fake_images_api", "tests.support.fake_github_api"]
 
 _SCRUBBED_PREFIXES = ("GITHUB_", "WISGATE_", "OPENAI_", "AZURE_OPENAI_", "PROMPTFORM_")
 _SCRUBBED = {
@@ -53,18 +50,6 @@ def hermetic_environment(
     yield
 
 
-def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
-    """Create `files` (relative path -> text, dedented, or bytes) under `root`."""
-    for relative, content in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
-    return root
-
-
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
     """A project directory with the given files (add `promptform.toml` yourself if needed)."""
@@ -75,13 +60,6 @@ def make_project(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
         return write_files(root, files)
 
     return make
-
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
 
 
 @pytest.fixture

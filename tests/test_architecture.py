@@ -56,7 +56,9 @@ def test_the_layer_contracts_hold() -> None:
         ("engine/plan.py", "import click"),
     ],
 )
-def test_an_upward_import_breaks_a_contract(tmp_path: Path, module: str, upward_import: str) -> None:
+def test_an_upward_import_breaks_a_contract(
+    tmp_path: Path, module: str, upward_import: str
+) -> None:
     project = _copy_project(tmp_path)
     path = project / "src" / "promptform" / module
     path.write_text(path.read_text() + "\n" + upward_import + "\n")

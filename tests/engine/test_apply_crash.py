@@ -1,0 +1,168 @@
+"""apply as a real process: a second apply, Ctrl-C and kill -9 against the loopback images API.
+
+Whatever happens to the process, the lockfile must parse, every entry must match the bytes on disk,
+and the next apply must finish the job paying only for what was lost in flight.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.apply import (
+    KEY,
+    cards,
+    locked_entries_match_disk,
+    make_fake_project,
+    subprocess_env,
+    wait_for,
+)
+from tests.support.cli import CliResult
+from tests.support.fake_images_api import FakeImagesAPI, ok
+
+RunCli = Callable[..., CliResult]
+
+
+class ApplyProcess:
+    """`promptform apply --yes` in a child process, its stderr lines collected as they come."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        self.lines: list[str] = []
+        self._stdout = (root.parent / "apply-stdout.txt").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "promptform", "-C", str(root), "apply", "--yes", *args],
+            stdout=self._stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=subprocess_env(),
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, prefix: str) -> None:
+        wait_for(
+            lambda: (
+                any(line.startswith(prefix) for line in self.lines)
+                or self.process.poll() is not None
+            ),
+            what=f"a line starting with {prefix!r}",
+        )
+        assert any(line.startswith(prefix) for line in self.lines), self.output()
+
+    def finish(self, timeout: float = 30) -> int:
+        code = self.process.wait(timeout)
+        self._reader.join(timeout)
+        return code
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.finish()
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+        self._stdout.close()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., ApplyProcess]]:
+    started: list[ApplyProcess] = []
+
+    def start(root: Path, *args: str) -> ApplyProcess:
+        started.append(ApplyProcess(root, *args))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.close()
+
+
+@pytest.fixture
+def server(fake_images_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> FakeImagesAPI:
+    monkeypatch.setenv("FAKE_KEY", KEY)
+    fake_images_api.api_key = KEY
+    return fake_images_api
+
+
+def test_second_apply_is_refused_naming_the_one_running(
+    tmp_path: Path,
+    server: FakeImagesAPI,
+    run_cli: RunCli,
+    spawn: Callable[..., ApplyProcess],
+) -> None:
+    root = make_fake_project(tmp_path / "repo", server, cards(2))
+    server.default = ok(latency=0.6)
+    first = spawn(root, "--concurrency", "1")
+    wait_for(lambda: len(server.image_requests) > 0, what="the first apply's first request")
+    second = run_cli("-C", root, "apply", "--yes")
+    assert second.exit_code == 1
+    assert (
+        f"another apply is running on this repository (pid {first.process.pid} on "
+        f"{socket.gethostname()}, started " in second.stderr
+    )
+    assert first.finish() == 0, first.output()
+    assert len(server.image_requests) == 2  # the refused apply sent nothing
+
+
+def test_ctrl_c_drains_requests_in_flight_records_them_and_exits_130(
+    tmp_path: Path,
+    server: FakeImagesAPI,
+    run_cli: RunCli,
+    spawn: Callable[..., ApplyProcess],
+) -> None:
+    root = make_fake_project(tmp_path / "repo", server, cards(8))
+    server.default = ok(latency=0.5)
+    apply = spawn(root, "--concurrency", "2")
+    apply.wait_for_line("[1/8] created")
+    apply.process.send_signal(signal.SIGINT)
+    assert apply.finish() == 130, apply.output()
+    assert "Interrupted: waiting for" in apply.output()
+    assert "Apply interrupted:" in apply.output()
+    entries = locked_entries_match_disk(root)
+    # Requests in flight were let finish and recorded (nothing paid for is lost), and no new one
+    # started: at most two were in flight when the first finished, two more after the signal.
+    assert len(entries) == server.generations <= 4
+
+    resumed = run_cli("-C", root, "apply", "--yes")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert len(locked_entries_match_disk(root)) == 8
+    assert server.generations == 8  # the re-run generated only what was left
+
+
+def test_kill_9_halfway_loses_at_most_the_requests_in_flight(
+    tmp_path: Path,
+    server: FakeImagesAPI,
+    run_cli: RunCli,
+    spawn: Callable[..., ApplyProcess],
+) -> None:
+    targets, concurrency = 30, 4
+    root = make_fake_project(tmp_path / "repo", server, cards(targets))
+    server.default = ok(latency=0.3)
+    apply = spawn(root, "--concurrency", str(concurrency))
+    apply.wait_for_line(f"[{targets // 2}/{targets}]")
+    apply.process.kill()
+    assert apply.finish() == -signal.SIGKILL
+    recorded = locked_entries_match_disk(root)  # parses, and every entry is true
+    assert targets // 2 <= len(recorded) < targets
+
+    server.default = ok()
+    resumed = run_cli("-C", root, "apply", "--yes")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert f"{targets - len(recorded)} generated" in resumed.stderr
+    entries = locked_entries_match_disk(root)
+    assert sorted(entries) == sorted(f"cards[i={i}]" for i in range(1, targets + 1))
+    assert server.generations <= targets + concurrency

@@ -1,0 +1,154 @@
+"""The lockfile merge driver: entry-by-entry union, conflicts named, and git really calling it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from promptform.state.lock_merge import merge_lockfiles
+from promptform.state.lockfile import Lockfile, dumps, loads
+from tests.support.cli import CliResult
+from tests.support.git import commit_all, enable_merge_driver, entry, git, init_repo
+
+RunCli = Callable[..., CliResult]
+
+
+def lock(**entries: str) -> Lockfile:
+    return Lockfile(targets={address: entry(fp) for address, fp in entries.items()})
+
+
+def test_changes_to_different_addresses_combine() -> None:
+    base = lock(a="a1", b="b1", c="c1")
+    ours = lock(a="a2", b="b1", c="c1", new="n1")  # changed a, added new
+    theirs = lock(a="a1", b="b2")  # changed b, deleted c
+    result = merge_lockfiles(base, ours, theirs)
+    assert result.conflicts == ()
+    assert result.text == dumps(lock(a="a2", b="b2", new="n1"))
+
+
+def test_the_same_change_on_both_sides_is_no_conflict() -> None:
+    result = merge_lockfiles(lock(a="a1"), lock(a="a2", b="b"), lock(a="a2", b="b"))
+    assert result.conflicts == ()
+    assert result.text == dumps(lock(a="a2", b="b"))
+
+
+def test_one_address_changed_differently_is_a_conflict_with_markers() -> None:
+    result = merge_lockfiles(lock(a="a1", z="z1"), lock(a="ours", z="z1"), lock(a="theirs", z="z2"))
+    assert result.conflicts == ("a",)
+    text = result.text
+    assert text.index("<<<<<<< ours") < text.index('"ours"') < text.index("=======")
+    assert text.index("=======") < text.index('"theirs"') < text.index(">>>>>>> theirs")
+    assert '"fingerprint": "z2"' in text  # the clean change is merged too
+    with pytest.raises(Exception, match="corrupt lockfile"):
+        loads(text, "promptform.lock")
+    # Keeping one side between the markers gives a valid lockfile.
+    kept = "\n".join(
+        line
+        for line in text[: text.index("=======")].splitlines()
+        + text[text.index(">>>>>>>") :].splitlines()[1:]
+        if not line.startswith("<<<<<<<")
+    )
+    assert loads(kept, "promptform.lock") == lock(a="ours", z="z2")
+
+
+def test_changed_on_one_side_and_deleted_on_the_other_is_a_conflict() -> None:
+    result = merge_lockfiles(lock(a="a1"), lock(), lock(a="a2"))
+    assert result.conflicts == ("a",)
+
+
+def test_added_on_both_sides_differently_is_a_conflict() -> None:
+    result = merge_lockfiles(Lockfile(), lock(a="x"), lock(a="y"))
+    assert result.conflicts == ("a",)
+
+
+def write(path: Path, lockfile: Lockfile | str) -> Path:
+    path.write_text(lockfile if isinstance(lockfile, str) else dumps(lockfile))
+    return path
+
+
+def test_the_driver_writes_the_result_into_ours(run_cli: RunCli, tmp_path: Path) -> None:
+    base, ours, theirs = (tmp_path / name for name in ("base", "ours", "theirs"))
+    write(base, lock(a="a1", b="b1"))
+    write(ours, lock(a="a2", b="b1"))
+    write(theirs, lock(a="a1", b="b2"))
+    result = run_cli("lock", "merge", base, ours, theirs)
+    assert result.exit_code == 0, result.stderr
+    assert ours.read_text() == dumps(lock(a="a2", b="b2"))
+
+
+def test_the_driver_names_every_conflicting_address(run_cli: RunCli, tmp_path: Path) -> None:
+    base, ours, theirs = (tmp_path / name for name in ("base", "ours", "theirs"))
+    write(base, lock(**{"a": "1", "hero[x=1]": "1"}))
+    write(ours, lock(**{"a": "2", "hero[x=1]": "2"}))
+    write(theirs, lock(**{"a": "3", "hero[x=1]": "3"}))
+    result = run_cli("lock", "merge", base, ours, theirs)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: lockfile merge conflict: 2 target(s) changed differently on both sides: a, "
+        "hero[x=1]; keep one side between the markers (or drop both and run `promptform apply` "
+        "again), then `git add` the lockfile\n"
+    )
+
+
+def test_an_empty_base_is_an_empty_lockfile(run_cli: RunCli, tmp_path: Path) -> None:
+    base, ours, theirs = (tmp_path / name for name in ("base", "ours", "theirs"))
+    write(base, "")
+    write(ours, lock(a="1"))
+    write(theirs, lock(b="1"))
+    assert run_cli("lock", "merge", base, ours, theirs).exit_code == 0
+    assert ours.read_text() == dumps(lock(a="1", b="1"))
+
+
+def test_a_corrupt_side_is_one_error_line_and_ours_is_untouched(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    base, ours, theirs = (tmp_path / name for name in ("base", "ours", "theirs"))
+    write(base, lock(a="1"))
+    write(ours, lock(a="2"))
+    write(theirs, "<<<<<<< not json\n")
+    result = run_cli("lock", "merge", base, ours, theirs)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: theirs lockfile:1:1: corrupt lockfile")
+    assert ours.read_text() == dumps(lock(a="2"))
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository with the .gitattributes line from `init` and the driver configured."""
+    root = init_repo(tmp_path / "repo")
+    (root / ".gitattributes").write_text("promptform.lock merge=promptform\n")
+    write(root / "promptform.lock", lock(a="a1", b="b1"))
+    commit_all(root, "base")
+    enable_merge_driver(root, monkeypatch)
+    return root
+
+
+def test_git_merges_lockfile_changes_on_both_branches(repo: Path) -> None:
+    git(repo, "switch", "-q", "-c", "feature")
+    write(repo / "promptform.lock", lock(a="a2", b="b1", c="c1"))
+    commit_all(repo, "feature: a and c")
+    git(repo, "switch", "-q", "main")
+    write(repo / "promptform.lock", lock(a="a1", b="b2"))
+    commit_all(repo, "main: b")
+    git(repo, "merge", "-q", "--no-edit", "feature")
+    assert (repo / "promptform.lock").read_text() == dumps(lock(a="a2", b="b2", c="c1"))
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_git_reports_a_real_lockfile_conflict(repo: Path) -> None:
+    git(repo, "switch", "-q", "-c", "feature")
+    write(repo / "promptform.lock", lock(a="feature", b="b1"))
+    commit_all(repo, "feature: a")
+    git(repo, "switch", "-q", "main")
+    write(repo / "promptform.lock", lock(a="main", b="b2"))
+    commit_all(repo, "main: a and b")
+    result = git(repo, "merge", "--no-edit", "feature", check=False)
+    assert "CONFLICT (content): Merge conflict in promptform.lock" in result
+    assert git(repo, "diff", "--name-only", "--diff-filter=U") == "promptform.lock"
+    text = (repo / "promptform.lock").read_text()
+    assert "<<<<<<< ours" in text
+    assert '"fingerprint": "b2"' in text
+    assert json.dumps("a") in text
