@@ -195,7 +195,7 @@ def apply(
     """
     from promptform.commands.apply import ApplyRequest, terminal_confirm
     from promptform.commands.apply import apply as run_apply
-    from promptform.engine.apply import ApplyOptions
+    from promptform.engine.apply_model import ApplyOptions
     from promptform.engine.plan_model import PlanOptions
 
     request = ApplyRequest(

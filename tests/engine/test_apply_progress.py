@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from promptform.engine.apply import ApplyReport
+from promptform.engine.apply_model import ApplyReport
 from promptform.engine.apply_progress import BarProgress
 from promptform.engine.plan_model import Change, Plan, PlanOptions
 

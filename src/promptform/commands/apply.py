@@ -13,7 +13,8 @@ from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from promptform.core.errors import PromptformError
 from promptform.core.output import Output
-from promptform.engine.apply import ApplyOptions, ApplyReport, check_budget, run_apply
+from promptform.engine.apply import check_budget, run_apply
+from promptform.engine.apply_model import ApplyOptions, ApplyReport
 from promptform.engine.apply_progress import BarProgress, LineProgress
 from promptform.engine.plan import compute_plan
 from promptform.engine.plan_format import format_text

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from promptform.engine.apply import ApplyReport
+from promptform.engine.apply_model import ApplyReport
 from promptform.engine.plan_model import Change, Plan
 
 _VERBS = {"create": "created", "replace": "replaced", "move": "moved", "delete": "deleted"}

@@ -20,7 +20,8 @@ from promptform.core.errors import PromptformError
 from promptform.core.fingerprint import fingerprint
 from promptform.core.model_rules import KNOWN_MODELS
 from promptform.core.pricing import request_cost
-from promptform.engine.apply import ApplyOptions, ApplyReport, check_budget, run_apply
+from promptform.engine.apply import check_budget, run_apply
+from promptform.engine.apply_model import ApplyOptions, ApplyReport
 from promptform.engine.apply_progress import LineProgress
 from promptform.engine.plan import compute_plan
 from promptform.engine.plan_model import Change, Plan, PlanOptions

@@ -1,0 +1,47 @@
+"""The values an apply is described by: its options, its report and the observer it tells.
+
+apply.py and its helpers (moves.py, sending.py, storing.py) fill the report; apply_progress.py
+prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from promptform.engine.plan_model import Change, Plan
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    concurrency: int | None = None  # overrides every provider's `concurrency`
+    max_images: int | None = None
+    max_cost: float | None = None
+    source_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    address: str
+    message: str
+
+
+@dataclass
+class ApplyReport:
+    generated: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # not started because of Ctrl-C
+    rescued: list[str] = field(default_factory=list)
+    images: int = 0
+    cost_usd: float = 0.0
+    interrupted: bool = False
+
+
+class ApplyObserver(Protocol):
+    def started(self, plan: Plan) -> None: ...
+    def finished_target(self, change: Change, report: ApplyReport) -> None: ...
+    def failed_target(self, change: Change, message: str, report: ApplyReport) -> None: ...
+    def retrying(self, change: Change, attempt: int, delay: float, message: str) -> None: ...
+    def stopping(self, in_flight: int) -> None: ...
