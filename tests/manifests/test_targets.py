@@ -11,8 +11,10 @@ from promptform.core.config import load_config
 from promptform.core.errors import Location, PromptformError
 from promptform.core.fingerprint import FINGERPRINT_PREFIX
 from promptform.core.paths import relative_path_problem
+from promptform.manifests.addresses import address_matches
 from promptform.manifests.documents import load_documents
 from promptform.manifests.manifest import LoadedManifest, parse_manifest
+from promptform.manifests.output_paths import _split_suffix
 from promptform.manifests.render import Renderer
 from promptform.manifests.targets import (
     EDITS,
@@ -20,8 +22,6 @@ from promptform.manifests.targets import (
     Expansion,
     Target,
     TargetBuilder,
-    _split_suffix,
-    address_matches,
 )
 
 FAKE_SHA = "ab" * 32

@@ -9,8 +9,9 @@ from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_OK
 from promptform.core.output import Output
 from promptform.engine.project import load_project
+from promptform.manifests.addresses import matching_addresses
 from promptform.manifests.rendered import describe_request
-from promptform.manifests.targets import Target, matching_addresses
+from promptform.manifests.targets import Target
 
 
 def render(config: Config, output: Output, addresses: tuple[str, ...], as_json: bool) -> int:

@@ -10,7 +10,7 @@ from promptform.core.error_handler import EXIT_OK
 from promptform.core.errors import PromptformError, display_path
 from promptform.core.output import Output
 from promptform.engine.plan_format import format_usd
-from promptform.manifests.targets import matching_addresses
+from promptform.manifests.addresses import matching_addresses
 from promptform.state.lockfile import LockEntry, Lockfile, read_lockfile
 
 

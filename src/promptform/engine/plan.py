@@ -17,7 +17,8 @@ from promptform.core.errors import PromptformError, display_path
 from promptform.core.pricing import request_cost
 from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
 from promptform.engine.project import Project, load_project
-from promptform.manifests.targets import Target, address_matches, matching_addresses
+from promptform.manifests.addresses import address_matches, matching_addresses
+from promptform.manifests.targets import Target
 from promptform.state.drift import Drift, check_drift
 from promptform.state.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfile
 
