@@ -14,12 +14,10 @@ import yaml
 from syrupy.assertion import SnapshotAssertion
 
 from promptform import __version__
-from tests.support.cli import CliResult
-from tests.support.files import write_files
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject, write_files
 
 REPO = Path(__file__).resolve().parents[2]
-RunCli = Callable[..., CliResult]
-MakeProject = Callable[[dict[str, str | bytes]], Path]
 PNG = b"\x89PNG\r\n\x1a\n" + b"reference pixels"
 ERROR_LINE = re.compile(r"^error: [^:\s]+(:\d+(:\d+)?)?: \S.*$")
 

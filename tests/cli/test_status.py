@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import CliResult
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject
 from tests.support.plans import CONFIG, apply_everything
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
-RunCli = Callable[..., CliResult]
 
 FILES = {
     "promptform.toml": CONFIG,

@@ -8,16 +8,13 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.support.cli import CliResult
-
-RunCli = Callable[..., CliResult]
+from tests.support.cli import RunCli
 
 REPO = Path(__file__).resolve().parents[2]
 SCAFFOLD = REPO / "src" / "promptform" / "scaffold" / "github"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from promptform.core.config import (
     load_config,
 )
 from promptform.core.errors import ConfigError, Location
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
+from tests.support.files import MakeProject
 
 
 def config_error(root: Path, toml: str) -> ConfigError:

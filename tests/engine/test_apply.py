@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from promptform.core.images import sniff
 from promptform.state.lockfile import dumps, read_lockfile
-from tests.support.cli import CliResult
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
-RunCli = Callable[..., CliResult]
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject
 
 CONFIG = """
 [promptform]

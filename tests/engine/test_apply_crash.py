@@ -24,10 +24,8 @@ from tests.support.apply import (
     subprocess_env,
     wait_for,
 )
-from tests.support.cli import CliResult
+from tests.support.cli import RunCli
 from tests.support.fake_images_api import FakeImagesAPI, ok
-
-RunCli = Callable[..., CliResult]
 
 
 class ApplyProcess:

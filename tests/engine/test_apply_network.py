@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from tests.support.apply import (
     make_fake_project,
     png,
 )
-from tests.support.cli import CliResult
+from tests.support.cli import CliResult, RunCli
 from tests.support.fake_images_api import (
     Behaviour,
     FakeImagesAPI,
@@ -39,8 +38,6 @@ from tests.support.fake_images_api import (
     truncated_base64,
     wrong_format,
 )
-
-RunCli = Callable[..., CliResult]
 
 
 @pytest.fixture

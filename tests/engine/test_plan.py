@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,8 @@ from promptform.engine.plan import BudgetExceededError, check_budget, compute_pl
 from promptform.engine.plan_model import Change, Plan, PlanOptions
 from promptform.engine.project import load_project
 from promptform.state.lockfile import read_lockfile
+from tests.support.files import MakeProject
 from tests.support.plans import CONFIG, apply_everything
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
 
 TWO_PROMPTS = {
     "promptform.toml": CONFIG,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ from promptform.engine.plan_format import (
     summary_line,
 )
 from promptform.engine.plan_model import Plan, PlanOptions
+from tests.support.files import MakeProject
 from tests.support.plans import CONFIG, apply_everything, build_showcase
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from pathlib import Path
 
 from promptform.core.config import load_config
 from promptform.engine.project import load_project
 from promptform.state.lockfile import dumps, read_lockfile, write_lockfile
+from tests.support.files import MakeProject
 from tests.support.plans import CONFIG, apply_everything, lock_entry
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
 
 FILES = {
     "promptform.toml": CONFIG,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from promptform.core.config import load_config
 from promptform.core.errors import Location, PromptformError
 from promptform.engine.project import Project, load_project
 from promptform.manifests.targets import Target
+from tests.support.files import MakeProject
 
-MakeProject = Callable[[dict[str, str | bytes]], Path]
 PNG = b"\x89PNG\r\n\x1a\n" + b"pretend pixels"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,8 @@ from promptform.engine.saved_plan import (
     save_plan,
 )
 from promptform.state.lockfile import read_lockfile, write_lockfile
+from tests.support.files import MakeProject
 from tests.support.plans import CONFIG, apply_everything
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
 
 FILES = {
     "promptform.toml": CONFIG,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import CliResult
+from tests.support.cli import RunCli
 from tests.support.fake_github_api import TOKEN, FakeGitHub
 
-RunCli = Callable[..., CliResult]
 MARKER = "<!-- promptform:plan -->"
 
 

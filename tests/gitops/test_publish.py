@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,9 @@ from promptform.core.output import Output
 from promptform.gitops.publish import commit_message, lock_changes, push_results
 from promptform.state.apply_lock import apply_lock
 from promptform.state.lockfile import Lockfile
-from tests.support.cli import CliResult
+from tests.support.cli import RunCli
 from tests.support.files import write_files
 from tests.support.git import commit_all, entry, git
-
-RunCli = Callable[..., CliResult]
 
 PROJECT: dict[str, str | bytes] = {
     "promptform.toml": """

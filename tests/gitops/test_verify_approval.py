@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 import pytest
 
 import promptform.gitops.github_api
 from promptform.gitops.github_api import GitHub, GitHubError, GitHubSettings
-from tests.support.cli import CliResult
+from tests.support.cli import CliResult, RunCli
 from tests.support.fake_github_api import TOKEN, FakeGitHub
-
-RunCli = Callable[..., CliResult]
 
 MERGE = "a" * 40
 HEAD = "b" * 40

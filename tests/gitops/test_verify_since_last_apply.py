@@ -6,15 +6,12 @@ Real git history on disk, the fake GitHub API over loopback.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import CliResult
+from tests.support.cli import RunCli
 from tests.support.fake_github_api import FakeGitHub
-
-RunCli = Callable[..., CliResult]
 
 
 class History:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,8 @@ from promptform.core.config import load_config
 from promptform.core.images import encode_png
 from promptform.review.adopt import AdoptError, adopt
 from promptform.state.lockfile import read_lockfile
-from tests.support.cli import CliResult
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
-RunCli = Callable[..., CliResult]
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject
 
 CONFIG = """
 [promptform]

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from promptform.state.lockfile import LockedOutput, LockEntry, Lockfile, ProviderRef, dumps
-from tests.support.cli import CliResult
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
-RunCli = Callable[..., CliResult]
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject
 
 PROJECT: dict[str, str | bytes] = {
     "promptform.toml": "[promptform]\n",

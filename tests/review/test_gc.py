@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from tests.support.cli import CliResult
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
-RunCli = Callable[..., CliResult]
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject
 
 PROJECT: dict[str, str | bytes] = {
     "promptform.toml": '[promptform]\ndefault_provider = "offline"\n[defaults]\nsize = "64x64"\n',

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,8 @@ from syrupy.assertion import SnapshotAssertion
 from promptform.core.config import load_config
 from promptform.engine.project import load_project
 from promptform.review.import_curl import CurlImportError, parse_input, prompt_template
-from tests.support.cli import CliResult
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
-RunCli = Callable[..., CliResult]
+from tests.support.cli import CliResult, RunCli
+from tests.support.files import MakeProject
 
 CONFIG = '[promptform]\ndefault_provider = "offline"\n'
 KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz012345"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html.parser
 import json
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,8 @@ from promptform.core.config import load_config
 from promptform.review.report import Card, Gallery, GitSnapshot, Picture, collect, default_base
 from promptform.review.report_html import CSP, render_html
 from promptform.review.report_markdown import Links, render_markdown
-from tests.support.cli import CliResult
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
-RunCli = Callable[..., CliResult]
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject
 
 CONFIG = """
 [promptform]

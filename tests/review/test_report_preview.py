@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from promptform.state.lockfile import read_lockfile
-from tests.support.cli import CliResult
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
-RunCli = Callable[..., CliResult]
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject
 
 PROJECT: dict[str, str | bytes] = {
     "promptform.toml": (

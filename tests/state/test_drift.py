@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,8 @@ from promptform.core.config import load_config
 from promptform.state import drift as drift_module
 from promptform.state.drift import STAT_CACHE_FILE, check_drift
 from promptform.state.lockfile import read_lockfile
+from tests.support.files import MakeProject
 from tests.support.plans import CONFIG, apply_everything
-
-MakeProject = Callable[[dict[str, str | bytes]], Path]
 
 FILES = {
     "promptform.toml": CONFIG,

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from promptform.state.lock_merge import merge_lockfiles
 from promptform.state.lockfile import Lockfile, dumps, loads
-from tests.support.cli import CliResult
+from tests.support.cli import RunCli
 from tests.support.git import commit_all, enable_merge_driver, entry, git, init_repo
-
-RunCli = Callable[..., CliResult]
 
 
 def lock(**entries: str) -> Lockfile:

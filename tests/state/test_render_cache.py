@@ -22,9 +22,8 @@ from promptform.core.errors import PromptformError
 from promptform.engine.project import Project, load_project
 from promptform.state.render_cache import CACHE_FILE, EXPANSION_MODULES
 from tests.engine.test_properties import documents_files
-from tests.support.files import write_files
+from tests.support.files import MakeProject, write_files
 
-MakeProject = Callable[[dict[str, str | bytes]], Path]
 PNG = b"\x89PNG\r\n\x1a\n" + b"pretend pixels"
 
 VARIED_PROJECT: dict[str, str | bytes] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -10,3 +11,7 @@ class CliResult:
     exit_code: int
     stdout: str
     stderr: str
+
+
+# The `run_cli` fixture: `promptform ARGS...` in-process.
+RunCli = Callable[..., CliResult]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -16,3 +17,7 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
         else:
             path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
     return root
+
+
+# The `make_project` fixture: a project directory holding the given files.
+MakeProject = Callable[[dict[str, str | bytes]], Path]
