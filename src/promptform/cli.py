@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from promptform.core.config import Config, load_config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, run_guarded
 from promptform.core.errors import PromptformError
 from promptform.core.output import Output
+
+if TYPE_CHECKING:
+    from promptform.review.empty_trash import Duration
 
 
 @dataclass
@@ -554,13 +558,60 @@ def import_curl(app: AppContext, source: str, name: str | None, out: Path | None
     return app.run(lambda: run_import(app.config(), app.output, source, name, out))
 
 
+def _parse_duration(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> Duration | None:
+    from promptform.review.empty_trash import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except PromptformError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @cli.command()
-@click.option("--yes", "-y", is_flag=True, help="Move them to .promptform/trash/.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Move them to .promptform/trash/ (with --empty-trash: delete without asking).",
+)
+@click.option(
+    "--empty-trash",
+    is_flag=True,
+    help="Only empty .promptform/trash/: delete its folders for good, after asking.",
+)
+@click.option(
+    "--older-than",
+    metavar="DURATION",
+    callback=_parse_duration,
+    help="With --empty-trash: only folders older than this (h, d or w; e.g. 12h, 30d, 2w).",
+)
 @pass_app
-def gc(app: AppContext, yes: bool) -> int:
-    """List files under outputs_dir that no lock entry refers to; --yes moves them to the trash."""
+def gc(app: AppContext, yes: bool, empty_trash: bool, older_than: Duration | None) -> int:
+    """List files under outputs_dir that no lock entry refers to; --yes moves them to the trash.
+
+    apply and gc --yes keep every file they replace, delete or collect in a folder of
+    .promptform/trash/ named after the time the run started, so the trash only grows.
+
+    --empty-trash only empties the trash (it does not look for unreferenced outputs): it lists the
+    folders with their files and size, asks, then deletes them for good (--yes skips the question;
+    without a terminal it refuses). With --older-than, only folders whose run started longer ago
+    than DURATION. .promptform/rescued/ is never touched.
+    """
+    if older_than is not None and not empty_trash:
+        raise click.UsageError("--older-than only applies to --empty-trash: add --empty-trash")
+    from promptform.commands.gc import empty_trash as run_empty_trash
     from promptform.commands.gc import gc as run_gc
 
+    if empty_trash:
+        from promptform.commands.apply import terminal_confirm
+
+        return app.run(
+            lambda: run_empty_trash(app.config(), app.output, older_than, yes, terminal_confirm())
+        )
     return app.run(lambda: run_gc(app.config(), app.output, yes))
 
 

@@ -1,14 +1,23 @@
-"""gc: lists files under outputs_dir no lock entry refers to; --yes moves them to the trash."""
+"""gc: lists files under outputs_dir no lock entry refers to; --yes moves them to the trash.
+
+gc --empty-trash deletes the trash's folders for good.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from promptform.commands.gc import human_bytes
+from promptform.state.apply_lock import apply_lock
+from promptform.state.outputs import Trash
 from tests.support.cli import RunCli
-from tests.support.files import MakeProject
+from tests.support.files import MakeProject, write_files
 
 PROJECT: dict[str, str | bytes] = {
     "promptform.toml": '[promptform]\ndefault_provider = "offline"\n[defaults]\nsize = "64x64"\n',
@@ -63,3 +72,264 @@ def test_gc_keeps_everything_after_a_clean_apply(
     (root / "generated/refs/logo.png").unlink()
     result = run_cli("-C", root, "gc", "--yes")
     assert result.stdout == "Nothing to collect: every file under generated/ is in the lockfile.\n"
+
+
+# gc --empty-trash: deletes for good what apply and gc --yes moved to .promptform/trash/.
+
+NOW = datetime.now(UTC)
+
+
+class _Terminal(io.StringIO):
+    """stdin as a terminal the user types `text` on."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def trash_root(make_project: MakeProject) -> Path:
+    return make_project(
+        {
+            "promptform.toml": PROJECT["promptform.toml"],
+            "prompts/hero.yaml": PROJECT["prompts/hero.yaml"],
+            # Unreferenced: emptying the trash must not collect it.
+            "generated/old/hero-v0.png": b"o" * 10,
+            ".promptform/rescued/hero-1700000000/hero-1.png": b"paid for, failed a check",
+        }
+    )
+
+
+def add_trash(root: Path, started: datetime, files: dict[str, bytes]) -> Path:
+    """A trash folder as apply or gc --yes leaves it (named by Trash) holding `files`."""
+    folder = Trash(root / ".promptform", root / "generated", started).folder
+    write_files(folder, dict(files))
+    return folder
+
+
+def trash_names(root: Path) -> list[str]:
+    return sorted(path.name for path in (root / ".promptform/trash").iterdir())
+
+
+def type_answer(monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+    monkeypatch.setattr("sys.stdin", _Terminal(answer + "\n"))
+
+
+def test_empty_trash_lists_asks_and_deletes_every_folder(
+    trash_root: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, snapshot: SnapshotAssertion
+) -> None:
+    add_trash(trash_root, datetime(2020, 1, 2, 3, 4, 5, 678, UTC), {"hero-1.png": b"a" * 1500})
+    add_trash(
+        trash_root,
+        datetime(2021, 6, 7, 8, 9, 10, 0, UTC),
+        {"hero-1.png": b"b" * 2_000_000, "sub/hero-2.png": b"c" * 400_000},
+    )
+    type_answer(monkeypatch, "yes")
+    result = run_cli("-C", trash_root, "gc", "--empty-trash")
+    assert result.exit_code == 0, result.stderr
+    assert {"stdout": result.stdout, "stderr": result.stderr} == snapshot
+    assert trash_names(trash_root) == []
+    assert (trash_root / ".promptform/rescued/hero-1700000000/hero-1.png").exists()
+    assert (trash_root / "generated/old/hero-v0.png").exists()  # --empty-trash only empties
+
+
+@pytest.mark.parametrize("answer", ["no", "y", ""])
+def test_empty_trash_deletes_nothing_unless_the_answer_is_yes(
+    trash_root: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    folder = add_trash(trash_root, NOW - timedelta(days=3), {"hero-1.png": b"a"})
+    type_answer(monkeypatch, answer)
+    result = run_cli("-C", trash_root, "gc", "--empty-trash")
+    assert result.exit_code == 0
+    assert "Delete them permanently? Only 'yes' is accepted" in result.stderr
+    assert result.stderr.endswith("Nothing deleted.\n")
+    assert (folder / "hero-1.png").exists()
+
+
+def test_empty_trash_without_a_terminal_refuses_unless_yes(
+    trash_root: Path, run_cli: RunCli
+) -> None:
+    folder = add_trash(trash_root, NOW - timedelta(days=3), {"hero-1.png": b"a"})
+    result = run_cli("-C", trash_root, "gc", "--empty-trash")  # pytest's stdin is no terminal
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: gc --empty-trash deletes for good and there is no terminal to ask on: "
+        "pass --yes to delete them\n"
+    )
+    assert (folder / "hero-1.png").exists()
+
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--yes")
+    assert result.exit_code == 0
+    assert result.stdout.endswith("Deleted 1 trash folder: 1 file, 1 byte freed.\n")
+    assert trash_names(trash_root) == []
+
+
+@pytest.mark.parametrize(
+    ("older_than", "deleted_age", "kept_age"),
+    [
+        ("30d", timedelta(days=31), timedelta(days=29)),
+        ("12h", timedelta(hours=13), timedelta(hours=11)),
+        ("2w", timedelta(days=15), timedelta(days=13)),
+    ],
+)
+def test_older_than_goes_by_the_time_in_the_folder_name(
+    trash_root: Path,
+    run_cli: RunCli,
+    older_than: str,
+    deleted_age: timedelta,
+    kept_age: timedelta,
+) -> None:
+    old = add_trash(trash_root, NOW - deleted_age, {"hero-1.png": b"a" * 10})
+    new = add_trash(trash_root, NOW - kept_age, {"hero-1.png": b"b" * 20})
+    # The modification times say the opposite: the name must win.
+    os.utime(new, (0, 0))
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--older-than", older_than, "-y")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f".promptform/trash/{old.name}  1 file, 10 bytes",
+        "1 trash folder, 1 file, 10 bytes to delete permanently.",
+        "Deleted 1 trash folder: 1 file, 10 bytes freed.",
+    ]
+    assert result.stderr == "1 newer folder kept.\n"
+    assert trash_names(trash_root) == [new.name]
+
+
+def test_a_folder_whose_name_is_no_time_goes_by_its_modification_time(
+    trash_root: Path, run_cli: RunCli
+) -> None:
+    trash = trash_root / ".promptform/trash"
+    write_files(trash, {"restored/hero-1.png": b"a", "renamed/hero-1.png": b"b"})
+    forty_days_ago = (NOW - timedelta(days=40)).timestamp()
+    os.utime(trash / "restored", (forty_days_ago, forty_days_ago))
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--older-than", "30d", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert trash_names(trash_root) == ["renamed"]
+
+
+def test_nothing_older_says_so(trash_root: Path, run_cli: RunCli) -> None:
+    add_trash(trash_root, NOW - timedelta(days=2), {"hero-1.png": b"a"})
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--older-than", "30d", "--yes")
+    assert result.exit_code == 0
+    assert result.stdout == "Nothing in the trash is older than 30d: 1 newer folder kept.\n"
+    assert len(trash_names(trash_root)) == 1
+
+
+def test_no_trash_says_so(trash_root: Path, run_cli: RunCli) -> None:
+    result = run_cli("-C", trash_root, "gc", "--empty-trash")
+    assert (result.exit_code, result.stdout) == (0, "The trash is empty: nothing to delete.\n")
+    (trash_root / ".promptform/trash").mkdir()
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--older-than", "1h")
+    assert (result.exit_code, result.stdout) == (0, "The trash is empty: nothing to delete.\n")
+
+
+@pytest.mark.parametrize(
+    "duration", ["30", "d", "3m", "0d", "1.5d", "-2d", "30D", "30 d", " 30d", "100000d", "٣d", ""]
+)
+def test_a_bad_duration_is_a_usage_error(trash_root: Path, run_cli: RunCli, duration: str) -> None:
+    folder = add_trash(trash_root, NOW - timedelta(days=400), {"hero-1.png": b"a"})
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--older-than", duration, "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"error: Invalid value for '--older-than': '{duration}' is not a duration: use a whole "
+        "number of hours, days or weeks, e.g. 12h, 30d or 2w"
+    )
+    assert result.stdout == ""
+    assert folder.exists()
+
+
+def test_older_than_needs_empty_trash(trash_root: Path, run_cli: RunCli) -> None:
+    result = run_cli("-C", trash_root, "gc", "--older-than", "30d", "--yes")
+    assert result.exit_code == 1
+    assert "error: --older-than only applies to --empty-trash: add --empty-trash" in result.stderr
+    assert (trash_root / "generated/old/hero-v0.png").exists()
+
+
+def test_a_symlinked_trash_folder_is_refused(
+    trash_root: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    elsewhere = write_files(tmp_path / "elsewhere", {"precious.png": b"p"})
+    (trash_root / ".promptform/trash").symlink_to(elsewhere, target_is_directory=True)
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: .promptform/trash is a symlink; gc only deletes inside")
+    assert "remove the link (`rm .promptform/trash`)" in result.stderr
+    assert (elsewhere / "precious.png").exists()
+
+
+def test_a_symlink_among_the_trash_folders_is_refused_before_deleting_anything(
+    trash_root: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    elsewhere = write_files(tmp_path / "elsewhere", {"precious.png": b"p"})
+    folder = add_trash(trash_root, NOW - timedelta(days=40), {"hero-1.png": b"a"})
+    link = trash_root / ".promptform/trash/20200101T000000.000000Z"
+    link.symlink_to(elsewhere, target_is_directory=True)
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: .promptform/trash/{link.name} is a symlink; trash folders are never links and gc "
+        f"does not follow one out of the trash: remove the link (`rm .promptform/trash/{link.name}`)"
+        " and run it again\n"
+    )
+    assert (elsewhere / "precious.png").exists()
+    assert folder.exists()
+
+
+def test_links_inside_a_trash_folder_are_deleted_not_followed(
+    trash_root: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    elsewhere = write_files(tmp_path / "elsewhere", {"precious.png": b"p", "dir/kept.png": b"k"})
+    folder = add_trash(trash_root, NOW - timedelta(days=40), {"hero-1.png": b"a"})
+    (folder / "file-link.png").symlink_to(elsewhere / "precious.png")
+    (folder / "dir-link").symlink_to(elsewhere / "dir", target_is_directory=True)
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "Deleted 1 trash folder: 3 files" in result.stdout  # the links count as files
+    assert trash_names(trash_root) == []
+    assert sorted(p.name for p in elsewhere.rglob("*")) == ["dir", "kept.png", "precious.png"]
+
+
+def test_a_file_still_linked_from_outputs_frees_no_bytes(trash_root: Path, run_cli: RunCli) -> None:
+    live = write_files(trash_root, {"generated/hero-1.png": b"h" * 5000}) / "generated/hero-1.png"
+    folder = add_trash(trash_root, NOW - timedelta(days=40), {"hero-2.png": b"a" * 1000})
+    os.link(live, folder / "hero-1.png")
+    result = run_cli("-C", trash_root, "gc", "--empty-trash", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("Deleted 1 trash folder: 2 files, 1.0 kB freed.\n")
+    assert live.read_bytes() == b"h" * 5000
+
+
+def test_empty_trash_is_refused_while_an_apply_holds_the_lock(
+    trash_root: Path, run_cli: RunCli
+) -> None:
+    folder = add_trash(trash_root, NOW - timedelta(days=40), {"hero-1.png": b"a"})
+    with apply_lock(trash_root / ".promptform"):  # an apply running, as far as the lock knows
+        result = run_cli("-C", trash_root, "gc", "--empty-trash", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: another apply is running on this repository (pid ")
+    assert result.stdout == ""
+    assert (folder / "hero-1.png").exists()
+
+
+def test_what_gc_yes_collected_can_then_be_emptied(root: Path, run_cli: RunCli) -> None:
+    assert run_cli("-C", root, "gc", "--yes").exit_code == 0
+    result = run_cli("-C", root, "gc", "--empty-trash", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("Deleted 1 trash folder: 2 files, 1.2 kB freed.\n")
+    assert trash_names(root) == []
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (0, "0 bytes"),
+        (1, "1 byte"),
+        (999, "999 bytes"),
+        (1000, "1.0 kB"),
+        (18_400_000, "18.4 MB"),
+        (999_949, "999.9 kB"),
+        (999_950, "1.0 MB"),
+        (3_200_000_000, "3.2 GB"),
+        (5_000_000_000_000_000, "5000.0 TB"),
+    ],
+)
+def test_sizes_are_shown_in_decimal_units(size: int, shown: str) -> None:
+    assert human_bytes(size) == shown

@@ -18,12 +18,15 @@ from promptform.core.errors import PromptformError
 from promptform.core.images import ImageInfo
 from promptform.state.lockfile import LockedOutput
 
+# A trash folder's name: the moment its run started, in UTC (`gc --empty-trash` reads it back).
+TRASH_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+
 
 class Trash:
     """One run's folder under .promptform/trash/, named after the moment the run started."""
 
     def __init__(self, state_dir: Path, outputs_dir: Path, now: datetime | None = None) -> None:
-        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
+        stamp = (now or datetime.now(UTC)).strftime(TRASH_STAMP_FORMAT)
         self.folder = state_dir / "trash" / stamp
         self.outputs_dir = outputs_dir
 
