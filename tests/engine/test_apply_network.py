@@ -408,4 +408,4 @@ def test_retry_is_logged_on_its_own_uncounted_line(
         result.stderr,
         re.MULTILINE,
     )
-    assert "[1/1] created hero (1 image, $0.01)" in result.stderr
+    assert "[1/1] created hero: 1 image, $0.006 (total 1 image, $0.006)" in result.stderr

@@ -51,7 +51,7 @@ def test_preview_applies_changes_in_the_scratch_copy_only(
     assert result.stdout.strip() == str(scratch / "gallery/index.html")
     page = (scratch / "gallery/index.html").read_text()
     assert "1 changed since the current images" in page
-    assert "Preview: 1 generated, 1 images" in result.stderr
+    assert "Preview: 1 generated, 1 image, " in result.stderr
 
 
 def test_preview_honours_the_budget_before_generating(

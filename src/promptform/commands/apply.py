@@ -17,7 +17,7 @@ from promptform.engine.apply import check_budget, run_apply
 from promptform.engine.apply_model import ApplyOptions, ApplyReport
 from promptform.engine.apply_progress import BarProgress, LineProgress
 from promptform.engine.plan import compute_plan
-from promptform.engine.plan_format import format_text
+from promptform.engine.plan_format import count_text, format_text
 from promptform.engine.plan_model import PlanOptions
 from promptform.engine.saved_plan import check_fresh, load_saved_plan
 from promptform.gitops.gitrepo import source_state
@@ -106,7 +106,7 @@ def _with_source_commit(config: Config, options: ApplyOptions, output: Output) -
 def _summarise(report: ApplyReport, config: Config, output: Output) -> int:
     done = (
         f"Apply complete: {len(report.generated)} generated, {len(report.moved)} moved, "
-        f"{len(report.deleted)} deleted; {report.images} images, ${report.cost_usd:.2f}."
+        f"{len(report.deleted)} deleted; {count_text(report.images, 'image')}, ${report.cost_usd:.2f}."
     )
     if report.interrupted:
         done = done.replace("Apply complete", "Apply interrupted")

@@ -7,7 +7,7 @@ from pathlib import Path
 from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from promptform.core.output import Output
-from promptform.engine.plan_format import format_text
+from promptform.engine.plan_format import count_text, format_text
 from promptform.review.preview import PreviewOptions
 from promptform.review.preview import preview as run_preview
 
@@ -17,7 +17,7 @@ def preview(config: Config, output: Output, scratch: Path, options: PreviewOptio
     output.info(format_text(result.plan, color=False).rstrip())
     report = result.report
     output.info(
-        f"Preview: {len(report.generated)} generated, {report.images} images, "
+        f"Preview: {len(report.generated)} generated, {count_text(report.images, 'image')}, "
         f"${report.cost_usd:.2f}; the project itself was not changed."
     )
     for failure in report.failures:

@@ -9,13 +9,25 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from promptform.engine.apply_model import ApplyReport
+from promptform.engine.plan_format import count_text, format_usd
 from promptform.engine.plan_model import Change, Plan
 
 _VERBS = {"create": "created", "replace": "replaced", "move": "moved", "delete": "deleted"}
 
 
 def _spend(report: ApplyReport) -> str:
-    return f"{report.images} image{'' if report.images == 1 else 's'}, ${report.cost_usd:.2f}"
+    """What the apply has produced and spent so far."""
+    return f"{count_text(report.images, 'image')}, {format_usd(report.cost_usd)}"
+
+
+def _outcome(change: Change, report: ApplyReport) -> str:
+    """What this one target did, then the running totals, kept apart so neither reads as the other:
+    `created hero: 1 image, $0.05 (total 3 images, $0.16)`."""
+    done = f"{_VERBS.get(change.action, change.action)} {change.address}"
+    if change.generates:
+        cost = "price unknown" if change.cost_usd is None else format_usd(change.cost_usd)
+        done += f": {count_text(change.images, 'image')}, {cost}"
+    return f"{done} (total {_spend(report)})"
 
 
 def _stopping(in_flight: int) -> str:
@@ -40,9 +52,7 @@ class LineProgress:
 
     def finished_target(self, change: Change, report: ApplyReport) -> None:
         self.count += 1
-        self._line(
-            f"{_VERBS.get(change.action, change.action)} {change.address} ({_spend(report)})"
-        )
+        self._line(_outcome(change, report))
 
     def failed_target(self, change: Change, message: str, report: ApplyReport) -> None:
         self.count += 1
@@ -83,8 +93,8 @@ class BarProgress:
         self.progress.start()
 
     def finished_target(self, change: Change, report: ApplyReport) -> None:
-        verb = _VERBS.get(change.action, change.action)
-        self.console.print(f"[green]{verb}[/] {escape(change.address)}", highlight=False)
+        verb, _, rest = _outcome(change, report).partition(" ")
+        self.console.print(f"[green]{verb}[/] {escape(rest)}", highlight=False)
         self.progress.update(self.task, advance=1, spend=_spend(report))
 
     def failed_target(self, change: Change, message: str, report: ApplyReport) -> None:

@@ -48,7 +48,7 @@ def summary_line(plan: Plan) -> str:
     """`Plan: 2 to create, 1 to replace, 1 to move, 0 to delete. 4 images, estimated $0.34.`"""
     summary = plan.summary()
     if not plan.has_changes:
-        return f"No changes. {_count(summary.unchanged, 'target')} up to date."
+        return f"No changes. {count_text(summary.unchanged, 'target')} up to date."
     cost = (
         f"estimated {format_usd(summary.estimated_cost_usd)}"
         if summary.estimated_cost_usd is not None
@@ -56,7 +56,7 @@ def summary_line(plan: Plan) -> str:
     )
     return (
         f"Plan: {summary.create} to create, {summary.replace} to replace, {summary.move} to move, "
-        f"{summary.delete} to delete. {_count(summary.images, 'image')}, {cost}."
+        f"{summary.delete} to delete. {count_text(summary.images, 'image')}, {cost}."
     )
 
 
@@ -87,7 +87,7 @@ def targeting_note(plan: Plan) -> str | None:
     patterns = ", ".join(plan.options.targets)
     return (
         f"Note: --target {patterns} limited this plan to {planned} of "
-        f"{_count(total, 'target')}; the others were not checked."
+        f"{count_text(total, 'target')}; the others were not checked."
     )
 
 
@@ -108,7 +108,8 @@ def unknown_price_note(plan: Plan) -> str | None:
     )
 
 
-def _count(number: int, noun: str) -> str:
+def count_text(number: int, noun: str) -> str:
+    """`1 image`, `3 images`."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
@@ -126,7 +127,7 @@ def _detail_lines(change: Change) -> list[str]:
         lines += [f"removes {output.path}" for output in change.entry.outputs]
     if change.generates:
         lines.append(
-            f"{_count(change.images, 'image')}, estimated {format_usd(change.cost_usd, precise=True)}"
+            f"{count_text(change.images, 'image')}, estimated {format_usd(change.cost_usd, precise=True)}"
         )
     return lines
 

@@ -13,7 +13,7 @@ import html
 from collections.abc import Iterable
 
 from promptform import __version__
-from promptform.engine.plan_format import format_usd
+from promptform.engine.plan_format import count_text, format_usd
 from promptform.review.report import GENERATOR, Card, Gallery, Picture
 
 _STATUS_LABEL = {
@@ -199,8 +199,8 @@ def render_html(gallery: Gallery) -> str:
     images = sum(len(card.pictures) for card in gallery.cards)
     known = [card.cost_usd for card in gallery.cards if card.cost_usd is not None]
     summary = [
-        _count(len(gallery.cards), "target"),
-        _count(images, "image"),
+        count_text(len(gallery.cards), "target"),
+        count_text(images, "image"),
         f"recorded cost {format_usd(sum(known))}",
     ]
     if compared:
@@ -326,7 +326,3 @@ def _meta(card: Card) -> str:
         rows.append(("provider", card.provider))
     cells = "".join(f"<dt>{e(key)}</dt><dd>{e(value)}</dd>" for key, value in rows)
     return f'<dl class="meta">{cells}</dl>'
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"

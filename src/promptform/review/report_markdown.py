@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from promptform.core.errors import PromptformError
-from promptform.engine.plan_format import format_usd
+from promptform.engine.plan_format import count_text, format_usd
 from promptform.review.report import Card, Gallery
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -60,7 +60,7 @@ def render_markdown(
         head.append("### promptform: no images changed")
     else:
         head.append(
-            f"### promptform: {_count(images, 'image')} generated for {_count(len(changed), 'target')}"
+            f"### promptform: {count_text(images, 'image')} generated for {count_text(len(changed), 'target')}"
         )
     if gallery.base_label:
         head.append(f"Compared with `{_code_text(gallery.base_label)}`.")
@@ -136,7 +136,3 @@ def _code_text(text: str) -> str:
 def _url(url: str) -> str:
     # Markdown link targets end at whitespace or ')': percent-encode them so a URL cannot break out.
     return quote(url, safe=":/?&=#%@+,;~")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
