@@ -99,12 +99,21 @@ class Budget(_Strict):
     max_cost: float | None = Field(default=None, ge=0)
 
 
+class Limits(_Strict):
+    """Sizes past which a project is refused before any work, so a manifest from a pull request
+    cannot make plan or validate expand billions of cells."""
+
+    max_cells_per_manifest: int = Field(default=10_000, ge=1)
+    max_targets: int = Field(default=100_000, ge=1)
+
+
 class _ConfigFile(_Strict):
     promptform: ProjectSettings = Field(default_factory=ProjectSettings)
     defaults: Defaults = Field(default_factory=Defaults)
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     pricing: dict[str, dict[str, float]] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
+    limits: Limits = Field(default_factory=Limits)
 
 
 BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {
@@ -127,6 +136,7 @@ class Config(BaseModel):
     providers: dict[str, ProviderSettings]
     pricing: dict[str, dict[str, float]]
     budget: Budget
+    limits: Limits = Limits()
     forced_provider: str | None = None  # --provider NAME: every target uses it
 
     def with_provider(self, name: str | None) -> Config:
@@ -219,6 +229,7 @@ def _known(section: tuple[str | int, ...]) -> list[str]:
         "promptform": ProjectSettings,
         "defaults": Defaults,
         "budget": Budget,
+        "limits": Limits,
     }
     if not section:
         return list(_ConfigFile.model_fields)
@@ -242,6 +253,7 @@ def _resolve(root: Path, source: Path | None, parsed: _ConfigFile, text: str = "
         providers=providers,
         pricing=parsed.pricing,
         budget=parsed.budget,
+        limits=parsed.limits,
     )
     for name, provider in providers.items():
         if provider.kind == "openai" and not provider.base_url:

@@ -90,6 +90,7 @@ def _load_project(config: Config, use_cache: bool) -> Project:
             targets += expansion.targets
             warnings += expansion.warnings
             manifests += expansion.manifests
+            _check_target_count(len(targets), source, config)
     if cache is not None and not renderer.templates_changed_while_loading:
         cache.save()
     if not problems:
@@ -102,6 +103,17 @@ def _load_project(config: Config, use_cache: bool) -> Project:
     if problems:
         raise ErrorGroup(problems)
     return Project(config, targets, warnings, len(files), manifests)
+
+
+def _check_target_count(count: int, source: _ManifestFile, config: Config) -> None:
+    """Refuse, as soon as it is passed, a project of more targets than [limits] allows."""
+    limit = config.limits.max_targets
+    if count > limit:
+        raise ConfigError(
+            f"the project has more than {limit:,} targets (passed at {source.shown}); split "
+            "it into several projects or raise [limits] max_targets in promptform.toml",
+            Location(config.source.name) if config.source else None,
+        )
 
 
 def _refuse_escaping_directories(config: Config) -> None:

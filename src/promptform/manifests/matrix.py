@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,14 +13,18 @@ from promptform.manifests.manifest import LoadedManifest, Scalar
 Cell = dict[str, Scalar]
 
 
-def cells(loaded: LoadedManifest) -> Iterator[tuple[Cell, dict[str, Any]]]:
-    """(axis values, extra vars) for every cell, in declared order; ({}, {}) for a plain manifest."""
+def cells(loaded: LoadedManifest, max_cells: int) -> Iterator[tuple[Cell, dict[str, Any]]]:
+    """(axis values, extra vars) for every cell, in declared order; ({}, {}) for a plain manifest.
+
+    A matrix of more than `max_cells` cells is refused before it is expanded.
+    """
     matrix = loaded.manifest.matrix
     if matrix is None:
         yield {}, {}
         return
     axes = matrix.axes()
     where = loaded.location("matrix")
+    _check_size(axes, len(matrix.include), max_cells, where)
     for axis, values in axes.items():
         if not values:
             raise ManifestError(
@@ -62,6 +67,27 @@ def cells(loaded: LoadedManifest) -> Iterator[tuple[Cell, dict[str, Any]]]:
     if not expanded:
         raise ManifestError("matrix has no cells left after exclude", where)
     yield from expanded
+
+
+def _check_size(
+    axes: dict[str, list[Scalar]], included: int, max_cells: int, where: Location
+) -> None:
+    # Multiplied with an early stop, so even a thousand axes of a thousand values cost nothing.
+    product = 1
+    for values in axes.values():
+        product *= len(values)
+        if product > max_cells:
+            break
+    if product + included <= max_cells:
+        return
+    sizes = " x ".join(f"{axis} ({len(values)})" for axis, values in axes.items())
+    total = math.prod(len(values) for values in axes.values()) + included
+    size = f"{total:,} cells" if total < 10**30 else "more than 10^30 cells"
+    raise ManifestError(
+        f"matrix {sizes} makes {size}, over the limit of {max_cells:,} per manifest; split it into "
+        "several manifests or raise [limits] max_cells_per_manifest in promptform.toml",
+        where,
+    )
 
 
 def value_text(value: Scalar) -> str:

@@ -108,7 +108,7 @@ class TargetBuilder:
         targets: list[Target] = []
         problems: list[PromptformError] = []
         constants = self._constants(loaded)
-        for cell, extra_vars in cells(loaded):
+        for cell, extra_vars in cells(loaded, self.config.limits.max_cells_per_manifest):
             try:
                 target, findings = self._target(loaded, constants, cell, extra_vars)
             except PromptformError as exc:
