@@ -5,7 +5,10 @@ Knows about verbosity, NO_COLOR and GitHub Actions annotations, so commands neve
 
 from __future__ import annotations
 
+import io
 import os
+import secrets
+import stat
 import sys
 from typing import TextIO
 
@@ -17,6 +20,13 @@ def _escape_annotation(text: str, property_value: bool = False) -> str:
     if property_value:
         text = text.replace(":", "%3A").replace(",", "%2C")
     return text
+
+
+def _is_regular_file(stream: TextIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):  # StringIO, a closed or odd stream
+        return False
 
 
 class Output:
@@ -39,12 +49,29 @@ class Output:
 
     def result(self, text: str) -> None:
         """The command's product (a plan, a render, a schema): always printed, even with -q."""
-        self.stdout.write(text if text.endswith("\n") else text + "\n")
+        text = text if text.endswith("\n") else text + "\n"
+        self.stdout.write(self._inert(text, self.stdout))
         self.stdout.flush()
 
     def info(self, text: str) -> None:
         if self.verbosity >= 0:
-            print(text, file=self.stderr)
+            self.stderr.write(self._inert(text + "\n", self.stderr))
+            self.stderr.flush()
+
+    def _inert(self, text: str, stream: TextIO) -> str:
+        """`text` made unable to issue workflow commands when printed into an Actions log.
+
+        Plans and renders quote prompts from pull requests; the runner reads any line starting with
+        `::` (leading spaces allowed) as a command, such as `::add-mask::` or `::error::`. Such
+        text is wrapped in `::stop-commands::TOKEN` ... `::TOKEN::` with a token the text cannot
+        know. A regular file (`plan --format markdown > plan.md`) is no log and is left as it is.
+        """
+        if not self.github or not any(line.lstrip().startswith("::") for line in text.splitlines()):
+            return text
+        if _is_regular_file(stream):
+            return text
+        token = secrets.token_hex(16)
+        return f"::stop-commands::{token}\n{text}::{token}::\n"
 
     def debug(self, text: str) -> None:
         if self.verbosity > 0:
