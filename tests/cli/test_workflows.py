@@ -171,7 +171,10 @@ def test_the_action_matches_the_github_action_schema() -> None:
 def check_jsonschema(args: list[str]) -> None:
     pytest.importorskip("check_jsonschema", reason="check-jsonschema (the lint extra)")
     result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", *args], capture_output=True, text=True
+        [sys.executable, "-m", "check_jsonschema", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -205,6 +208,7 @@ def test_workflows_pass_actionlint(path: Path) -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -216,7 +220,9 @@ def test_actionlint_catches_an_untrusted_expression_in_a_script(tmp_path: Path) 
         "on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
         "      - run: echo ${{ github.event.pull_request.title }}\n"
     )
-    result = subprocess.run([*actionlint(), str(workflow)], capture_output=True, text=True)
+    result = subprocess.run(
+        [*actionlint(), str(workflow)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert "potentially untrusted" in result.stdout + result.stderr
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from promptform.core.images import sniff
+from promptform.core.images import check_format, sniff
 from promptform.state.lockfile import dumps, read_lockfile
 from tests.support.cli import RunCli
 from tests.support.files import MakeProject
@@ -310,3 +312,38 @@ def test_budget_flags_accept_a_plan_within_them(
 ) -> None:
     root = make_project(PROJECT)
     assert run_cli("-C", root, "apply", "--yes", flag, "10").exit_code == 0
+
+
+def test_offline_apply_writes_every_output_format_of_the_images_api(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    cases = {
+        "png": "output_format: png\n",
+        "jpeg": "output_format: jpeg\noutput_compression: 70\n",
+        "webp": "output_format: webp\noutput_compression: 85\n",
+        "png-transparent": "output_format: png\nbackground: transparent\n",
+        "webp-transparent": "output_format: webp\nbackground: transparent\n",
+    }
+    files: dict[str, str | bytes] = {
+        "promptform.toml": "[defaults]\nmodel = 'gpt-image-2'\nsize = '256x128'\n",
+        **{
+            f"prompts/{name}.yaml": f"prompt: A {name} tile.\n{params}"
+            for name, params in cases.items()
+        },
+    }
+    root = make_project(files)
+    result = run_cli("-C", root, "apply", "--yes", "--provider", "offline")
+    assert result.exit_code == 0, result.stderr
+    entries = read_lockfile(root / "promptform.lock").targets
+    assert sorted(entries) == sorted(cases)
+    for name, entry in entries.items():
+        fmt = name.split("-")[0]
+        (output,) = entry.outputs
+        data = (root / "generated" / output.path).read_bytes()
+        assert check_format(data, fmt) == (fmt, 256, 128), name
+        assert (output.format, output.width, output.height) == (fmt, 256, 128)
+        expected_mode = "RGBA" if name.endswith("-transparent") else "RGB"
+        assert Image.open(io.BytesIO(data)).mode == expected_mode, name
+    assert (
+        run_cli("-C", root, "plan", "--provider", "offline", "--detailed-exitcode").exit_code == 0
+    )

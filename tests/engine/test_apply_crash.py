@@ -22,10 +22,10 @@ from tests.support.apply import (
     locked_entries_match_disk,
     make_fake_project,
     subprocess_env,
-    wait_for,
 )
 from tests.support.cli import RunCli
 from tests.support.fake_images_api import FakeImagesAPI, ok
+from tests.support.waiting import join_thread, wait_for
 
 
 class ApplyProcess:
@@ -61,7 +61,7 @@ class ApplyProcess:
 
     def finish(self, timeout: float = 30) -> int:
         code = self.process.wait(timeout)
-        self._reader.join(timeout)
+        join_thread(self._reader, "the reader of apply's stderr", timeout)
         return code
 
     def output(self) -> str:

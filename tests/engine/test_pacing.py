@@ -4,6 +4,7 @@ import asyncio
 import random
 
 from promptform.engine.pacing import AdaptiveLimiter, backoff_delay
+from tests.support.waiting import run_within
 
 
 def test_backoff_honours_the_servers_retry_after() -> None:
@@ -34,7 +35,7 @@ def test_rate_limit_halves_concurrency_and_success_restores_it() -> None:
         seen.append(limiter.limit)
         return seen
 
-    assert asyncio.run(scenario()) == [8.0, 4.0, 8.0]
+    assert run_within(scenario(), "201 acquire/release rounds") == [8.0, 4.0, 8.0]
 
 
 def test_limiter_never_lets_more_than_the_limit_in_flight() -> None:
@@ -52,7 +53,7 @@ def test_limiter_never_lets_more_than_the_limit_in_flight() -> None:
         await asyncio.gather(*(worker() for _ in range(30)))
         return peak
 
-    assert asyncio.run(scenario()) == 3
+    assert run_within(scenario(), "30 workers through a limit of 3") == 3
 
 
 def test_retry_after_pauses_every_sender() -> None:
@@ -66,4 +67,4 @@ def test_retry_after_pauses_every_sender() -> None:
         await limiter.release()
         return loop.time() - start
 
-    assert asyncio.run(scenario()) >= 0.15
+    assert run_within(scenario(), "an acquire after a 0.2 s Retry-After") >= 0.15

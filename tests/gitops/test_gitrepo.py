@@ -8,7 +8,7 @@ from promptform.gitops.gitrepo import source_state
 
 def git(root: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True, timeout=60
     ).stdout.strip()
 
 

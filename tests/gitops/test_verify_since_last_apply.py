@@ -22,7 +22,7 @@ class History:
 
     def git(self, *args: str) -> str:
         return subprocess.run(
-            ["git", *args], cwd=self.root, check=True, capture_output=True, text=True
+            ["git", *args], cwd=self.root, check=True, capture_output=True, text=True, timeout=60
         ).stdout.strip()
 
     def commit(self, path: str, content: str, message: str) -> str:
@@ -120,7 +120,9 @@ def test_a_shallow_clone_is_refused_rather_than_checked_partly(
     history.commit("prompts/b.yaml", "prompt: An owl.\n", "owl")
     shallow = tmp_path / "shallow"
     subprocess.run(
-        ["git", "clone", "-q", "--depth", "1", f"file://{history.root}", str(shallow)], check=True
+        ["git", "clone", "-q", "--depth", "1", f"file://{history.root}", str(shallow)],
+        check=True,
+        timeout=60,
     )
 
     result = run_cli("-C", shallow, "verify-approval", "--since-last-apply")

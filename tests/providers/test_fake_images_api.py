@@ -24,6 +24,7 @@ from tests.support.fake_images_api import (
     server_error,
     truncated_base64,
 )
+from tests.support.waiting import LineReader, join_thread, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BODY = {"model": "gpt-image-2", "prompt": "a lighthouse", "n": 1}
@@ -178,11 +179,10 @@ def test_stopping_wakes_a_request_held_by_a_timeout_behaviour() -> None:
 
         thread = threading.Thread(target=call)
         thread.start()
-        while not server.requests:
-            time.sleep(0.01)
+        wait_for(lambda: bool(server.requests), what="the request to reach the fake images API")
         started = time.monotonic()
         server.stop()
-        thread.join()
+        join_thread(thread, "the request held by the stopped server")
         assert time.monotonic() - started < 2
         assert errors
 
@@ -194,9 +194,10 @@ def test_standalone_server_serves_reports_stats_and_stops_on_sigterm() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
+    stdout = LineReader(process.stdout, "the fake images API's stdout")
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
+        line = stdout.next_line("the FAKE_IMAGES_API= line").strip()
         assert line.startswith("FAKE_IMAGES_API=http://127.0.0.1:")
         base_url = line.split("=", 1)[1]
         origin = base_url.removesuffix("/v1")
@@ -216,10 +217,9 @@ def test_standalone_server_serves_reports_stats_and_stops_on_sigterm() -> None:
             "violations": [],
         }
         process.terminate()
-        remaining, _ = process.communicate(timeout=10)
-        assert process.returncode == 0
-        assert json.loads(remaining)["generations"] == 1
+        assert process.wait(timeout=10) == 0
+        assert json.loads("\n".join(stdout.rest()))["generations"] == 1
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.wait(timeout=10)

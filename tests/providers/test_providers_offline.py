@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import sys
 import time
 
 import pytest
 from PIL import Image
 
-from promptform.core.images import sniff
+from promptform.core.images import check_format, sniff
 from promptform.providers.base import ImageRequest, ProviderError
-from promptform.providers.offline import OfflineProvider, render_images
+from promptform.providers.offline import OUTPUT_FORMATS, OfflineProvider, render_images
+from tests.support.openapi import OPENAPI_PATH
 
 FINGERPRINT = "sha256:v1:" + "ab" * 32
 
@@ -74,11 +77,40 @@ def test_the_label_is_drawn_on_a_dark_panel() -> None:
     assert (240, 240, 240) in panel
 
 
+@pytest.mark.parametrize("fmt", OUTPUT_FORMATS)
+def test_every_output_format_is_a_whole_image_of_that_format_and_size(fmt: str) -> None:
+    images = render_images(request(size="128x64", output_format=fmt, n=2))
+    assert [check_format(image, fmt) for image in images] == [(fmt, 128, 64)] * 2
+    assert images == render_images(request(size="128x64", output_format=fmt, n=2))
+
+
+def test_the_offline_formats_are_the_images_apis() -> None:
+    schema = json.loads(OPENAPI_PATH.read_text())["components"]["schemas"]["CreateImageRequest"]
+    assert tuple(schema["properties"]["output_format"]["enum"]) == OUTPUT_FORMATS
+
+
 @pytest.mark.parametrize("fmt", ["jpeg", "webp"])
-def test_jpeg_and_webp_previews_are_encoded_with_pillow(fmt: str) -> None:
-    images = render_images(request(size="128x64", output_format=fmt))
-    assert sniff(images[0]) == (fmt, 128, 64)
-    assert images == render_images(request(size="128x64", output_format=fmt))
+def test_output_compression_sets_the_encoder_quality(fmt: str) -> None:
+    small = render_images(request(size="256x256", output_format=fmt, output_compression=5))[0]
+    large = render_images(request(size="256x256", output_format=fmt, output_compression=95))[0]
+    assert len(small) < len(large)
+    assert check_format(small, fmt) == check_format(large, fmt) == (fmt, 256, 256)
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_a_transparent_background_leaves_only_the_label_panel_opaque(fmt: str) -> None:
+    data = render_images(request(size="512x256", output_format=fmt, background="transparent"))[0]
+    assert check_format(data, fmt) == (fmt, 512, 256)
+    image = Image.open(io.BytesIO(data))
+    assert image.mode == "RGBA"
+    assert image.getpixel((500, 250))[3] == 0  # type: ignore[index]
+    assert image.getpixel((10, 20))[3] == 255  # type: ignore[index]  # inside the label panel
+
+
+@pytest.mark.parametrize("background", ["opaque", "auto", None])
+def test_other_backgrounds_are_opaque(background: str | None) -> None:
+    data = render_images(request(size="64x64", output_format="webp", background=background))[0]
+    assert Image.open(io.BytesIO(data)).mode == "RGB"
 
 
 def test_a_large_preview_renders_quickly() -> None:
@@ -95,6 +127,10 @@ def test_a_large_preview_renders_quickly() -> None:
         ({"size": "9000x16"}, "offline provider: size 9000x16 is outside 1..4096 pixels per edge"),
         ({"n": 0}, "offline provider: n must be 1..10, not 0"),
         ({"output_format": "gif"}, "offline provider: unsupported output_format 'gif'"),
+        (
+            {"output_format": "jpeg", "background": "transparent"},
+            "offline provider: background transparent needs output_format png or webp, not jpeg",
+        ),
     ],
 )
 def test_impossible_requests_are_refused(body: dict[str, object], message: str) -> None:
@@ -104,16 +140,13 @@ def test_impossible_requests_are_refused(body: dict[str, object], message: str) 
     assert caught.value.retryable is False
 
 
-def test_without_pillow_jpeg_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    real = importlib.import_module
-
-    def no_pillow(name: str, package: str | None = None) -> object:
-        if name.startswith("PIL"):
-            raise ImportError(name)
-        return real(name, package)
-
-    monkeypatch.setattr(importlib, "import_module", no_pillow)
-    with pytest.raises(ProviderError, match="pip install pillow, or use output_format: png"):
-        render_images(request(size="64x64", output_format="jpeg"))
+def test_without_pillow_webp_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow is a dependency, but an environment installed with --no-deps can still lack it.
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(ProviderError) as caught:
+        render_images(request(size="64x64", output_format="webp"))
+    assert str(caught.value) == (
+        "offline provider renders webp previews with Pillow, a dependency of promptform that this "
+        "environment lacks; reinstall promptform or pip install pillow"
+    )
+    assert caught.value.retryable is False

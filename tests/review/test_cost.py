@@ -46,7 +46,11 @@ def write_lock(root: Path, entries: dict[str, LockEntry]) -> None:
 
 def git(root: Path, *args: str) -> None:
     subprocess.run(
-        ["git", "-c", "commit.gpgsign=false", *args], cwd=root, check=True, capture_output=True
+        ["git", "-c", "commit.gpgsign=false", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
 
 

@@ -46,6 +46,7 @@ def git(root: Path, *args: str) -> str:
         check=True,
         capture_output=True,
         text=True,
+        timeout=60,
     ).stdout.strip()
 
 

@@ -95,6 +95,7 @@ def git(root: Path, *args: str) -> None:
         env=env,
         check=True,
         capture_output=True,
+        timeout=60,
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from promptform.core.errors import PromptformError
 from promptform.state.apply_lock import apply_lock
+from tests.support.waiting import LineReader
 
 
 def test_second_apply_is_refused_and_told_who_holds_the_lock(tmp_path: Path) -> None:
@@ -31,15 +32,20 @@ def test_second_apply_is_refused_and_told_who_holds_the_lock(tmp_path: Path) -> 
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdin is not None and holder.stdout is not None
+    stdout = LineReader(holder.stdout, "the lock holder's stdout")
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert stdout.next_line("the holder to take the lock") == "locked"
         with (
             pytest.raises(PromptformError, match=rf"pid {holder.pid} on .*started"),
             apply_lock(tmp_path),
         ):
             pass
     finally:
-        holder.communicate("\n")
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        stdout.rest()
     with apply_lock(tmp_path):  # released when the holder exits
         pass
 
@@ -55,10 +61,14 @@ def test_lock_of_a_killed_apply_does_not_outlive_it(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    holder.kill()
-    holder.wait()
-    holder.stdout.close()
+    assert holder.stdout is not None
+    stdout = LineReader(holder.stdout, "the lock holder's stdout")
+    try:
+        assert stdout.next_line("the holder to take the lock") == "locked"
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        stdout.rest()
     with apply_lock(tmp_path):
         pass
 

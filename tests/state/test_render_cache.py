@@ -421,6 +421,7 @@ def test_the_cache_key_covers_every_module_that_loading_a_project_imports() -> N
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
     ).stdout.split()
 
     modules = {name.removeprefix("promptform/") for name in imported}

@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.support.waiting import stop_serving
+
 TOKEN = "ghs_faketoken0123456789abcdef"  # a fake server's fake token
 REPOSITORY = "acme/images"
 
@@ -113,11 +115,10 @@ class FakeGitHub:
         return self
 
     def stop(self) -> None:
+        if self._httpd is not None and self._thread is not None:
+            stop_serving(self._httpd, self._thread, "the fake GitHub API")
         if self._httpd is not None:
-            self._httpd.shutdown()
             self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join()
 
     @property
     def url(self) -> str:

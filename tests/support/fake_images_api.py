@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Any
 
 import jsonschema
@@ -43,12 +43,15 @@ import pytest
 from PIL import Image
 
 from tests.support.openapi import OPENAPI_PATH
+from tests.support.waiting import join_thread, stop_serving
 
 GENERATIONS_PATH = "/v1/images/generations"
 EDITS_PATH = "/v1/images/edits"
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _RESPONSE_SIZES = {"1024x1024", "1024x1536", "1536x1024"}
+# Once stop() has woken sleeping behaviours and shut connections, handlers return in milliseconds.
+HANDLER_SECONDS = 10.0
 
 
 # --- behaviours ---------------------------------------------------------------------------------
@@ -257,8 +260,7 @@ class FakeImagesAPI:
     def stop(self) -> None:
         self._stopping.set()  # wakes requests sleeping in latency or timeout behaviours
         if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
+            stop_serving(self._httpd, self._thread, "the fake images API")
             self._thread = None
         self._httpd.close_connections()
         self._httpd.server_close()
@@ -392,6 +394,15 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        # ThreadingMixIn.server_close joins the handler threads without a deadline: a handler that
+        # never returns would hang the test's teardown instead of failing it.
+        HTTPServer.server_close(self)
+        deadline = time.monotonic() + HANDLER_SECONDS
+        for handler in list(vars(self).get("_threads", ())):
+            remaining = max(0.0, deadline - time.monotonic())
+            join_thread(handler, "a request handler of the fake images API", remaining)
 
     def close_connections(self) -> None:
         # Idle keep-alive connections would keep their handler threads (and server_close) waiting.

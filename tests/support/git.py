@@ -13,7 +13,7 @@ from promptform.state.lockfile import LockedOutput, LockEntry, ProviderRef
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
     if check and result.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}{result.stdout}")
     return result.stdout.strip()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import io
 import re
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from promptform.providers.base import Generation, ImageRequest, ProviderError
 DEFAULT_SIZE = (1024, 1024)
 MAX_EDGE = 4096
 RENDERER = "promptform-offline-v1"
+# The images API's output formats (its OpenAPI document, CreateImageRequest.output_format).
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
 
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 
@@ -85,7 +86,7 @@ _GLYPH_W, _GLYPH_H = 5, 7
 
 
 class OfflineProvider:
-    """Renders previews instead of calling an API. Output formats other than PNG need Pillow."""
+    """Renders previews instead of calling an API, in every output format the images API offers."""
 
     kind = "offline"
 
@@ -105,11 +106,12 @@ class OfflineProvider:
 
 
 def render_images(request: ImageRequest) -> list[bytes]:
-    """The preview images for `request`: `n` of them, of its size and output format."""
+    """The preview images for `request`: `n` of them, of its size, output format and background."""
     body = request.body
     width, height = _size(body.get("size"))
     count = _count(body.get("n", 1))
-    output_format = str(body.get("output_format") or "png")
+    output_format = _output_format(body.get("output_format"))
+    transparent = _transparent(body.get("background"), output_format)
     seed = request.fingerprint or hashlib.sha256(canonical_json(body)).hexdigest()
     images = []
     for index in range(count):
@@ -119,8 +121,10 @@ def render_images(request: ImageRequest) -> list[bytes]:
             request.address,
             f"{width}x{height}  {index + 1}/{count}  {_short(seed)}",
         ]
-        rows = list(_rows(width, height, digest, lines))
-        images.append(_encode(output_format, width, height, rows, body))
+        label = _Label(width, height, max(1, min(width, height) // 200), lines)
+        rows = list(_rows(width, height, digest, label))
+        alpha = [label.alpha_row(y) for y in range(height)] if transparent else None
+        images.append(_encode(output_format, width, height, rows, alpha, body))
     return images
 
 
@@ -141,6 +145,28 @@ def _size(value: Any) -> tuple[int, int]:
     return width, height
 
 
+def _output_format(value: Any) -> str:
+    output_format = str(value or "png")
+    if output_format not in OUTPUT_FORMATS:
+        raise ProviderError(
+            f"offline provider: unsupported output_format {output_format!r}", retryable=False
+        )
+    return output_format
+
+
+def _transparent(value: Any, output_format: str) -> bool:
+    if value != "transparent":
+        return False
+    # The images API has the same rule: JPEG has no alpha channel.
+    if output_format not in ("png", "webp"):
+        raise ProviderError(
+            "offline provider: background transparent needs output_format png or webp, "
+            f"not {output_format}",
+            retryable=False,
+        )
+    return True
+
+
 def _count(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10:
         raise ProviderError(f"offline provider: n must be 1..10, not {value!r}", retryable=False)
@@ -151,12 +177,10 @@ def _short(seed: str) -> str:
     return seed.rsplit(":", 1)[-1][:12]
 
 
-def _rows(width: int, height: int, digest: bytes, lines: list[str]) -> Iterator[bytes]:
+def _rows(width: int, height: int, digest: bytes, label: _Label) -> Iterator[bytes]:
     """A vertical gradient between two colours from `digest`, checkered, with the label on a panel."""
     top, bottom = digest[0:3], digest[3:6]
     tile = max(8, min(width, height) // 16)
-    scale = max(1, min(width, height) // 200)
-    label = _Label(width, height, scale, lines)
     for y in range(height):
         t = y / max(1, height - 1)
         base = bytes(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
@@ -173,6 +197,7 @@ class _Label:
     """The text panel: which rows it covers and how to paint one of them."""
 
     def __init__(self, width: int, height: int, scale: int, lines: list[str]) -> None:
+        self.width = width
         self.scale = scale
         self.margin = 4 * scale
         advance = (_GLYPH_W + 1) * scale
@@ -192,8 +217,19 @@ class _Label:
         self.ink = bytes((240, 240, 240))
         self.advance = advance
 
+    def covers(self, y: int) -> bool:
+        return bool(self.lines) and self.top <= y < self.bottom
+
+    def alpha_row(self, y: int) -> bytes:
+        """Row `y` of the alpha channel of a transparent preview: only the label panel is opaque."""
+        if not self.covers(y):
+            return bytes(self.width)
+        return (
+            bytes(self.left) + b"\xff" * (self.right - self.left) + bytes(self.width - self.right)
+        )
+
     def draw(self, y: int, row: bytes) -> bytes:
-        if not self.lines or not self.top <= y < self.bottom:
+        if not self.covers(y):
             return row
         painted = bytearray(row)
         painted[self.left * 3 : self.right * 3] = self.panel * (self.right - self.left)
@@ -225,25 +261,33 @@ def _wrap(text: str, limit: int, max_lines: int = 3) -> list[str]:
 
 
 def _encode(
-    output_format: str, width: int, height: int, rows: list[bytes], body: dict[str, Any]
+    output_format: str,
+    width: int,
+    height: int,
+    rows: list[bytes],
+    alpha: list[bytes] | None,
+    body: dict[str, Any],
 ) -> bytes:
-    if output_format == "png":
+    if output_format == "png" and alpha is None:
+        # Opaque PNG needs no imaging library and is the fastest to encode (see encode_png).
         return encode_png(width, height, rows)
-    if output_format not in ("jpeg", "webp"):
-        raise ProviderError(
-            f"offline provider: unsupported output_format {output_format!r}", retryable=False
-        )
     try:
-        pil_image: Any = importlib.import_module("PIL.Image")
+        # Imported here so commands that render nothing (plan, status) do not pay for loading Pillow.
+        from PIL import Image
     except ImportError:
         raise ProviderError(
-            f"offline provider renders {output_format} previews with Pillow, which is not "
-            "installed; pip install pillow, or use output_format: png",
+            f"offline provider renders {output_format} previews with Pillow, a dependency of "
+            "promptform that this environment lacks; reinstall promptform or pip install pillow",
             retryable=False,
         ) from None
-    image = pil_image.frombytes("RGB", (width, height), b"".join(rows))
+    image = Image.frombytes("RGB", (width, height), b"".join(rows))
+    if alpha is not None:
+        image.putalpha(Image.frombytes("L", (width, height), b"".join(alpha)))
     buffer = io.BytesIO()
-    quality = body.get("output_compression")
-    quality = quality if isinstance(quality, int) and 0 <= quality <= 100 else 90
+    if output_format == "png":
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+    compression = body.get("output_compression")
+    quality = compression if isinstance(compression, int) and 0 <= compression <= 100 else 90
     image.save(buffer, format=output_format.upper(), quality=quality)
     return buffer.getvalue()
