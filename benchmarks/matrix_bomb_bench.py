@@ -67,7 +67,8 @@ def main_bench() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         bomb = build(Path(scratch) / "bomb", axes=10)
         plain = build(Path(scratch) / "plain", axes=0)
-        with contextlib.redirect_stderr(io.StringIO()):  # warm imports: subprocesses pay them anyway
+        # Warm the imports: the subprocesses below pay for them anyway.
+        with contextlib.redirect_stderr(io.StringIO()):
             main(["-C", str(bomb), "validate"])
         seconds, peak, code = in_process(bomb)
         print(
