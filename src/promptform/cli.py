@@ -333,6 +333,12 @@ def lock_merge(app: AppContext, base: Path, ours: Path, theirs: Path) -> int:
     help="Verify every commit on the branch since the last apply's source commit (what an apply "
     "of the branch's tip acts on), not only --sha.",
 )
+@click.option(
+    "--branch",
+    metavar="NAME",
+    help="The branch being applied: only pull requests merged into it count (default: the "
+    "branch $GITHUB_REF names, else the checked-out one).",
+)
 @pass_app
 def verify_approval(
     app: AppContext,
@@ -341,8 +347,10 @@ def verify_approval(
     require_head: bool,
     allow_direct_push: bool,
     since_last_apply: bool,
+    branch: str | None,
 ) -> int:
-    """Exit 0 only if the commit's merged pull request was approved by someone other than its author.
+    """Exit 0 only if the commit came from a pull request merged into the branch and approved by
+    someone with write access who is neither its author nor the author of one of its commits.
 
     Each reviewer counts with their latest review; an outstanding "changes requested" refuses.
     Uses the GitHub REST API at $GITHUB_API_URL with $GITHUB_TOKEN (needs pull-requests: read).
@@ -350,7 +358,7 @@ def verify_approval(
     from promptform.commands.verify_approval import VerifyRequest
     from promptform.commands.verify_approval import verify_approval as run_verify
 
-    request = VerifyRequest(sha, repo, require_head, allow_direct_push, since_last_apply)
+    request = VerifyRequest(sha, repo, require_head, allow_direct_push, since_last_apply, branch)
     return app.run(
         lambda: run_verify(app.output, request, config=app.config() if since_last_apply else None)
     )

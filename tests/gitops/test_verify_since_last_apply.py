@@ -54,6 +54,7 @@ def history(tmp_path: Path) -> History:
 def approved(github: FakeGitHub, number: int, sha: str) -> None:
     github.add_pull(number, "alice", sha, sha, commits=(sha,))
     github.add_review(number, "bob", "APPROVED", sha)
+    github.grant("bob")
 
 
 def test_every_commit_since_the_last_apply_is_verified(
@@ -85,7 +86,7 @@ def test_an_unapproved_commit_behind_the_tip_refuses_the_apply(
     result = run_cli("-C", history.root, "verify-approval", "--since-last-apply")
 
     assert result.exit_code == 1
-    assert f"{sneaked[:12]} did not come from a merged pull request" in result.stderr
+    assert f"{sneaked[:12]} did not come from a pull request merged into main" in result.stderr
 
 
 def test_a_commit_that_only_claims_to_be_a_result_is_still_verified(
@@ -102,7 +103,7 @@ def test_a_commit_that_only_claims_to_be_a_result_is_still_verified(
     result = run_cli("-C", history.root, "verify-approval", "--since-last-apply")
 
     assert result.exit_code == 1
-    assert f"{forged[:12]} did not come from a merged pull request" in result.stderr
+    assert f"{forged[:12]} did not come from a pull request merged into main" in result.stderr
 
 
 def test_without_an_earlier_apply_only_the_tip_is_verified(

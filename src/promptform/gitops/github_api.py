@@ -1,4 +1,5 @@
-"""The GitHub REST API calls promptform makes: a commit's pull requests, reviews, PR comments.
+"""The GitHub REST API calls promptform makes: a commit's pull requests, their reviews and
+commits, a collaborator's permission, a workflow's runs, PR comments.
 
 Paginates through Link headers, retries only what may pass on retry (5xx, connection errors),
 and turns every failure into one GitHubError line that says what to check. The token goes in one
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -106,6 +107,21 @@ class GitHub:
 
     def reviews(self, number: int) -> list[dict[str, Any]]:
         return list(self._pages(f"{self._repo}/pulls/{number}/reviews"))
+
+    def pull_commits(self, number: int) -> list[dict[str, Any]]:
+        return list(self._pages(f"{self._repo}/pulls/{number}/commits"))
+
+    def collaborator_permission(self, login: str) -> dict[str, Any]:
+        """`{"permission": ..., "role_name": ...}` of `login`; an answer without them is refused."""
+        path = f"{self._repo}/collaborators/{quote(login, safe='')}/permission"
+        answer = _object(self._request("GET", path), "GET", path)
+        fields = [answer.get("permission"), answer.get("role_name")]
+        if not any(isinstance(value, str) and value for value in fields):
+            raise GitHubError(
+                f"GitHub API: GET {path} did not say the permission of {login}; "
+                "check GITHUB_API_URL and the token"
+            )
+        return answer
 
     def issue_comments(self, number: int) -> Iterator[dict[str, Any]]:
         return self._pages(f"{self._repo}/issues/{number}/comments")
