@@ -246,6 +246,14 @@ def test_a_pull_request_that_does_not_contain_the_commit_does_not_count(
     assert "direct push" in refused(run_cli("verify-approval", "--sha", OLDER))
 
 
+def test_a_pull_request_without_a_number_does_not_count(
+    merged: FakeGitHub, run_cli: RunCli
+) -> None:
+    merged.add_review(7, "bob", "APPROVED", HEAD)
+    del merged.pulls[7]["number"]
+    assert "direct push" in refused(run_cli("verify-approval"))
+
+
 def test_reviews_are_read_across_pages(merged: FakeGitHub, run_cli: RunCli) -> None:
     merged.page_size = 2
     for reviewer in ["r1", "r2", "r3", "r4"]:

@@ -44,7 +44,9 @@ def merged_pulls(
     merged = [
         pull
         for pull in pulls
-        if pull.get("merged_at") and (pull.get("base") or {}).get("ref") == branch
+        if pull.get("merged_at")
+        and isinstance(pull.get("number"), int)
+        and (pull.get("base") or {}).get("ref") == branch
     ]
     return sorted(merged, key=lambda pull: pull.get("merge_commit_sha") != sha)
 
