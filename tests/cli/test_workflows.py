@@ -301,6 +301,11 @@ def test_the_action_takes_command_args_python_version_and_package() -> None:
     assert action["inputs"]["package"]["default"] == "promptform"
 
 
+def test_the_action_installs_a_requirements_file_only_with_hashes() -> None:
+    [install] = [s for s in load(ACTION)["runs"]["steps"] if s.get("name") == "Install promptform"]
+    assert '--require-hashes -r "$PACKAGE"' in install["run"]
+
+
 def test_pre_commit_hooks_validate_and_plan() -> None:
     hooks = {
         hook["id"]: hook for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
