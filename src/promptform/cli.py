@@ -361,7 +361,8 @@ def verify_approval(
     someone with write access who is neither its author nor the author of one of its commits.
 
     Each reviewer counts with their latest review; an outstanding "changes requested" refuses.
-    Uses the GitHub REST API at $GITHUB_API_URL with $GITHUB_TOKEN (needs pull-requests: read).
+    Uses the GitHub REST API at $GITHUB_API_URL with $GITHUB_TOKEN (needs pull-requests: read,
+    and actions: read for --since-last-apply).
     """
     from promptform.commands.verify_approval import VerifyRequest
     from promptform.commands.verify_approval import verify_approval as run_verify

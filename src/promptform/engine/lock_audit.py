@@ -90,7 +90,7 @@ def _targets_at(config: Config, sha: str) -> dict[str, Target] | str:
     """The targets the manifests at `sha` declare, or why they cannot be told."""
     project = repo_path(config.root, config.root)
     with tempfile.TemporaryDirectory(prefix="promptform-verify-") as scratch:
-        tree = Path(scratch)
+        tree = Path(scratch).resolve()  # load_config resolves paths; compare like with like
         export_tree(config.root, sha, tree)
         directory = tree / project
         explicit = None
