@@ -334,8 +334,21 @@ def lock_merge(app: AppContext, base: Path, ours: Path, theirs: Path) -> int:
 @click.option(
     "--since-last-apply",
     is_flag=True,
-    help="Verify every commit on the branch since the last apply's source commit (what an apply "
-    "of the branch's tip acts on), not only --sha.",
+    help="Verify every commit on the branch's first-parent line since the commit of the last "
+    "successful apply run (GitHub Actions' record; what an apply of the tip acts on), not only "
+    "--sha. Commits that change only outputs and lock entries the way an apply would pass.",
+)
+@click.option(
+    "--since",
+    metavar="SHA",
+    help="Like --since-last-apply, but start after SHA instead of the last apply run (for a first "
+    "apply or a manual run; noted in the job summary).",
+)
+@click.option(
+    "--branch",
+    metavar="NAME",
+    help="The branch being applied: only pull requests merged into it count (default: the "
+    "branch $GITHUB_REF names, else the checked-out one).",
 )
 @pass_app
 def verify_approval(
@@ -345,19 +358,24 @@ def verify_approval(
     require_head: bool,
     allow_direct_push: bool,
     since_last_apply: bool,
+    branch: str | None,
+    since: str | None,
 ) -> int:
-    """Exit 0 only if the commit's merged pull request was approved by someone other than its author.
+    """Exit 0 only if the commit came from a pull request merged into the branch and approved by
+    someone with write access who is neither its author nor the author of one of its commits.
 
     Each reviewer counts with their latest review; an outstanding "changes requested" refuses.
-    Uses the GitHub REST API at $GITHUB_API_URL with $GITHUB_TOKEN (needs pull-requests: read).
+    Uses the GitHub REST API at $GITHUB_API_URL with $GITHUB_TOKEN (needs pull-requests: read,
+    and actions: read for --since-last-apply).
     """
     from promptform.commands.verify_approval import VerifyRequest
     from promptform.commands.verify_approval import verify_approval as run_verify
 
-    request = VerifyRequest(sha, repo, require_head, allow_direct_push, since_last_apply)
-    return app.run(
-        lambda: run_verify(app.output, request, config=app.config() if since_last_apply else None)
+    request = VerifyRequest(
+        sha, repo, require_head, allow_direct_push, since_last_apply, branch, since
     )
+    walk = since_last_apply or since is not None
+    return app.run(lambda: run_verify(app.output, request, config=app.config() if walk else None))
 
 
 @cli.group()

@@ -14,6 +14,7 @@ import yaml
 from syrupy.assertion import SnapshotAssertion
 
 from promptform import __version__
+from promptform.core.config import load_config
 from tests.support.cli import RunCli
 from tests.support.files import MakeProject, write_files
 
@@ -361,6 +362,15 @@ def test_init_into_an_empty_directory_gives_a_valid_project(
     assert (target / ".gitattributes").is_file()
     assert validated.exit_code == 0, validated.stderr
     assert validated.stderr == "ok: 1 manifest in 1 file, 1 target\n"
+
+
+def test_init_caps_what_one_apply_may_spend(run_cli: RunCli, tmp_path: Path) -> None:
+    # A bug or a way around the approval gate must not be able to spend without bound; users
+    # raise the caps when they need to.
+    run_cli("init", tmp_path)
+    budget = load_config(tmp_path).budget
+    assert budget.max_images == 20
+    assert budget.max_cost == 5.0
 
 
 def test_init_scaffolds_a_schema_equal_to_the_schema_command(

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from promptform import __version__
+from promptform.commands.init import VERSION_PLACEHOLDER
 from tests.support.cli import RunCli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +45,8 @@ def step(workflow: dict[str, Any], name: str) -> dict[str, Any]:
 
 PLAN = load(REPO / ".github/workflows/promptform-plan.yml")
 APPLY = load(REPO / ".github/workflows/promptform-apply.yml")
+PREVIEW = load(REPO / ".github/workflows/promptform-preview.yml")
+PINNED_PROMPTFORM = f"${{{{ vars.PROMPTFORM_PACKAGE || 'promptform=={__version__}' }}}}"
 
 
 @pytest.mark.parametrize(
@@ -55,7 +59,8 @@ APPLY = load(REPO / ".github/workflows/promptform-apply.yml")
     ],
 )
 def test_this_repository_runs_what_init_writes(relative: str) -> None:
-    assert (REPO / ".github" / relative).read_text() == (SCAFFOLD / relative).read_text()
+    scaffold = (SCAFFOLD / relative).read_text().replace(VERSION_PLACEHOLDER, __version__)
+    assert (REPO / ".github" / relative).read_text() == scaffold
 
 
 def test_init_writes_the_workflows_the_action_and_the_merge_attribute(
@@ -68,7 +73,8 @@ def test_init_writes_the_workflows_the_action_and_the_merge_attribute(
         "workflows/promptform-apply.yml",
         "actions/promptform/action.yml",
     ]:
-        assert (tmp_path / ".github" / relative).read_text() == (SCAFFOLD / relative).read_text()
+        scaffold = (SCAFFOLD / relative).read_text().replace(VERSION_PLACEHOLDER, __version__)
+        assert (tmp_path / ".github" / relative).read_text() == scaffold
     assert "promptform.lock merge=promptform" in (tmp_path / ".gitattributes").read_text()
     assert result.stderr.splitlines()[-1] == (
         "enable the lockfile merge driver in this clone: "
@@ -121,7 +127,12 @@ def test_plan_validates_comments_summarises_and_uploads_the_saved_plan() -> None
 def test_apply_runs_one_at_a_time_after_verifying_the_approval() -> None:
     assert set(APPLY["on"]) == {"push", "workflow_dispatch"}
     assert APPLY["on"]["push"]["branches"] == ["main"]
-    assert APPLY["permissions"] == {"contents": "write", "pull-requests": "write"}
+    # actions: read: verify-approval starts from the last successful run of this workflow.
+    assert APPLY["permissions"] == {
+        "contents": "write",
+        "pull-requests": "write",
+        "actions": "read",
+    }
     assert APPLY["concurrency"]["cancel-in-progress"] is False
     [job] = APPLY["jobs"].values()
     assert job["environment"]
@@ -130,11 +141,15 @@ def test_apply_runs_one_at_a_time_after_verifying_the_approval() -> None:
     apply = step(APPLY, "Apply, commit and push the results")
     assert names.index(verify["name"]) < names.index(apply["name"])
     assert verify["with"]["command"] == "verify-approval"
+    assert verify["with"]["args"].startswith("--require-approval-of-head --since-last-apply ")
+    assert "inputs.since" in verify["with"]["args"]
     assert verify["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
     assert apply["with"]["command"] == "apply"
     assert apply["with"]["args"] == "--yes --commit --push"
     assert apply["env"] == {"WISGATE_API_KEY": "${{ secrets.WISGATE_API_KEY }}"}
-    assert job["steps"][0]["with"]["lfs"] is True
+    [checkout] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["lfs"] is True
+    assert names.index(checkout.get("name")) == 1  # right after the branch check
 
 
 def test_apply_uploads_the_gallery_and_comments_the_new_images_after_applying() -> None:
@@ -147,6 +162,62 @@ def test_apply_uploads_the_gallery_and_comments_the_new_images_after_applying() 
     assert 'promptform report --out "$RUNNER_TEMP/promptform-gallery"' in gallery["run"]
     assert "--marker promptform:images" in comment["run"]
     assert comment["if"] == "steps.gallery.outputs.changed == 'true'"
+
+
+def test_apply_refuses_to_run_from_any_branch_but_the_default_one() -> None:
+    # A manual run from another branch would run that branch's copy of this workflow; the
+    # environment's branch policy keeps the key from it, and this step says so first.
+    [job] = APPLY["jobs"].values()
+    first = job["steps"][0]
+    assert first["name"] == "Refuse any branch but the default one"
+    assert first["env"]["DEFAULT_BRANCH"] == "${{ github.event.repository.default_branch }}"
+    assert '"$GITHUB_REF" != "refs/heads/$DEFAULT_BRANCH"' in first["run"]
+    assert "exit 1" in first["run"]
+
+
+def test_a_manual_start_point_must_be_a_commit_hash_and_is_logged() -> None:
+    assert APPLY["on"]["workflow_dispatch"]["inputs"]["since"]["type"] == "string"
+    [job] = APPLY["jobs"].values()
+    first = job["steps"][0]
+    assert first["env"]["SINCE"] == "${{ inputs.since }}"
+    assert "^[0-9a-f]{7,40}$" in first["run"]
+
+
+def test_the_api_key_reaches_only_the_apply_step_of_the_apply_job() -> None:
+    # An environment secret of `promptform`, which only the default branch may deploy to.
+    [job] = APPLY["jobs"].values()
+    assert job["environment"] == "promptform"
+    with_key = [s["name"] for s in steps(APPLY) if "secrets." in yaml.safe_dump(s)]
+    assert with_key == ["Apply, commit and push the results"]
+
+
+def test_previews_get_no_key_and_use_the_offline_provider() -> None:
+    # A pull request's own workflow, action and promptform.toml run in the preview job: with the
+    # key in its environment, any writer could send it anywhere.
+    text = (REPO / ".github/workflows/promptform-preview.yml").read_text()
+    assert "secrets." not in text
+    assert "WISGATE_API_KEY" not in text
+    assert "--provider offline" in step(PREVIEW, "Preview the changed targets")["run"]
+    [job] = PREVIEW["jobs"].values()
+    assert "environment" not in job
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_workflows_install_the_pinned_promptform(path: Path) -> None:
+    packages = [
+        s["with"]["package"]
+        for s in steps(load(path))
+        if s.get("uses") == "./.github/actions/promptform"
+    ]
+    assert all(package == PINNED_PROMPTFORM for package in packages), packages
+
+
+def test_init_pins_the_promptform_it_was_run_with(run_cli: RunCli, tmp_path: Path) -> None:
+    run_cli("init", tmp_path)
+    for workflow in (tmp_path / ".github" / "workflows").glob("*.yml"):
+        text = workflow.read_text()
+        assert VERSION_PLACEHOLDER not in text
+        assert f"'promptform=={__version__}'" in text
 
 
 @pytest.mark.parametrize("path", [*WORKFLOWS, ACTION], ids=lambda path: path.name)
@@ -423,6 +494,11 @@ def test_the_action_takes_command_args_python_version_and_package() -> None:
     assert set(action["inputs"]) == {"command", "args", "python-version", "package"}
     assert action["runs"]["using"] == "composite"
     assert action["inputs"]["package"]["default"] == "promptform"
+
+
+def test_the_action_installs_a_requirements_file_only_with_hashes() -> None:
+    [install] = [s for s in load(ACTION)["runs"]["steps"] if s.get("name") == "Install promptform"]
+    assert '--require-hashes -r "$PACKAGE"' in install["run"]
 
 
 def test_pre_commit_hooks_validate_and_plan() -> None:

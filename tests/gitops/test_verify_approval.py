@@ -17,9 +17,12 @@ OLDER = "c" * 40
 
 @pytest.fixture
 def merged(fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
-    """PR #7 by alice, head HEAD, merged as MERGE; GITHUB_SHA is the merge commit."""
+    """PR #7 by alice, head HEAD, merged as MERGE; GITHUB_SHA is the merge commit. The reviewers
+    the tests use can write to the repository."""
     monkeypatch.setenv("GITHUB_SHA", MERGE)
     fake_github.add_pull(7, "alice", HEAD, MERGE, commits=(HEAD,))
+    for reviewer in ("bob", "carol", "dave", "r1", "r2", "r3", "r4"):
+        fake_github.grant(reviewer)
     return fake_github
 
 
@@ -112,8 +115,8 @@ def test_an_approval_of_the_head_satisfies_require_approval_of_head(
 def test_a_direct_push_is_refused(fake_github: FakeGitHub, run_cli: RunCli) -> None:
     line = refused(run_cli("verify-approval", "--sha", MERGE))
     assert line == (
-        f"error: {MERGE[:12]} did not come from a merged pull request (a direct push); refusing "
-        "to apply it (--allow-direct-push allows that)"
+        f"error: {MERGE[:12]} did not come from a pull request merged into main (a direct push); "
+        "refusing to apply it (--allow-direct-push allows that)"
     )
 
 
@@ -138,9 +141,113 @@ def test_the_pull_request_merged_as_the_commit_is_chosen(
     fake_github.add_pull(8, "alice", OLDER, "d" * 40, commits=(MERGE,))
     fake_github.add_pull(9, "erin", HEAD, MERGE)
     fake_github.add_review(9, "bob", "APPROVED", HEAD)
+    fake_github.grant("bob")
     result = run_cli("verify-approval", "--sha", MERGE)
     assert result.exit_code == 0, result.stderr
     assert "#9" in result.stdout
+
+
+@pytest.mark.parametrize("role", ["read", "triage"])
+def test_an_approval_from_someone_who_cannot_write_does_not_count(
+    merged: FakeGitHub, run_cli: RunCli, role: str
+) -> None:
+    # On a public repository any account can leave an approving review.
+    merged.grant("mallory", role)
+    merged.add_review(7, "mallory", "APPROVED", HEAD)
+    line = refused(run_cli("verify-approval"))
+    assert line == (
+        "error: pull request #7: approved only by mallory, who cannot write to the repository; "
+        "it needs an approval from someone with write, maintain or admin permission"
+    )
+    assert [r.path for r in merged.calls("GET", "/permission")] == [
+        "/repos/acme/images/collaborators/mallory/permission"
+    ]
+
+
+@pytest.mark.parametrize("role", ["write", "maintain", "admin"])
+def test_an_approval_from_a_writer_maintainer_or_admin_counts(
+    merged: FakeGitHub, run_cli: RunCli, role: str
+) -> None:
+    merged.grant("erin", role)
+    merged.add_review(7, "erin", "APPROVED", HEAD)
+    result = run_cli("verify-approval")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("approved by erin\n")
+
+
+def test_an_approval_by_someone_who_pushed_to_the_pull_request_does_not_count(
+    merged: FakeGitHub, run_cli: RunCli
+) -> None:
+    # bob pushed a commit to alice's pull request, then approved the result.
+    merged.add_pull_commit(7, OLDER, author="alice", committer="bob")
+    merged.add_review(7, "bob", "APPROVED", HEAD)
+    line = refused(run_cli("verify-approval"))
+    assert line == (
+        "error: pull request #7: approved only by bob, who pushed commits to it; it needs an "
+        "approval from someone other than its author (alice) and the authors of its commits"
+    )
+
+
+def test_a_commit_author_approving_does_not_count_but_another_writer_does(
+    merged: FakeGitHub, run_cli: RunCli
+) -> None:
+    merged.add_pull_commit(7, OLDER, author="bob")
+    merged.add_review(7, "bob", "APPROVED", HEAD)
+    merged.add_review(7, "carol", "APPROVED", HEAD)
+    result = run_cli("verify-approval")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("approved by carol\n")
+
+
+def test_an_odd_permission_answer_refuses(merged: FakeGitHub, run_cli: RunCli) -> None:
+    merged.add_review(7, "bob", "APPROVED", HEAD)
+    merged.permissions["bob"] = ""
+    line = refused(run_cli("verify-approval"))
+    assert "permission of bob" in line
+
+
+def test_a_pull_request_merged_into_another_branch_does_not_count(
+    fake_github: FakeGitHub, run_cli: RunCli
+) -> None:
+    # Approved and merged into `scratch`, then the same commit pushed to main.
+    fake_github.add_pull(4, "alice", HEAD, MERGE, commits=(HEAD,), base="scratch")
+    fake_github.grant("bob")
+    fake_github.add_review(4, "bob", "APPROVED", HEAD)
+    line = refused(run_cli("verify-approval", "--sha", HEAD))
+    assert line == (
+        f"error: {HEAD[:12]} did not come from a pull request merged into main (a direct push); "
+        "refusing to apply it (--allow-direct-push allows that)"
+    )
+
+
+def test_the_branch_comes_from_the_option_before_github_ref(
+    fake_github: FakeGitHub, run_cli: RunCli
+) -> None:
+    fake_github.add_pull(4, "alice", HEAD, MERGE, commits=(HEAD,), base="release")
+    fake_github.grant("bob")
+    fake_github.add_review(4, "bob", "APPROVED", HEAD)
+    result = run_cli("verify-approval", "--sha", HEAD, "--branch", "release")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_pull_request_that_does_not_contain_the_commit_does_not_count(
+    fake_github: FakeGitHub, run_cli: RunCli
+) -> None:
+    # The commit-to-pulls listing names #6, but the commit is neither #6's merge commit nor one of
+    # its own commits.
+    fake_github.add_pull(6, "alice", HEAD, MERGE, commits=(HEAD,))
+    fake_github.commit_pulls[OLDER] = [6]
+    fake_github.grant("bob")
+    fake_github.add_review(6, "bob", "APPROVED", HEAD)
+    assert "direct push" in refused(run_cli("verify-approval", "--sha", OLDER))
+
+
+def test_a_pull_request_without_a_number_does_not_count(
+    merged: FakeGitHub, run_cli: RunCli
+) -> None:
+    merged.add_review(7, "bob", "APPROVED", HEAD)
+    del merged.pulls[7]["number"]
+    assert "direct push" in refused(run_cli("verify-approval"))
 
 
 def test_reviews_are_read_across_pages(merged: FakeGitHub, run_cli: RunCli) -> None:
@@ -206,7 +313,7 @@ def test_an_unreachable_api_is_one_line(
     monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{unused_port}")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/images")
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    line = refused(run_cli("verify-approval", "--sha", MERGE))
+    line = refused(run_cli("verify-approval", "--sha", MERGE, "--branch", "main"))
     assert line.startswith("error: GitHub API unreachable (ConnectError)")
 
 
@@ -216,6 +323,10 @@ def test_an_unreachable_api_is_one_line(
         ({"GITHUB_REPOSITORY": "acme/images", "GITHUB_TOKEN": "t"}, "no commit to verify"),
         ({"GITHUB_SHA": MERGE, "GITHUB_TOKEN": "t"}, "no repository: set GITHUB_REPOSITORY"),
         ({"GITHUB_SHA": MERGE, "GITHUB_REPOSITORY": "acme/images"}, "no token: set GITHUB_TOKEN"),
+        (
+            {"GITHUB_SHA": MERGE, "GITHUB_REPOSITORY": "acme/images", "GITHUB_TOKEN": "t"},
+            "no branch to verify against: pass --branch",
+        ),
         (
             {
                 "GITHUB_SHA": MERGE,

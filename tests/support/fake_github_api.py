@@ -1,6 +1,7 @@
 """A fake of the GitHub REST API endpoints promptform calls, served over real HTTP on 127.0.0.1.
 
-Endpoints: a commit's pull requests, a PR's reviews, an issue's comments (list, create) and
+Endpoints: a commit's pull requests, a PR's reviews and commits, a collaborator's permission,
+a workflow's runs (filtered by branch, event and status), an issue's comments (list, create) and
 comment edits. Lists are paginated with Link headers (`page_size` forces small pages), every
 request needs the configured bearer token (else 401), an unknown repository is a 404, and
 `fail(path_part, status)` scripts errors. Every request is recorded, Authorization included,
@@ -43,6 +44,11 @@ class FakeGitHub:
     commit_pulls: dict[str, list[int]] = field(default_factory=dict)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    pull_commits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # login -> "admin" | "maintain" | "write" | "triage" | "read"; anyone else reads, as on a
+    # public repository.
+    permissions: dict[str, str] = field(default_factory=dict)
+    workflow_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     faults: list[tuple[str, int, int]] = field(default_factory=list)  # (path part, status, times)
@@ -60,19 +66,63 @@ class FakeGitHub:
         head: str,
         merge_commit: str | None,
         commits: tuple[str, ...] = (),
+        base: str = "main",
     ) -> None:
+        """PR `number`; `commits` are its own commits, authored and committed by `author`."""
         self.pulls[number] = {
             "number": number,
             "title": f"Pull request {number}",
             "user": {"login": author},
             "head": {"sha": head, "ref": f"feature-{number}"},
-            "base": {"ref": "main"},
+            "base": {"ref": base},
             "merged_at": "2026-01-02T03:04:05Z" if merge_commit else None,
             "merge_commit_sha": merge_commit,
             "html_url": f"https://github.example/{self.repository}/pull/{number}",
         }
         for sha in {*commits, *([merge_commit] if merge_commit else [])}:
             self.commit_pulls.setdefault(sha, []).append(number)
+        self.pull_commits[number] = []
+        for sha in commits:
+            self.add_pull_commit(number, sha, author)
+
+    def add_pull_commit(
+        self, number: int, sha: str, author: str | None, committer: str | None = "web-flow"
+    ) -> None:
+        """A commit of PR `number`; a None login is a git identity GitHub could not match."""
+        self.pull_commits.setdefault(number, []).append(
+            {
+                "sha": sha,
+                "author": {"login": author} if author else None,
+                "committer": {"login": committer} if committer else None,
+                "commit": {"message": f"commit {sha[:7]}"},
+            }
+        )
+
+    def grant(self, login: str, role: str = "write") -> None:
+        self.permissions[login] = role
+
+    def add_run(
+        self,
+        head_sha: str,
+        workflow: str = "promptform-apply.yml",
+        branch: str = "main",
+        event: str = "push",
+        conclusion: str | None = "success",
+    ) -> None:
+        """A run of `workflow`; runs are listed newest first, as the API does."""
+        runs = self.workflow_runs.setdefault(workflow, [])
+        runs.insert(
+            0,
+            {
+                "id": 5000 + len(runs),
+                "run_number": len(runs) + 1,
+                "head_sha": head_sha,
+                "head_branch": branch,
+                "event": event,
+                "status": "completed" if conclusion else "in_progress",
+                "conclusion": conclusion,
+            },
+        )
 
     def add_review(self, number: int, reviewer: str, state: str, commit: str) -> None:
         reviews = self.reviews.setdefault(number, [])
@@ -150,6 +200,16 @@ class FakeGitHub:
                 if int(match[1]) not in self.pulls:
                     return 404, {"message": "Not Found"}, {}
                 return self._page(request, self.reviews.get(int(match[1]), []))
+            if match := re.fullmatch(r"pulls/(\d+)/commits", rest):
+                if int(match[1]) not in self.pulls:
+                    return 404, {"message": "Not Found"}, {}
+                return self._page(request, self.pull_commits.get(int(match[1]), []))
+            if match := re.fullmatch(r"collaborators/([^/]+)/permission", rest):
+                return 200, self._permission(match[1]), {}
+            if match := re.fullmatch(r"actions/workflows/([^/]+)/runs", rest):
+                if match[1] not in self.workflow_runs:
+                    return 404, {"message": "Not Found"}, {}
+                return 200, self._runs(request, self.workflow_runs[match[1]]), {}
             if match := re.fullmatch(r"issues/(\d+)/comments", rest):
                 return self._page(request, list(self.comments.get(int(match[1]), [])))
         if request.method == "POST" and (match := re.fullmatch(r"issues/(\d+)/comments", rest)):
@@ -162,6 +222,27 @@ class FakeGitHub:
                         comment["body"] = request.body["body"]
                         return 200, comment, {}
         return 404, {"message": "Not Found"}, {}
+
+    def _permission(self, login: str) -> dict[str, Any]:
+        role = self.permissions.get(login, "read")
+        # The API's `permission` knows only admin, write, read and none; `role_name` is exact.
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+        return {"permission": legacy, "role_name": role, "user": {"login": login}}
+
+    def _runs(self, request: Recorded, runs: list[dict[str, Any]]) -> dict[str, Any]:
+        wanted = {key: request.query[key][0] for key in ("branch", "event") if key in request.query}
+        status = request.query.get("status", [None])[0]
+        found = [
+            run
+            for run in runs
+            if all(
+                run[{"branch": "head_branch"}.get(key, key)] == value
+                for key, value in wanted.items()
+            )
+            and status in (None, run["status"], run["conclusion"])
+        ]
+        size = int(request.query.get("per_page", ["30"])[0])
+        return {"total_count": len(found), "workflow_runs": found[:size]}
 
     def _page(self, request: Recorded, items: list[Any]) -> tuple[int, Any, dict[str, str]]:
         size = self.page_size or int(request.query.get("per_page", ["30"])[0])
@@ -213,8 +294,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
-    """A running fake, with GITHUB_API_URL, GITHUB_REPOSITORY and GITHUB_TOKEN pointing at it."""
+    """A running fake, with GITHUB_API_URL, GITHUB_REPOSITORY and GITHUB_TOKEN pointing at it, and
+    GITHUB_REF naming main, the branch a push to main runs on."""
     fake = FakeGitHub().start()
+    monkeypatch.setenv("GITHUB_REF", "refs/heads/main")
     monkeypatch.setenv("GITHUB_API_URL", fake.url)
     monkeypatch.setenv("GITHUB_REPOSITORY", fake.repository)
     monkeypatch.setenv("GITHUB_TOKEN", fake.token)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from promptform import __version__
 from promptform.core.error_handler import EXIT_OK
 from promptform.core.errors import PromptformError
 from promptform.core.output import Output
@@ -24,6 +25,9 @@ SCAFFOLD = {
 MERGE_ATTRIBUTE = "promptform.lock merge=promptform"
 MERGE_DRIVER_COMMAND = 'git config merge.promptform.driver "promptform lock merge %O %A %B"'
 SCHEMA_PATH = "schema/manifest.schema.json"
+# The workflows install exactly the promptform that wrote them: a new release reaches the jobs
+# holding the API key and a write token only when someone changes the pin in a reviewed commit.
+VERSION_PLACEHOLDER = "@PROMPTFORM_VERSION@"
 
 
 def init(directory: Path, output: Output) -> int:
@@ -31,7 +35,9 @@ def init(directory: Path, output: Output) -> int:
         raise PromptformError(f"{directory} exists and is not a directory")
     package = resources.files("promptform") / "scaffold"
     files = {
-        target: (package / source).read_text(encoding="utf-8")
+        target: (package / source)
+        .read_text(encoding="utf-8")
+        .replace(VERSION_PLACEHOLDER, __version__)
         for source, target in SCAFFOLD.items()
     }
     files[SCHEMA_PATH] = schema_text()

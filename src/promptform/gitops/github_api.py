@@ -1,4 +1,5 @@
-"""The GitHub REST API calls promptform makes: a commit's pull requests, reviews, PR comments.
+"""The GitHub REST API calls promptform makes: a commit's pull requests, their reviews and
+commits, a collaborator's permission, a workflow's runs, PR comments.
 
 Paginates through Link headers, retries only what may pass on retry (5xx, connection errors),
 and turns every failure into one GitHubError line that says what to check. The token goes in one
@@ -8,11 +9,12 @@ header, only to the configured API host, and never into a message.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -107,6 +109,49 @@ class GitHub:
     def reviews(self, number: int) -> list[dict[str, Any]]:
         return list(self._pages(f"{self._repo}/pulls/{number}/reviews"))
 
+    def pull_commits(self, number: int) -> list[dict[str, Any]]:
+        return list(self._pages(f"{self._repo}/pulls/{number}/commits"))
+
+    def collaborator_permission(self, login: str) -> dict[str, Any]:
+        """`{"permission": ..., "role_name": ...}` of `login`; an answer without them is refused."""
+        path = f"{self._repo}/collaborators/{quote(login, safe='')}/permission"
+        answer = _object(self._request("GET", path), "GET", path)
+        fields = [answer.get("permission"), answer.get("role_name")]
+        if not any(isinstance(value, str) and value for value in fields):
+            raise GitHubError(
+                f"GitHub API: GET {path} did not say the permission of {login}; "
+                "check GITHUB_API_URL and the token"
+            )
+        return answer
+
+    def last_successful_run(self, workflow: str, branch: str, event: str) -> dict[str, Any] | None:
+        """The newest successful run of `workflow` on `branch` started by `event`, or None.
+
+        Fails closed: an answer that is not a list of runs, or a run that does not match the
+        filters or name its commit, is an error rather than "no run".
+        """
+        path = f"{self._repo}/actions/workflows/{quote(workflow, safe='')}/runs"
+        params = {"branch": branch, "event": event, "status": "success", "per_page": 1}
+        answer = _object(self._request("GET", path, params=params), "GET", path)
+        runs = answer.get("workflow_runs")
+        if not isinstance(runs, list):
+            raise GitHubError(f"GitHub API: GET {path} did not list workflow runs")
+        if not runs:
+            return None
+        run = runs[0]
+        if not isinstance(run, dict) or not isinstance(run.get("run_number"), int):
+            raise GitHubError(f"GitHub API: GET {path} answered with a malformed run")
+        number = run["run_number"]
+        if not re.fullmatch(r"[0-9a-f]{40}", str(run.get("head_sha") or "")):
+            raise GitHubError(f"GitHub API: GET {path} did not name the commit of run {number}")
+        expected = {"head_branch": branch, "event": event, "conclusion": "success"}
+        if any(run.get(key) != value for key, value in expected.items()):
+            raise GitHubError(
+                f"GitHub API: GET {path} answered with run {number}, which is not a successful "
+                f"{event} run on {branch}"
+            )
+        return run
+
     def issue_comments(self, number: int) -> Iterator[dict[str, Any]]:
         return self._pages(f"{self._repo}/issues/{number}/comments")
 
@@ -196,7 +241,8 @@ def _failure(response: httpx.Response, shown: str, repository: str) -> str:
     if status == 403:
         return (
             f"{head}: the token lacks a permission; give the workflow job the `permissions:` "
-            "it needs (pull-requests: read to verify, write to comment)"
+            "it needs (pull-requests: read to verify, write to comment; actions: read to find "
+            "the last apply run)"
         )
     if status == 404:
         return (

@@ -339,63 +339,80 @@ def head_commit(root: Path) -> str:
 
 # -- which commits an apply would act on ---------------------------------------------------------
 
-APPLY_SUBJECT = "promptform apply"
-_SOURCE_TRAILER = re.compile(r"^Source-Commit: ([0-9a-f]{40})\s*$", re.MULTILINE)
 MAX_UNAPPLIED = 200
 
 
-def commits_since_last_apply(root: Path, result_paths: Sequence[Path]) -> list[str]:
-    """Commits on HEAD's first-parent line since the source of the last apply, newest first.
-
-    An apply checks out the branch's tip, which may include commits whose own runs were skipped;
-    each of those must be approved too. promptform's own result commits are left out, but only
-    when they touch nothing but `result_paths` (the outputs directory and the lockfile): a commit
-    that merely claims to be one in its message is still checked. Without an earlier apply, HEAD.
-    """
+def refuse_shallow_clone(root: Path) -> None:
+    """A shallow clone may cut the history off before the last apply: refuse rather than guess."""
     with _open(root) as repo:
-        top = _top(repo, root)
-        allowed = [_relative(path, top) or "" for path in result_paths]
-        head = repo.head.commit
-        unapplied: list[str] = []
-        for commit in repo.iter_commits(head, first_parent=True, max_count=MAX_UNAPPLIED + 1):
-            if _is_result_commit(commit, allowed):
-                source = _SOURCE_TRAILER.search(str(commit.message))
-                if source is not None:
-                    return _since(repo, head.hexsha, source[1], unapplied, allowed)
-                continue
-            unapplied.append(commit.hexsha)
         if (Path(repo.git_dir) / "shallow").exists():
-            # The last apply may lie beyond the cut: checking only the tip would be checking less.
             raise GitHistoryError(
                 "this is a shallow clone, so the commits since the last apply cannot be listed; "
                 "check out the whole history (actions/checkout with fetch-depth: 0)"
             )
-        return [head.hexsha]
 
 
-def _since(
-    repo: git.Repo, head: str, source: str, seen: list[str], allowed: Sequence[str]
-) -> list[str]:
-    """The commits of `source..head` on the first-parent line that are not result commits."""
-    try:
-        commits = list(repo.iter_commits(f"{source}..{head}", first_parent=True))
-    except git.GitCommandError:  # the recorded source is not in this history: check what we saw
-        return seen or [head]
-    if len(commits) > MAX_UNAPPLIED:
-        raise GitHistoryError(
-            f"more than {MAX_UNAPPLIED} commits since the last apply ({source[:12]}); "
-            "verify them another way and apply with --sha"
+def commits_after(root: Path, anchor: str, described: str) -> list[str]:
+    """The commits on HEAD's first-parent line after `anchor`, newest first.
+
+    An apply checks out the branch's tip, so it acts on every one of them. `anchor` must be an
+    ancestor of HEAD; `described` names it in the refusal when it is not, or when more than
+    MAX_UNAPPLIED commits follow it.
+    """
+    with _open(root) as repo:
+        head = repo.head.commit.hexsha
+        try:
+            repo.git.merge_base("--is-ancestor", anchor, head)
+        except git.GitCommandError as exc:
+            where = "in this repository" if exc.status == 128 else "an ancestor of HEAD"
+            raise GitHistoryError(
+                f"{anchor[:12]}, {described}, is not {where} (was the branch rewritten?); "
+                "verify the commits another way and run the workflow by hand with the `since` "
+                "input (verify-approval --since SHA)"
+            ) from None
+        commits = [
+            commit.hexsha
+            for commit in repo.iter_commits(
+                f"{anchor}..{head}", first_parent=True, max_count=MAX_UNAPPLIED + 1
+            )
+        ]
+        if len(commits) > MAX_UNAPPLIED:
+            raise GitHistoryError(
+                f"more than {MAX_UNAPPLIED} commits since {anchor[:12]}, {described}; verify them "
+                "another way and run the workflow by hand with the `since` input "
+                "(verify-approval --since SHA)"
+            )
+        return commits
+
+
+def changed_paths(root: Path, sha: str) -> tuple[str, ...]:
+    """The repository paths `sha` adds, changes or deletes against its first parent.
+
+    A merge commit is compared with its first parent, so everything it brings in is listed.
+    """
+    with _open(root) as repo:
+        commit = repo.commit(sha)
+        diff = commit.parents[0].diff(commit) if commit.parents else commit.diff(git.NULL_TREE)
+        return tuple(
+            sorted({path for change in diff for path in (change.a_path, change.b_path) if path})
         )
-    return [commit.hexsha for commit in commits if not _is_result_commit(commit, allowed)]
 
 
-def _is_result_commit(commit: git.Commit, allowed: Sequence[str]) -> bool:
-    """Whether `commit` is one of apply's own: its subject, one parent, and only result paths."""
-    if not str(commit.message).startswith(APPLY_SUBJECT) or len(commit.parents) != 1:
-        return False
-    changed = commit.parents[0].diff(commit)
-    paths = {path for change in changed for path in (change.a_path, change.b_path) if path}
-    return all(
-        any(path == prefix or path.startswith(prefix.rstrip("/") + "/") for prefix in allowed)
-        for path in paths
-    )
+def first_parent(root: Path, sha: str) -> str | None:
+    with _open(root) as repo:
+        parents = repo.commit(sha).parents
+        return parents[0].hexsha if parents else None
+
+
+def export_tree(root: Path, sha: str, destination: Path) -> None:
+    """Write the regular files of commit `sha` under `destination`, as a checkout would.
+
+    Symlinks and submodules are left out: what they point at is not part of the commit.
+    """
+    with _open(root) as repo:
+        for item in repo.commit(sha).tree.traverse():
+            if not isinstance(item, git.Blob) or item.mode not in (0o100644, 0o100755):
+                continue
+            path = destination / item.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(item.data_stream.read())

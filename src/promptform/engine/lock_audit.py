@@ -1,0 +1,134 @@
+"""Whether a commit that touches only outputs and the lockfile is one an apply could have made.
+
+Such a commit needs no approval only when it can lower, never raise, what the next apply spends:
+every lock entry it adds or changes holds the fingerprint the manifests at that commit render, with
+committed outputs whose hashes match, and every entry it removes belongs to a target that is no
+longer declared. That is what apply's own result commits do. Anything else (an entry dropped while
+its target is still declared, a fingerprint no manifest renders, an output that is not what its
+entry says) is judged like any other change. Nothing in the commit's message is consulted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from promptform.core.config import Config, load_config
+from promptform.core.errors import PromptformError
+from promptform.engine.project import load_project
+from promptform.gitops.gitrepo import blob_at, export_tree, first_parent, repo_path
+from promptform.manifests.targets import Target
+from promptform.state.lockfile import Lockfile, loads
+
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+_LFS_OID = re.compile(rb"^oid sha256:([0-9a-f]{64})$", re.MULTILINE)
+
+
+def touches_only_results(config: Config, paths: Sequence[str]) -> bool:
+    """Whether every one of the repository `paths` is the lockfile or under the outputs directory."""
+    lockfile = repo_path(config.root, config.lockfile)
+    outputs = repo_path(config.root, config.outputs_dir)
+    return bool(paths) and all(path == lockfile or _under(path, outputs) for path in paths)
+
+
+def unexplained_changes(config: Config, sha: str, paths: Sequence[str]) -> list[str]:
+    """Why commit `sha` (changing `paths`, only results) is not a change an apply makes; [] if it is.
+
+    The manifests are rendered from the commit's own tree, exported to a temporary directory, with
+    the configuration that tree holds.
+    """
+    lock_path = repo_path(config.root, config.lockfile)
+    outputs = repo_path(config.root, config.outputs_dir)
+    parent = first_parent(config.root, sha)
+    old = _lock_at(config.root, parent, lock_path) if parent else Lockfile()
+    new = _lock_at(config.root, sha, lock_path)
+    if old is None or new is None:
+        return [f"{lock_path} does not parse before or after it"]
+    targets = _targets_at(config, sha)
+    if isinstance(targets, str):
+        return [targets]
+    reasons: list[str] = []
+    changed = {
+        address: entry
+        for address, entry in new.targets.items()
+        if old.targets.get(address) != entry
+    }
+    for address, entry in sorted(changed.items()):
+        target = targets.get(address)
+        if target is None:
+            reasons.append(f"`{address}` is added to the lock but no manifest declares it")
+        elif entry.fingerprint != target.fingerprint:
+            reasons.append(f"`{address}` is locked at a fingerprint its manifest does not render")
+    for address in sorted(old.targets.keys() - new.targets.keys()):
+        if address in targets:
+            reasons.append(
+                f"`{address}` is removed from the lock while its manifest still declares it"
+            )
+    locked = {
+        _join(outputs, output.path): output.sha256
+        for entry in new.targets.values()
+        for output in entry.outputs
+    }
+    checked = {
+        _join(outputs, output.path) for entry in changed.values() for output in entry.outputs
+    }
+    checked |= {path for path in paths if _under(path, outputs)}
+    for path in sorted(checked):
+        data = blob_at(config.root, sha, path)
+        if path not in locked:
+            if data is not None:
+                reasons.append(f"{path} is committed but no lock entry records it")
+        elif data is None or _content_sha256(data) != locked[path]:
+            reasons.append(f"{path} does not match its lock entry")
+    return reasons
+
+
+def _targets_at(config: Config, sha: str) -> dict[str, Target] | str:
+    """The targets the manifests at `sha` declare, or why they cannot be told."""
+    project = repo_path(config.root, config.root)
+    with tempfile.TemporaryDirectory(prefix="promptform-verify-") as scratch:
+        tree = Path(scratch).resolve()  # load_config resolves paths; compare like with like
+        export_tree(config.root, sha, tree)
+        directory = tree / project
+        explicit = None
+        if config.source is not None:
+            explicit = tree / repo_path(config.root, config.source)
+            if not explicit.is_file():
+                return f"its tree has no {explicit.relative_to(tree).as_posix()}"
+        try:
+            at_commit = load_config(directory, explicit)
+            if at_commit.source is not None and not at_commit.source.is_relative_to(tree):
+                return "its tree has no configuration"
+            return load_project(at_commit).by_address()
+        except PromptformError as exc:
+            return f"its manifests do not load ({str(exc).splitlines()[0]})"
+
+
+def _lock_at(root: Path, sha: str, path: str) -> Lockfile | None:
+    data = blob_at(root, sha, path)
+    if data is None:
+        return Lockfile()
+    try:
+        return loads(data.decode("utf-8"), path)
+    except (UnicodeDecodeError, PromptformError):
+        return None
+
+
+def _content_sha256(data: bytes) -> str:
+    """sha256 of a committed file's content; a Git LFS pointer names it as its oid."""
+    if data.startswith(_LFS_POINTER):
+        oid = _LFS_OID.search(data)
+        if oid is not None:
+            return oid[1].decode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _join(directory: str, path: str) -> str:
+    return path if directory in ("", ".") else f"{directory}/{path}"
+
+
+def _under(path: str, directory: str) -> bool:
+    return directory in ("", ".") or path.startswith(directory.rstrip("/") + "/")
