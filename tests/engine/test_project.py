@@ -387,3 +387,15 @@ def test_manifest_symlinked_inside_the_project_is_read(make_project: MakeProject
     os.symlink(root / "shared" / "b.yaml", root / "prompts" / "b.yaml")
 
     assert sorted(load(root).by_address()) == ["a", "b"]
+
+
+def test_an_output_that_is_another_outputs_folder_is_refused(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "prompts/a.yaml": "name: a\nprompt: a\noutput: foo.png\n",
+            "prompts/b.yaml": "name: b\nprompt: b\noutput: foo.png/bar.png\n",
+        }
+    )
+
+    [(message, _)] = problems(root)
+    assert "'foo.png/bar.png' of 'b' is inside output 'foo.png' of 'a'" in message

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptform.commands.rescued import offer_rescued
 from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from promptform.core.errors import PromptformError
@@ -47,6 +48,7 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
         else:
             _, lockfile, plan = compute_plan(config, request.plan_options)
             output.result(format_text(plan, color=output.color))
+            offer_rescued(config, output, plan)
             if not plan.has_changes:
                 return EXIT_OK
             if not request.yes:

@@ -68,6 +68,14 @@ class Plan:
     def actionable(self) -> tuple[Change, ...]:
         return tuple(change for change in self.changes if change.action != "no-op")
 
+    def generating_fingerprints(self) -> dict[str, str]:
+        """address -> fingerprint of every change that would pay for images."""
+        return {
+            change.address: change.target.fingerprint
+            for change in self.changes
+            if change.generates and change.target is not None
+        }
+
     @property
     def has_changes(self) -> bool:
         return bool(self.actionable)

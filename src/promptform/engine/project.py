@@ -310,7 +310,32 @@ def _duplicates(targets: list[Target]) -> list[PromptformError]:
                         target.location(),
                     )
                 )
+    problems += _outputs_inside_outputs(targets)
     return problems[:MAX_REPORTED_PROBLEMS]
+
+
+def _outputs_inside_outputs(targets: list[Target]) -> list[PromptformError]:
+    """Refuse an output whose path is another output's folder (`a.png` and `a.png/b.png`): one of
+    the two could never be written, and a paid image would have nowhere to go."""
+    files = {output: target for target in targets for output in target.outputs}
+    problems: list[PromptformError] = []
+    for target in targets:
+        for output in target.outputs:
+            folder = output.rpartition("/")[0]
+            while folder:
+                owner = files.get(folder)
+                if owner is not None:
+                    problems.append(
+                        ManifestError(
+                            f"output '{output}' of '{target.address}' is inside output "
+                            f"'{folder}' of '{owner.address}' ({owner.location()}); "
+                            "change one of the outputs",
+                            target.location(),
+                        )
+                    )
+                    break
+                folder = folder.rpartition("/")[0]
+    return problems
 
 
 def _link_upstreams(targets: list[Target], config: Config) -> list[Target]:

@@ -29,6 +29,7 @@ from promptform.state.lockfile import (
 )
 from promptform.state.lockfile_writer import LockfileWriter
 from promptform.state.outputs import Trash, write_outputs
+from promptform.state.rescued import NOTE_FILE, read_rescue
 
 ADOPTED = "adopted"
 
@@ -75,6 +76,32 @@ def adopt(
         entry = _entry(config, target, outputs, source, cost_usd, now)
         LockfileWriter(config.lockfile, lockfile).put(address, entry)
     return Adopted(address, entry, tuple(warnings))
+
+
+def adopt_rescued(
+    config: Config, address: str, folder: Path, now: datetime | None = None
+) -> Adopted:
+    """Adopt the images of a .promptform/rescued/ folder, if they were paid for `address`'s
+    current request (its fingerprint), so nobody pays for them twice."""
+    full = folder if folder.is_absolute() else config.root / folder
+    rescue = read_rescue(full)
+    if rescue is None:
+        raise AdoptError(
+            f"{folder} has no readable {NOTE_FILE}; adopt its images by naming the files instead"
+        )
+    note = rescue.note
+    if note.address != address:
+        raise AdoptError(
+            f"{folder} holds images of '{note.address}', not '{address}'; "
+            f"run `promptform adopt {note.address} --rescued {folder}`"
+        )
+    target = _find_target(config, address)
+    if note.fingerprint != target.fingerprint:
+        raise AdoptError(
+            f"{folder} was paid for another request of '{address}' (its manifest or reference "
+            "images changed since); adopt its images by naming the files if they still fit"
+        )
+    return adopt(config, address, rescue.images(), source="rescued", now=now)
 
 
 def _find_target(config: Config, address: str) -> Target:

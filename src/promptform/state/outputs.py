@@ -85,10 +85,18 @@ def write_outputs(
     except a previous path in `claimed`: another target's output is there now (a move).
     """
     outputs = []
+    written: list[tuple[Path, Path | None]] = []  # (destination, what it held, kept in the trash)
     for path, (data, info) in zip(paths, images, strict=True):
         destination = outputs_dir / path
-        trash.keep(destination)
-        atomic_write(destination, data)
+        try:
+            kept = trash.keep(destination)
+            atomic_write(destination, data)
+        except BaseException:
+            # All or nothing: a target half written would leave unrecorded files where the
+            # lockfile records others. The caller keeps the new bytes elsewhere.
+            _put_back(written)
+            raise
+        written.append((destination, kept))
         outputs.append(
             LockedOutput(
                 path=path,
@@ -104,3 +112,12 @@ def write_outputs(
         if old.path not in current and old.path not in claimed:
             trash.keep(outputs_dir / old.path, move=True)
     return outputs
+
+
+def _put_back(written: Sequence[tuple[Path, Path | None]]) -> None:
+    """Undo the writes of a failed `write_outputs`: the previous file back, or no file."""
+    for destination, kept in reversed(written):
+        if kept is None:
+            destination.unlink(missing_ok=True)
+        else:
+            atomic_write(destination, kept.read_bytes())
