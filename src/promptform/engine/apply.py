@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError
+from promptform.core.paths import path_key
 from promptform.engine.apply_model import ApplyObserver, ApplyOptions, ApplyReport, Failure
 from promptform.engine.moves import OutputMover
 from promptform.engine.pacing import AdaptiveLimiter
@@ -64,8 +65,12 @@ class Applier:
         self.report = ApplyReport()
         trash = Trash(config.state_dir, config.outputs_dir)
         # Paths some target of the plan writes: not to be trashed as another's old output.
+        # Case-folded: on macOS or Windows `Hero.png` and `hero.png` are one file.
         claimed = {
-            path for change in plan.changes if change.target for path in change.target.outputs
+            path_key(path)
+            for change in plan.changes
+            if change.target
+            for path in change.target.outputs
         }
         self.mover = OutputMover(
             config.outputs_dir, trash, writer, claimed, self._finished, self._fail

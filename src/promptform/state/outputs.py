@@ -16,6 +16,7 @@ from pathlib import Path
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import PromptformError
 from promptform.core.images import ImageInfo
+from promptform.core.paths import path_key
 from promptform.state.lockfile import LockedOutput
 
 # A trash folder's name: the moment its run started, in UTC (`gc --empty-trash` reads it back).
@@ -82,7 +83,8 @@ def write_outputs(
     """Write `images` to `paths` (under outputs_dir) and describe them for the lockfile.
 
     What was at those paths, and previous outputs that are no longer produced, go to the trash,
-    except a previous path in `claimed`: another target's output is there now (a move).
+    except a previous path in `claimed` (`path_key`s): another target's output is there now (a
+    move).
     """
     outputs = []
     written: list[tuple[Path, Path | None]] = []  # (destination, what it held, kept in the trash)
@@ -107,9 +109,11 @@ def write_outputs(
                 height=info.height,
             )
         )
-    current = set(paths)
+    # Case-folded: where `Hero.png` became `hero.png`, the old path is the file just written.
+    current = {path_key(path) for path in paths}
     for old in previous:
-        if old.path not in current and old.path not in claimed:
+        key = path_key(old.path)
+        if key not in current and key not in claimed:
             trash.keep(outputs_dir / old.path, move=True)
     return outputs
 
