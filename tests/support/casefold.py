@@ -41,7 +41,17 @@ def case_insensitive_dir(scratch: Path) -> Iterator[Path]:
         stream.truncate(16 * 1024 * 1024)
     subprocess.run(["mkfs.vfat", str(image)], check=True, capture_output=True, timeout=30)
     mounted = subprocess.run(
-        ["fusefat", "-o", "rw+", str(image), str(mount)], capture_output=True, timeout=30
+        # No FUSE caching: a cached lookup of `hero.png` would outlive a rename of `Hero.png`,
+        # which no real case-insensitive file system does.
+        [
+            "fusefat",
+            "-o",
+            "rw+,entry_timeout=0,negative_timeout=0,attr_timeout=0",
+            str(image),
+            str(mount),
+        ],
+        capture_output=True,
+        timeout=30,
     )
     if mounted.returncode != 0:
         pytest.skip(f"fusefat could not mount a FAT image: {mounted.stderr.decode().strip()}")

@@ -17,7 +17,7 @@ from promptform.core.paths import path_key
 from promptform.engine.plan_model import Change
 from promptform.state.lockfile import LockedOutput
 from promptform.state.lockfile_writer import LockfileWriter
-from promptform.state.outputs import Trash, check_inside
+from promptform.state.outputs import ASIDE_SUFFIX, Trash, check_inside, held_by_others
 
 # Called with a change once it is done, or with the change and why it failed.
 Done = Callable[[Change], None]
@@ -82,8 +82,8 @@ class OutputMover:
             # A case-only rename takes no other file's path: it renames in place.
             if path_key(output.path) == path_key(new) or path_key(output.path) not in taken:
                 continue
-            aside = f"{output.path}.promptform-moving"
-            self._rename_output(output, aside)
+            aside = f"{output.path}{ASIDE_SUFFIX}"
+            self._rename_output(change.moved_from or change.address, output, aside)
             outputs = list(entry.outputs)
             outputs[index] = output.model_copy(update={"path": aside})
             entry = entry.model_copy(update={"outputs": outputs})
@@ -100,14 +100,14 @@ class OutputMover:
         outputs = []
         for output in change.entry.outputs:
             new = by_old.get(output.path, output.path)
-            self._rename_output(output, new)
+            self._rename_output(change.moved_from or change.address, output, new)
             outputs.append(output.model_copy(update={"path": new}))
         entry = change.entry.model_copy(update={"outputs": outputs})
         removed = (change.moved_from,) if change.moved_from else ()
         self.writer.update({change.address: entry}, removed)
         self.done(change)
 
-    def _rename_output(self, output: LockedOutput, new: str) -> None:
+    def _rename_output(self, address: str, output: LockedOutput, new: str) -> None:
         source = check_inside(self.outputs_dir, self.outputs_dir / output.path)
         destination = check_inside(self.outputs_dir, self.outputs_dir / new)
         if source == destination:
@@ -117,6 +117,14 @@ class OutputMover:
             if destination.is_file() and hash_file(destination) == output.sha256:
                 return
             raise PromptformError(f"cannot move {output.path}: the file is missing (see drift)")
+        # Only the image the entry records moves under its name: a file edited or put there by
+        # hand (or another target's image) would otherwise be filed as this target's.
+        if not source.is_file() or hash_file(source) != output.sha256:
+            raise PromptformError(
+                f"not moved: {output.path} is not the image promptform.lock records for "
+                f"`{address}`; `promptform plan --verify` shows the drift: restore the file "
+                f"from git, or regenerate with `promptform apply --replace '{address}'`"
+            )
         # On a case-insensitive file system `Hero.png` -> `hero.png` has one file at both ends:
         # it is renamed in place, never trashed as if it stood in its own way.
         if not _same_file(source, destination):
@@ -125,9 +133,12 @@ class OutputMover:
         source.replace(destination)
 
     def _delete(self, change: Change) -> None:
-        assert change.entry is not None
-        for output in change.entry.outputs:
-            if path_key(output.path) not in self.claimed:
+        # The entry as recorded now: a step-aside may have renamed its files since the plan.
+        entry = self.writer.entry(change.address) or change.entry
+        assert entry is not None
+        held = held_by_others(self.writer, change.address, entry.outputs, self.claimed)
+        for output in entry.outputs:
+            if path_key(output.path) not in held:
                 self.trash.keep(self.outputs_dir / output.path, move=True)
         self.writer.remove(change.address)
         self.done(change)

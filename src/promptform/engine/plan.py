@@ -14,6 +14,7 @@ from typing import Any
 
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError, display_path
+from promptform.core.paths import path_key
 from promptform.core.pricing import request_cost
 from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
 from promptform.engine.project import Project, load_project
@@ -81,6 +82,9 @@ def make_plan(
         options=options,
         lock_hash=lock_hash,
         fingerprints={target.address: target.fingerprint for target in project.targets},
+        target_paths=frozenset(
+            path_key(path) for target in project.targets for path in target.outputs
+        ),
     )
 
 

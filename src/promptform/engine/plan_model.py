@@ -63,6 +63,9 @@ class Plan:
     fingerprints: dict[str, str] = field(
         default_factory=dict
     )  # address -> fingerprint, all targets
+    # `path_key`s of every current target's outputs, whatever --target selects: apply never
+    # trashes one as another's old output.
+    target_paths: frozenset[str] = frozenset()
 
     @property
     def actionable(self) -> tuple[Change, ...]:

@@ -14,6 +14,7 @@ from typing import Any
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError
 from promptform.core.images import ImageError, ImageInfo, check_format
+from promptform.core.paths import path_key
 from promptform.engine.apply_model import ApplyReport
 from promptform.engine.plan_model import Change
 from promptform.manifests.render import slug
@@ -21,7 +22,7 @@ from promptform.manifests.targets import Target
 from promptform.providers.base import Generation, ImageRequest
 from promptform.state.lockfile import LockedInput, LockEntry, ProviderRef, generated_at
 from promptform.state.lockfile_writer import LockfileWriter
-from promptform.state.outputs import Trash, write_outputs
+from promptform.state.outputs import Trash, held_by_others, write_outputs
 from promptform.state.rescued import RescueNote, rescue_images
 
 
@@ -78,13 +79,24 @@ class ResultStore:
         generation: Generation,
         infos: list[ImageInfo],
     ) -> int:
+        # The entry as recorded now: a step-aside may have renamed its files since the plan.
+        recorded = self.writer.entry(target.address)
+        previous = recorded.outputs if recorded is not None else []
+        leaving = [
+            output
+            for output in previous
+            if path_key(output.path) not in {path_key(path) for path in target.outputs}
+        ]
+        held = (
+            held_by_others(self.writer, target.address, leaving, self.claimed) if leaving else set()
+        )
         outputs = write_outputs(
             self.config.outputs_dir,
             self.trash,
             target.outputs,
             list(zip(generation.images, infos, strict=True)),
-            change.entry.outputs if change.entry is not None else (),
-            self.claimed,
+            previous,
+            held,
         )
         entry = LockEntry(
             fingerprint=request.fingerprint,
