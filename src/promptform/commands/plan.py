@@ -37,4 +37,4 @@ def plan(
     if out is not None:
         save_plan(result, out)
         output.info(f"Saved the plan to {out}; apply exactly it with `promptform apply {out}`.")
-    return EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK
+    return EXIT_CHANGES if detailed_exitcode and result.needs_attention else EXIT_OK

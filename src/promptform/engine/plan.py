@@ -22,7 +22,7 @@ from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
 from promptform.engine.project import Project, load_project
 from promptform.manifests.addresses import address_matches, matching_addresses
 from promptform.manifests.targets import Target
-from promptform.state.drift import Drift, check_drift
+from promptform.state.drift import Drift, check_drift, detect_outputs_dir_change
 from promptform.state.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfile
 
 # Request fields named first in reasons, in this order; any others follow alphabetically.
@@ -48,7 +48,9 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
         if address in in_scope and address in targets
     }
     drift = check_drift(config, entries, verify=options.verify)
-    return project, lockfile, make_plan(project, lockfile, options, drift, lock_hash)
+    plan = make_plan(project, lockfile, options, drift, lock_hash)
+    moved = detect_outputs_dir_change(config, lockfile.targets)
+    return project, lockfile, dataclasses.replace(plan, outputs_dir_change=moved)
 
 
 def make_plan(
