@@ -17,7 +17,7 @@ from promptform.core.paths import path_key
 from promptform.engine.plan_model import Change
 from promptform.state.lockfile import LockedOutput
 from promptform.state.lockfile_writer import LockfileWriter
-from promptform.state.outputs import ASIDE_SUFFIX, Trash, check_inside, held_by_others
+from promptform.state.outputs import Trash, check_inside, free_aside, held_by_others
 
 # Called with a change once it is done, or with the change and why it failed.
 Done = Callable[[Change], None]
@@ -82,17 +82,31 @@ class OutputMover:
             # A case-only rename takes no other file's path: it renames in place.
             if path_key(output.path) == path_key(new) or path_key(output.path) not in taken:
                 continue
-            aside = f"{output.path}{ASIDE_SUFFIX}"
-            self._rename_output(change.moved_from or change.address, output, aside)
+            # A crash after this rename, before the lockfile caught up: the file is at its new
+            # path already, and is recorded there before any other move can take its old one.
+            done = self._already_moved(output, new)
+            aside = new if done else free_aside(self.outputs_dir, output.path, self.writer)
+            if not done:
+                self._rename_output(change.moved_from or change.address, output, aside)
             outputs = list(entry.outputs)
             outputs[index] = output.model_copy(update={"path": aside})
             entry = entry.model_copy(update={"outputs": outputs})
             self.writer.update({change.moved_from or change.address: entry}, ())
             del renames[output.path]
-            renames[aside] = new
+            if not done:
+                renames[aside] = new
         if entry is change.entry:
             return change
         return dataclasses.replace(change, entry=entry, renames=tuple(renames.items()))
+
+    def _already_moved(self, output: LockedOutput, new: str) -> bool:
+        source = check_inside(self.outputs_dir, self.outputs_dir / output.path)
+        destination = check_inside(self.outputs_dir, self.outputs_dir / new)
+        return (
+            not source.exists()
+            and destination.is_file()
+            and hash_file(destination) == output.sha256
+        )
 
     def _move(self, change: Change) -> None:
         assert change.entry is not None and change.target is not None

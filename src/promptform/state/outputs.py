@@ -154,7 +154,7 @@ def step_aside_recorded(
             if claimants is None or address in claimants:
                 continue
             source = check_inside(outputs_dir, outputs_dir / output.path)
-            aside = _free_aside(outputs_dir, output.path)
+            aside = free_aside(outputs_dir, output.path, writer)
             if source.is_file():
                 source.replace(outputs_dir / aside)
             # Recorded even when the file is gone: the entry must not name the newcomer's image.
@@ -163,9 +163,10 @@ def step_aside_recorded(
             writer.put(address, entry.model_copy(update={"outputs": outputs}))
 
 
-def _free_aside(outputs_dir: Path, path: str) -> str:
+def free_aside(outputs_dir: Path, path: str, writer: LockfileWriter) -> str:
+    """A name to step `path` aside to that holds no file and no entry records."""
     candidate, number = f"{path}{ASIDE_SUFFIX}", 1
-    while (outputs_dir / candidate).exists():
+    while (outputs_dir / candidate).exists() or writer.recorded_by(path_key(candidate)):
         number += 1
         candidate = f"{path}{ASIDE_SUFFIX}{number}"
     return candidate
