@@ -104,3 +104,26 @@ def test_a_failed_replace_puts_the_previous_outputs_back(
 
     assert hash_file(root / "generated/hero-1.png") == entry.outputs[0].sha256
     assert len(list((root / ".promptform/rescued").glob("*/2.png"))) == 1
+
+
+def test_adopt_rescued_refuses_images_paid_for_another_request(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/a.yaml": "prompt: An apple.\n"})
+    (root / "generated/a-1.png").mkdir(parents=True)
+    run_cli("-C", root, "apply", "--yes")
+    (root / "generated/a-1.png").rmdir()
+    (root / "prompts/a.yaml").write_text("prompt: A pear.\n")
+    [folder] = (root / ".promptform/rescued").iterdir()
+    shown = folder.relative_to(root).as_posix()
+
+    assert f"--rescued {shown}" not in run_cli("-C", root, "plan").stderr
+    result = run_cli("-C", root, "adopt", "a", "--rescued", shown)
+
+    assert result.exit_code == 1
+    assert "was paid for another request of 'a'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (root / "promptform.lock").exists()
+    no_files = run_cli("-C", root, "adopt", "a")
+    assert no_files.exit_code == 1
+    assert "or --rescued FOLDER" in no_files.stderr
