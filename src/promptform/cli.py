@@ -533,7 +533,13 @@ def preview(
 
 @cli.command()
 @click.argument("address")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--rescued",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="FOLDER",
+    help="Adopt the images apply kept in this .promptform/rescued/ folder instead of FILES.",
+)
 @click.option(
     "--source",
     default="external",
@@ -544,16 +550,25 @@ def preview(
 @click.option("--cost", "cost_usd", type=click.FloatRange(0), metavar="USD", help="What they cost.")
 @pass_app
 def adopt(
-    app: AppContext, address: str, files: tuple[Path, ...], source: str, cost_usd: float | None
+    app: AppContext,
+    address: str,
+    files: tuple[Path, ...],
+    rescued: Path | None,
+    source: str,
+    cost_usd: float | None,
 ) -> int:
     """Record images made elsewhere as ADDRESS's outputs, so apply does not regenerate them.
 
     Give one FILE per output (the target's n), each an image of its output_format. They are copied
     into place and recorded with provider kind `adopted` against the target's current fingerprint.
+    With --rescued, the images come from a folder apply kept paid-for images in, and are adopted
+    only if they were paid for the target's current request.
     """
     from promptform.commands.adopt import adopt as run_adopt
 
-    return app.run(lambda: run_adopt(app.config(), app.output, address, files, source, cost_usd))
+    return app.run(
+        lambda: run_adopt(app.config(), app.output, address, files, source, cost_usd, rescued)
+    )
 
 
 @cli.command("import-curl")

@@ -113,3 +113,23 @@ def test_unknown_target_pattern_is_an_error(root: Path, run_cli: RunCli) -> None
     result = run_cli("-C", root, "plan", "--target", "zzz")
     assert result.exit_code == 1
     assert "--target 'zzz' matches no target" in result.stderr
+
+
+def test_a_changed_outputs_dir_is_a_change_with_the_way_to_move_the_files(
+    root: Path, run_cli: RunCli
+) -> None:
+    apply_everything(root)
+    config = root / "promptform.toml"
+    config.write_text(
+        config.read_text().replace("[promptform]", '[promptform]\noutputs_dir = "art"', 1)
+    )
+
+    result = run_cli("-C", root, "plan", "--detailed-exitcode")
+
+    assert result.exit_code == 2
+    assert "No changes" not in result.stdout
+    assert "outputs_dir is now art/" in result.stdout
+    assert "they are under generated/" in result.stdout
+    assert "git mv generated art" in result.stdout
+    data = json.loads(run_cli("-C", root, "plan", "--format", "json").stdout)
+    assert data["outputs_dir_change"] == {"current": "art", "previous": "generated", "outputs": 2}

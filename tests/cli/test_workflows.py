@@ -514,3 +514,60 @@ def test_pre_commit_hooks_validate_and_plan() -> None:
         assert re.search(hook["files"], "prompts/marketing/hero.yaml")
         assert re.search(hook["files"], "templates/styles/house.j2")
         assert not re.search(hook["files"], "src/promptform/cli.py")
+
+
+def test_a_failed_apply_or_push_keeps_the_results_as_an_artifact() -> None:
+    names = [s.get("name") for s in steps(APPLY)]
+    apply = step(APPLY, "Apply, commit and push the results")
+    keep = step(APPLY, "Keep the results the push did not deliver")
+    upload = step(APPLY, "Upload the results the push did not deliver")
+    assert names.index(apply["name"]) < names.index(keep["name"]) < names.index(upload["name"])
+    assert keep["if"] == f"failure() && steps.{apply['id']}.outcome == 'failure'"
+    assert "::warning::The results were not pushed" in keep["run"]
+    assert upload["if"] == f"failure() && steps.{keep['id']}.outcome == 'success'"
+    # The same action, at the same pin, as the gallery's upload.
+    assert upload["uses"] == step(APPLY, "Upload the gallery")["uses"]
+    assert upload["with"]["path"] == "${{ runner.temp }}/promptform-unpushed"
+    assert upload["with"]["include-hidden-files"] is True
+
+
+def test_the_kept_results_hold_the_committed_new_and_rescued_files(tmp_path: Path) -> None:
+    from tests.support.git import commit_all, git, init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    (repo / "promptform.lock").write_text("{}\n")
+    (repo / ".gitignore").write_text(".promptform/\n")
+    commit_all(repo, "before apply")
+    before = git(repo, "rev-parse", "HEAD")
+    (repo / "generated").mkdir()
+    (repo / "generated/committed.png").write_bytes(b"committed, not pushed")
+    (repo / "promptform.lock").write_text('{"targets": {}}\n')
+    commit_all(repo, "promptform apply")
+    (repo / "generated/new image.png").write_bytes(b"written, not committed")
+    (repo / ".promptform/rescued/a-1").mkdir(parents=True)
+    (repo / ".promptform/rescued/a-1/1.png").write_bytes(b"rescued")
+    (repo / ".promptform/trash").mkdir()
+    script = step(APPLY, "Keep the results the push did not deliver")["run"]
+    temp = tmp_path / "runner"
+    temp.mkdir()
+    env = {
+        **os.environ,
+        "BEFORE": before,
+        "RUNNER_TEMP": str(temp),
+        "GITHUB_RUN_ID": "7",
+        "GITHUB_RUN_ATTEMPT": "1",
+    }
+
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=30
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "promptform-unpushed-7-1" in done.stdout
+    kept = temp / "promptform-unpushed"
+    assert sorted(p.relative_to(kept).as_posix() for p in kept.rglob("*") if p.is_file()) == [
+        ".promptform/rescued/a-1/1.png",
+        "generated/committed.png",
+        "generated/new image.png",
+        "promptform.lock",
+    ]

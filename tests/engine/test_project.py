@@ -387,3 +387,35 @@ def test_manifest_symlinked_inside_the_project_is_read(make_project: MakeProject
     os.symlink(root / "shared" / "b.yaml", root / "prompts" / "b.yaml")
 
     assert sorted(load(root).by_address()) == ["a", "b"]
+
+
+def test_an_output_that_is_another_outputs_folder_is_refused(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "prompts/a.yaml": "name: a\nprompt: a\noutput: foo.png\n",
+            "prompts/b.yaml": "name: b\nprompt: b\noutput: foo.png/bar.png\n",
+        }
+    )
+
+    [(message, _)] = problems(root)
+    assert "'foo.png/bar.png' of 'b' is inside output 'foo.png' of 'a'" in message
+
+
+def test_outputs_differing_only_in_case_or_unicode_form_are_refused(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        {
+            "prompts/a.yaml": "name: a\nprompt: a\noutput: Hero.png\n",
+            "prompts/b.yaml": "name: b\nprompt: b\noutput: hero.png\n",
+            "prompts/c.yaml": "name: c\nprompt: c\noutput: caf\u00e9.png\n",
+            "prompts/d.yaml": "name: d\nprompt: d\noutput: cafe\u0301.png\n",
+            "prompts/e.yaml": "name: e\nprompt: e\noutput: Dir.png\n",
+            "prompts/f.yaml": "name: f\nprompt: f\noutput: dir.png/inside.png\n",
+        }
+    )
+
+    messages = [message for message, _ in problems(root)]
+    assert "output 'hero.png' of 'b' is also written by 'a'" in messages[0]
+    assert "of 'd' is also written by 'c'" in messages[1]
+    assert "'dir.png/inside.png' of 'f' is inside output 'Dir.png' of 'e'" in messages[2]

@@ -333,3 +333,34 @@ def test_what_gc_yes_collected_can_then_be_emptied(root: Path, run_cli: RunCli) 
 )
 def test_sizes_are_shown_in_decimal_units(size: int, shown: str) -> None:
     assert human_bytes(size) == shown
+
+
+def test_gc_after_an_interrupted_move_keeps_the_moved_image(root: Path, run_cli: RunCli) -> None:
+    # A move killed after the rename, before the lockfile was rewritten.
+    (root / "prompts/hero.yaml").write_text("prompt: A hero image.\noutput: moved/hero.png\n")
+    (root / "generated/moved").mkdir()
+    (root / "generated/hero-1.png").replace(root / "generated/moved/hero.png")
+
+    listed = run_cli("-C", root, "gc")
+    collected = run_cli("-C", root, "gc", "--yes")
+
+    for result in (listed, collected):
+        assert result.exit_code == 1
+        assert "moved/hero.png" not in result.stdout
+        assert (
+            "1 recorded output is missing (hero-1.png); run `promptform apply` to finish "
+            "an interrupted move" in result.stderr
+        )
+    assert (root / "generated/moved/hero.png").is_file()
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    assert "moved/hero.png" not in run_cli("-C", root, "gc").stdout
+
+
+def test_gc_counts_a_current_targets_output_as_referenced(root: Path, run_cli: RunCli) -> None:
+    write_files(root, {"prompts/new.yaml": "prompt: New.\noutput: new.png\n"})
+    (root / "generated/new.png").write_bytes(b"\x89PNG not recorded yet")
+
+    result = run_cli("-C", root, "gc")
+
+    assert result.exit_code == 0
+    assert "new.png" not in result.stdout

@@ -14,7 +14,9 @@ from tests.support.git import commit_all, enable_merge_driver, entry, git, init_
 
 
 def lock(**entries: str) -> Lockfile:
-    return Lockfile(targets={address: entry(fp) for address, fp in entries.items()})
+    return Lockfile(
+        targets={address: entry(fp, f"{address}.png") for address, fp in entries.items()}
+    )
 
 
 def test_changes_to_different_addresses_combine() -> None:
@@ -149,3 +151,62 @@ def test_git_reports_a_real_lockfile_conflict(repo: Path) -> None:
     assert "<<<<<<< ours" in text
     assert '"fingerprint": "b2"' in text
     assert json.dumps("a") in text
+
+
+def test_two_addresses_added_with_one_output_path_are_a_conflict() -> None:
+    base = Lockfile(targets={"keep": entry("k", "keep.png")})
+    ours = Lockfile(targets={**base.targets, "a": entry("a", "Shared.png")})
+    theirs = Lockfile(targets={**base.targets, "b": entry("b", "shared.png")})
+
+    result = merge_lockfiles(base, ours, theirs)
+
+    assert result.conflicts == ("a", "b")
+    ours_kept = _keep_side(result.text, "ours")
+    theirs_kept = _keep_side(result.text, "theirs")
+    assert loads(ours_kept, "promptform.lock") == ours
+    assert loads(theirs_kept, "promptform.lock") == theirs
+
+
+def _keep_side(text: str, side: str) -> str:
+    """The merged text with every conflict resolved by keeping `side` ("ours" or "theirs")."""
+    kept, inside = [], None
+    for line in text.splitlines():
+        if line.startswith("<<<<<<< "):
+            inside = "ours"
+        elif line == "=======" and inside:
+            inside = "theirs"
+        elif line.startswith(">>>>>>> "):
+            inside = None
+        elif inside is None or inside == side:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("base", "ours", "theirs"),
+    [
+        ({"a": "a1", "z": "z1"}, {"a": "a1"}, {"a": "a1", "z": "z2"}),  # deleted, last
+        ({"a": "a1", "z": "z1"}, {"a": "a1", "z": "z2"}, {"a": "a1"}),
+        ({"a": "a1", "m": "m1", "z": "z1"}, {"m": "m2", "z": "z1"}, {"a": "a2", "m": "m3"}),
+        ({"a": "a1", "b": "b1"}, {"b": "b2"}, {"a": "a2"}),  # nothing merged cleanly
+        ({"a": "a1"}, {"a": "a2", "b": "b1"}, {"a": "a3", "b": "b2"}),
+    ],
+)
+def test_either_side_of_every_conflict_leaves_a_valid_lockfile(
+    base: dict[str, str], ours: dict[str, str], theirs: dict[str, str]
+) -> None:
+    result = merge_lockfiles(lock(**base), lock(**ours), lock(**theirs))
+
+    assert result.conflicts
+    for side in ("ours", "theirs"):
+        loads(_keep_side(result.text, side), "promptform.lock")
+
+
+def test_the_driver_names_targets_sharing_an_output_path(run_cli: RunCli, tmp_path: Path) -> None:
+    base, ours, theirs = (tmp_path / name for name in ("base", "ours", "theirs"))
+    write(base, Lockfile())
+    write(ours, Lockfile(targets={"a": entry("a", "hero.png")}))
+    write(theirs, Lockfile(targets={"b": entry("b", "hero.png")}))
+    result = run_cli("lock", "merge", base, ours, theirs)
+    assert result.exit_code == 1
+    assert "2 target(s) record the same output path: a, b" in result.stderr

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptform.commands.rescued import offer_rescued
 from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from promptform.core.errors import PromptformError
@@ -47,6 +48,7 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
         else:
             _, lockfile, plan = compute_plan(config, request.plan_options)
             output.result(format_text(plan, color=output.color))
+            offer_rescued(config, output, plan)
             if not plan.has_changes:
                 return EXIT_OK
             if not request.yes:
@@ -112,7 +114,9 @@ def _summarise(report: ApplyReport, config: Config, output: Output) -> int:
         done = done.replace("Apply complete", "Apply interrupted")
     output.info(done)
     for path in report.rescued:
-        output.info(f"paid-for images that failed a check were kept in {path}")
+        output.info(
+            f"paid-for images that could not be recorded were kept in {path} (see promptform adopt --rescued)"
+        )
     if report.skipped:
         output.info(f"{len(report.skipped)} target(s) not started; run apply again to finish them")
     if report.failures:

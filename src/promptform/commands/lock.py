@@ -17,12 +17,21 @@ def merge(output: Output, base: Path, ours: Path, theirs: Path) -> int:
     result = merge_lockfiles(_read(base, "base"), _read(ours, "ours"), _read(theirs, "theirs"))
     atomic_write(ours, result.text.encode("utf-8"))
     if result.conflicts:
-        listed = ", ".join(result.conflicts)
+        changed = [address for address in result.conflicts if address not in result.sharing]
+        what = []
+        if changed:
+            what.append(
+                f"{len(changed)} target(s) changed differently on both sides: {', '.join(changed)}"
+            )
+        if result.sharing:
+            what.append(
+                f"{len(result.sharing)} target(s) record the same output path: "
+                f"{', '.join(result.sharing)} (rename one target's output, then apply it)"
+            )
         output.error(
             LockfileError(
-                f"lockfile merge conflict: {len(result.conflicts)} target(s) changed differently "
-                f"on both sides: {listed}; keep one side between the markers (or drop both and "
-                "run `promptform apply` again), then `git add` the lockfile"
+                f"lockfile merge conflict: {'; '.join(what)}; keep one side between the markers "
+                "(or drop both and run `promptform apply` again), then `git add` the lockfile"
             )
         )
         return EXIT_ERROR

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from promptform.commands.rescued import offer_rescued
 from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_CHANGES, EXIT_OK
 from promptform.core.output import Output
@@ -30,9 +31,10 @@ def plan(
         output.result(format_markdown(result))
     else:
         output.result(format_text(result, color=output.color))
+    offer_rescued(config, output, result)
     # The plan is printed first so that a refusal can be read next to what caused it.
     check_budget(result.summary(), config.budget.max_images, config.budget.max_cost)
     if out is not None:
         save_plan(result, out)
         output.info(f"Saved the plan to {out}; apply exactly it with `promptform apply {out}`.")
-    return EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK
+    return EXIT_CHANGES if detailed_exitcode and result.needs_attention else EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -21,3 +22,12 @@ def relative_path_problem(path: str) -> str | None:
     if "" in parts or "." in parts:
         return "has an empty or '.' segment"
     return None
+
+
+def path_key(path: str) -> str:
+    """`path` as a case-insensitive file system sees it (macOS, Windows): NFC, case-folded.
+
+    Two output paths with the same key are the same file there, so every comparison of output
+    paths (duplicates, moves, what a delete may trash, lockfile merges) goes through this.
+    """
+    return unicodedata.normalize("NFC", path).casefold()

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError
+from promptform.core.paths import path_key
 from promptform.engine.apply_model import ApplyObserver, ApplyOptions, ApplyReport, Failure
 from promptform.engine.moves import OutputMover
 from promptform.engine.pacing import AdaptiveLimiter
@@ -31,7 +32,7 @@ from promptform.providers.base import Provider
 from promptform.providers.factory import make_provider
 from promptform.providers.http import AsyncBaseTransport, shared_client
 from promptform.state.lockfile_writer import LockfileWriter
-from promptform.state.outputs import Trash
+from promptform.state.outputs import Trash, step_aside_recorded
 
 WRITER_THREADS = 4
 
@@ -62,11 +63,11 @@ class Applier:
         self.options = options
         self.stop = stop
         self.report = ApplyReport()
+        self.writer = writer
         trash = Trash(config.state_dir, config.outputs_dir)
-        # Paths some target of the plan writes: not to be trashed as another's old output.
-        claimed = {
-            path for change in plan.changes if change.target for path in change.target.outputs
-        }
+        # Paths any current target writes, in this plan or not: never trashed as another's old
+        # output. Case-folded: on macOS or Windows `Hero.png` and `hero.png` are one file.
+        claimed = plan.target_paths
         self.mover = OutputMover(
             config.outputs_dir, trash, writer, claimed, self._finished, self._fail
         )
@@ -83,8 +84,20 @@ class Applier:
     async def run(self) -> ApplyReport:
         self.observer.started(self.plan)
         changes = self.plan.actionable
-        self.mover.move_all([change for change in changes if change.action == "move"])
+        moves = [change for change in changes if change.action == "move"]
         generating = [change for change in changes if change.generates]
+        # A file another entry records (a target outside --target, a replace that may fail) is
+        # stepped aside and recorded before anything lands on its path. Moving entries step
+        # aside themselves; generations clear their paths after the moves, which may fail.
+        outputs_dir = self.config.outputs_dir
+        step_aside_recorded(
+            outputs_dir,
+            self.writer,
+            _claims(moves),
+            leave={change.moved_from or change.address for change in moves},
+        )
+        self.mover.move_all(moves)
+        step_aside_recorded(outputs_dir, self.writer, _claims(generating))
         loop = asyncio.get_running_loop()
         self._done = {change.address: loop.create_future() for change in generating}
         closer = asyncio.ensure_future(self._close_limiters_on_stop())
@@ -173,6 +186,20 @@ class Applier:
     def _fail(self, change: Change, message: str) -> None:
         self.report.failures.append(Failure(change.address, message))
         self.observer.failed_target(change, message, self.report)
+
+
+def _claims(changes: list[Change]) -> dict[str, set[str]]:
+    """`path_key` -> the addresses (and a renamed target's old address) putting a file there."""
+    claims: dict[str, set[str]] = {}
+    for change in changes:
+        owners = {change.address, change.moved_from or change.address}
+        if change.action == "move":
+            paths = [new for _, new in change.renames]
+        else:
+            paths = list(change.target.outputs) if change.target is not None else []
+        for path in paths:
+            claims.setdefault(path_key(path), set()).update(owners)
+    return claims
 
 
 def run_apply(

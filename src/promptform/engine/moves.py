@@ -13,10 +13,11 @@ from pathlib import Path
 
 from promptform.core.errors import PromptformError
 from promptform.core.fingerprint import hash_file
+from promptform.core.paths import path_key
 from promptform.engine.plan_model import Change
 from promptform.state.lockfile import LockedOutput
 from promptform.state.lockfile_writer import LockfileWriter
-from promptform.state.outputs import Trash, check_inside
+from promptform.state.outputs import Trash, check_inside, free_aside, held_by_others
 
 # Called with a change once it is done, or with the change and why it failed.
 Done = Callable[[Change], None]
@@ -38,14 +39,15 @@ class OutputMover:
         self.outputs_dir = outputs_dir
         self.trash = trash
         self.writer = writer
-        self.claimed = claimed  # paths a target of the plan writes: never trashed as an old output
+        # `path_key`s of paths a target of the plan writes: never trashed as an old output.
+        self.claimed = claimed
         self.done = done
         self.failed = failed
 
     def move_all(self, moves: list[Change]) -> None:
         """Moves, in two steps where one takes a path another leaves: a swap or a shift (a -> b
         while b -> c) must not put one target's image where another's is recorded."""
-        taken = {new for change in moves for old, new in change.renames if old != new}
+        taken = {path_key(new) for change in moves for old, new in change.renames if old != new}
         ready: list[Change] = []
         stuck: set[str] = set()
         for change in moves:
@@ -54,9 +56,9 @@ class OutputMover:
             except (PromptformError, OSError) as exc:
                 self.failed(change, str(exc))
                 if change.entry is not None:
-                    stuck.update(output.path for output in change.entry.outputs)
+                    stuck.update(path_key(output.path) for output in change.entry.outputs)
         for change in ready:
-            if any(new in stuck for _, new in change.renames):
+            if any(path_key(new) in stuck for _, new in change.renames):
                 self.failed(change, "not moved: its new path still holds an output that failed")
             else:
                 self._guarded(change, self._move)
@@ -77,19 +79,34 @@ class OutputMover:
         renames, entry = dict(change.renames), change.entry
         for index, output in enumerate(entry.outputs):
             new = renames.get(output.path, output.path)
-            if output.path == new or output.path not in taken:
+            # A case-only rename takes no other file's path: it renames in place.
+            if path_key(output.path) == path_key(new) or path_key(output.path) not in taken:
                 continue
-            aside = f"{output.path}.promptform-moving"
-            self._rename_output(output, aside)
+            # A crash after this rename, before the lockfile caught up: the file is at its new
+            # path already, and is recorded there before any other move can take its old one.
+            done = self._already_moved(output, new)
+            aside = new if done else free_aside(self.outputs_dir, output.path, self.writer)
+            if not done:
+                self._rename_output(change.moved_from or change.address, output, aside)
             outputs = list(entry.outputs)
             outputs[index] = output.model_copy(update={"path": aside})
             entry = entry.model_copy(update={"outputs": outputs})
             self.writer.update({change.moved_from or change.address: entry}, ())
             del renames[output.path]
-            renames[aside] = new
+            if not done:
+                renames[aside] = new
         if entry is change.entry:
             return change
         return dataclasses.replace(change, entry=entry, renames=tuple(renames.items()))
+
+    def _already_moved(self, output: LockedOutput, new: str) -> bool:
+        source = check_inside(self.outputs_dir, self.outputs_dir / output.path)
+        destination = check_inside(self.outputs_dir, self.outputs_dir / new)
+        return (
+            not source.exists()
+            and destination.is_file()
+            and hash_file(destination) == output.sha256
+        )
 
     def _move(self, change: Change) -> None:
         assert change.entry is not None and change.target is not None
@@ -97,14 +114,14 @@ class OutputMover:
         outputs = []
         for output in change.entry.outputs:
             new = by_old.get(output.path, output.path)
-            self._rename_output(output, new)
+            self._rename_output(change.moved_from or change.address, output, new)
             outputs.append(output.model_copy(update={"path": new}))
         entry = change.entry.model_copy(update={"outputs": outputs})
         removed = (change.moved_from,) if change.moved_from else ()
         self.writer.update({change.address: entry}, removed)
         self.done(change)
 
-    def _rename_output(self, output: LockedOutput, new: str) -> None:
+    def _rename_output(self, address: str, output: LockedOutput, new: str) -> None:
         source = check_inside(self.outputs_dir, self.outputs_dir / output.path)
         destination = check_inside(self.outputs_dir, self.outputs_dir / new)
         if source == destination:
@@ -114,14 +131,48 @@ class OutputMover:
             if destination.is_file() and hash_file(destination) == output.sha256:
                 return
             raise PromptformError(f"cannot move {output.path}: the file is missing (see drift)")
-        self.trash.keep(destination, move=True)
+        # Only the image the entry records moves under its name: a file edited or put there by
+        # hand (or another target's image) would otherwise be filed as this target's.
+        if not source.is_file() or hash_file(source) != output.sha256:
+            raise PromptformError(
+                f"not moved: {output.path} is not the image promptform.lock records for "
+                f"`{address}`; `promptform plan --verify` shows the drift: restore the file "
+                f"from git, or regenerate with `promptform apply --replace '{address}'`"
+            )
+        # On a case-insensitive file system `Hero.png` -> `hero.png` has one file at both ends:
+        # it is renamed in place, never trashed as if it stood in its own way.
+        if not _same_file(source, destination):
+            self.trash.keep(destination, move=True)
         destination.parent.mkdir(parents=True, exist_ok=True)
         source.replace(destination)
 
     def _delete(self, change: Change) -> None:
-        assert change.entry is not None
-        for output in change.entry.outputs:
-            if output.path not in self.claimed:
+        # The entry as recorded now: a step-aside may have renamed its files since the plan.
+        entry = self.writer.entry(change.address) or change.entry
+        assert entry is not None
+        held = held_by_others(self.writer, change.address, entry.outputs, self.claimed)
+        for output in entry.outputs:
+            if path_key(output.path) not in held:
                 self.trash.keep(self.outputs_dir / output.path, move=True)
         self.writer.remove(change.address)
         self.done(change)
+
+
+def _same_file(source: Path, destination: Path) -> bool:
+    """Whether `destination` names the file at `source`: a case-insensitive file system finds
+    `Hero.png` when asked for `hero.png`. Inode numbers cannot tell (FUSE file systems give each
+    spelling its own), but folder listings can: they hold only the spelling stored, so a
+    differently spelled part of `destination` that no listing holds is the source's own."""
+    if not destination.exists():
+        return False
+    if source.samefile(destination):
+        return True
+    if path_key(str(source)) != path_key(str(destination)) or len(source.parts) != len(
+        destination.parts
+    ):
+        return False
+    for depth, (ours, theirs) in enumerate(zip(source.parts, destination.parts, strict=True)):
+        if ours != theirs:
+            folder = Path(*destination.parts[:depth])
+            return theirs not in {entry.name for entry in folder.iterdir()}
+    return True

@@ -7,6 +7,7 @@ that use their outputs as reference images, deletes last.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,12 +15,14 @@ from typing import Any
 
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError, display_path
+from promptform.core.fingerprint import fingerprint
+from promptform.core.paths import path_key
 from promptform.core.pricing import request_cost
 from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
 from promptform.engine.project import Project, load_project
 from promptform.manifests.addresses import address_matches, matching_addresses
 from promptform.manifests.targets import Target
-from promptform.state.drift import Drift, check_drift
+from promptform.state.drift import Drift, check_drift, detect_outputs_dir_change
 from promptform.state.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfile
 
 # Request fields named first in reasons, in this order; any others follow alphabetically.
@@ -45,7 +48,9 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
         if address in in_scope and address in targets
     }
     drift = check_drift(config, entries, verify=options.verify)
-    return project, lockfile, make_plan(project, lockfile, options, drift, lock_hash)
+    plan = make_plan(project, lockfile, options, drift, lock_hash)
+    moved = detect_outputs_dir_change(config, lockfile.targets)
+    return project, lockfile, dataclasses.replace(plan, outputs_dir_change=moved)
 
 
 def make_plan(
@@ -56,6 +61,10 @@ def make_plan(
     lock_hash: str,
 ) -> Plan:
     """The plan for `project` against `lockfile`. Pure: no files, no clock, no network."""
+    prefix = project.config.project.outputs_dir.strip("/") + "/"
+    project = dataclasses.replace(
+        project, targets=_with_moved_inputs(project.targets, lockfile, prefix)
+    )
     targets = project.by_address()
     in_scope = selected_addresses(project.targets, lockfile, options.targets)
     _refuse_unknown_replacements(options.replace, targets)
@@ -70,6 +79,7 @@ def make_plan(
         if change.generates:
             regenerated.add(target.address)
         changes.append(change)
+    _refuse_moving_read_inputs(changes, project.targets, prefix)
     consumed = {change.moved_from for change in changes if change.moved_from}
     for address in removed:
         if address in in_scope and address not in consumed:
@@ -81,7 +91,77 @@ def make_plan(
         options=options,
         lock_hash=lock_hash,
         fingerprints={target.address: target.fingerprint for target in project.targets},
+        target_paths=frozenset(
+            path_key(path) for target in project.targets for path in target.outputs
+        ),
     )
+
+
+def _with_moved_inputs(targets: list[Target], lockfile: Lockfile, prefix: str) -> list[Target]:
+    """Targets whose reference image is an upstream's output that only moves (not there yet at
+    its new path), fingerprinted with the hash the upstream's entry records for it: the same
+    pixels, so nothing to pay for. Upstreams first, so a chain of moves carries through."""
+    by_address = {target.address: target for target in targets}
+    producer = {
+        prefix + path: (target.address, index)
+        for target in targets
+        for index, path in enumerate(target.outputs)
+    }
+    for target in _apply_order(targets, set(by_address)):
+        if all(item.sha256 is not None for item in target.inputs):
+            continue
+        inputs = []
+        for item in target.inputs:
+            owner = producer.get(item.path) if item.sha256 is None else None
+            locked = _locked_output_hash(owner, by_address, lockfile) if owner else None
+            inputs.append(dataclasses.replace(item, sha256=locked) if locked else item)
+        if inputs != list(target.inputs):
+            by_address[target.address] = dataclasses.replace(
+                target,
+                inputs=tuple(inputs),
+                fingerprint=fingerprint(
+                    target.provider_kind,
+                    target.endpoint,
+                    target.body,
+                    ((item.role, item.sha256 or f"pending:{item.path}") for item in inputs),
+                ),
+            )
+    return [by_address[target.address] for target in targets]
+
+
+def _locked_output_hash(
+    owner: tuple[str, int], targets: Mapping[str, Target], lockfile: Lockfile
+) -> str | None:
+    """The recorded hash of an upstream's output, if the upstream is up to date (so only moves)."""
+    address, index = owner
+    entry = lockfile.targets.get(address)
+    if entry is None or entry.fingerprint != targets[address].fingerprint:
+        return None
+    return entry.outputs[index].sha256 if index < len(entry.outputs) else None
+
+
+def _refuse_moving_read_inputs(
+    changes: Sequence[Change], targets: Sequence[Target], prefix: str
+) -> None:
+    """A move must not take away a file some target reads as a reference image: afterwards that
+    target could be neither planned nor generated."""
+    written = {prefix + path for target in targets for path in target.outputs}
+    vacated = {
+        prefix + old: (change, prefix + new)
+        for change in changes
+        if change.action == "move"
+        for old, new in change.renames
+        if prefix + old not in written
+    }
+    for target in targets:
+        for item in target.inputs:
+            if item.path in vacated:
+                change, new = vacated[item.path]
+                raise PromptformError(
+                    f"moving `{change.address}` takes {item.path} away, but `{target.address}` "
+                    f"reads it as a reference image; point its images: at {new} in "
+                    f"{target.location()} (or keep the old output path)"
+                )
 
 
 def selected_addresses(

@@ -13,6 +13,7 @@ JSON format 1.0, keys always in this order:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import html
 import json
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from promptform.engine.plan_model import Change, Plan, Summary
-from promptform.state.drift import Drift
+from promptform.state.drift import Drift, OutputsDirChange
 
 JSON_FORMAT_VERSION = "1.0"
 GITHUB_COMMENT_LIMIT = 65_536
@@ -47,6 +48,8 @@ def format_usd(value: float | None, precise: bool = False) -> str:
 def summary_line(plan: Plan) -> str:
     """`Plan: 2 to create, 1 to replace, 1 to move, 0 to delete. 4 images, estimated $0.34.`"""
     summary = plan.summary()
+    if not plan.has_changes and plan.outputs_dir_change is not None:
+        return f"No targets to generate; outputs_dir changed: {count_text(summary.unchanged, 'target')} wait for their files."
     if not plan.has_changes:
         return f"No changes. {count_text(summary.unchanged, 'target')} up to date."
     cost = (
@@ -154,13 +157,30 @@ def format_text(plan: Plan, color: bool = False) -> str:
         for line in prompt_diff(change):
             lines.append("      " + _paint_diff_line(line, paint))
         lines.append("")
-    if plan.drift:
+    if plan.outputs_dir_change is not None:
+        lines += [paint(outputs_dir_note(plan.outputs_dir_change), "33"), ""]
+    elif plan.drift:
         lines += _text_drift(plan.drift, paint)
     price_note = unknown_price_note(plan)
     if price_note:
         lines += [price_note, ""]
     lines.append(paint(summary_line(plan), "1"))
     return "\n".join(lines) + "\n"
+
+
+def outputs_dir_note(change: OutputsDirChange) -> str:
+    """What a changed outputs_dir means, and how to move the files instead of paying again."""
+    count = count_text(change.outputs, "output")
+    where = (
+        f"they are under {change.previous}/. Move them instead of paying again: "
+        f"`git mv {change.previous} {change.current}` (or `mv`), then plan again"
+        if change.previous
+        else f"move the folder that holds them to {change.current}/ instead of paying again"
+    )
+    return (
+        f"outputs_dir is now {change.current}/, and none of the {count} promptform.lock records "
+        f"is there: {where}. (`apply --repair` would regenerate all of them.)"
+    )
 
 
 def _text_drift(drift: Iterable[Drift], paint: Paint) -> list[str]:
@@ -311,7 +331,7 @@ def _fence_for(lines: list[str]) -> str:
 
 def plan_as_dict(plan: Plan) -> dict[str, Any]:
     summary = plan.summary()
-    return {
+    data: dict[str, Any] = {
         "format_version": JSON_FORMAT_VERSION,
         "changes": [_change_as_dict(change) for change in plan.actionable],
         "drift": [
@@ -326,6 +346,9 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
         },
         "lock_hash": plan.lock_hash,
     }
+    if plan.outputs_dir_change is not None:
+        data["outputs_dir_change"] = dataclasses.asdict(plan.outputs_dir_change)
+    return data
 
 
 def format_json(plan: Plan) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from promptform.manifests.targets import Target
-from promptform.state.drift import Drift
+from promptform.state.drift import Drift, OutputsDirChange
 from promptform.state.lockfile import LockEntry
 
 Action = Literal["create", "replace", "move", "delete", "no-op"]
@@ -63,14 +63,32 @@ class Plan:
     fingerprints: dict[str, str] = field(
         default_factory=dict
     )  # address -> fingerprint, all targets
+    # `path_key`s of every current target's outputs, whatever --target selects: apply never
+    # trashes one as another's old output.
+    target_paths: frozenset[str] = frozenset()
+    # Not one recorded output is under outputs_dir (it was changed): reported, never regenerated.
+    outputs_dir_change: OutputsDirChange | None = None
 
     @property
     def actionable(self) -> tuple[Change, ...]:
         return tuple(change for change in self.changes if change.action != "no-op")
 
+    def generating_fingerprints(self) -> dict[str, str]:
+        """address -> fingerprint of every change that would pay for images."""
+        return {
+            change.address: change.target.fingerprint
+            for change in self.changes
+            if change.generates and change.target is not None
+        }
+
     @property
     def has_changes(self) -> bool:
         return bool(self.actionable)
+
+    @property
+    def needs_attention(self) -> bool:
+        """Changes to apply, or an outputs_dir change to resolve: what --detailed-exitcode reports."""
+        return self.has_changes or self.outputs_dir_change is not None
 
     def summary(self) -> Summary:
         counts = dict.fromkeys(("create", "replace", "move", "delete", "no-op"), 0)

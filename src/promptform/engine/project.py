@@ -23,7 +23,7 @@ from promptform.core.errors import (
 )
 from promptform.core.fingerprint import hash_file
 from promptform.core.gc_pause import gc_paused
-from promptform.core.paths import relative_path_problem
+from promptform.core.paths import path_key, relative_path_problem
 from promptform.manifests.documents import decode_text, read_bytes
 from promptform.manifests.manifest import (
     LoadedManifest,
@@ -313,7 +313,8 @@ def _duplicates(targets: list[Target]) -> list[PromptformError]:
             )
             continue
         for output in target.outputs:
-            owner = outputs.setdefault(output, target)
+            # Compared as a case-insensitive file system would: there, both would be one file.
+            owner = outputs.setdefault(path_key(output), target)
             if owner is not target:
                 problems.append(
                     ManifestError(
@@ -322,7 +323,33 @@ def _duplicates(targets: list[Target]) -> list[PromptformError]:
                         target.location(),
                     )
                 )
+    problems += _outputs_inside_outputs(targets)
     return problems[:MAX_REPORTED_PROBLEMS]
+
+
+def _outputs_inside_outputs(targets: list[Target]) -> list[PromptformError]:
+    """Refuse an output whose path is another output's folder (`a.png` and `a.png/b.png`): one of
+    the two could never be written, and a paid image would have nowhere to go."""
+    files = {path_key(output): (output, target) for target in targets for output in target.outputs}
+    problems: list[PromptformError] = []
+    for target in targets:
+        for output in target.outputs:
+            folder = output.rpartition("/")[0]
+            while folder:
+                found = files.get(path_key(folder))
+                if found is not None:
+                    owned, owner = found
+                    problems.append(
+                        ManifestError(
+                            f"output '{output}' of '{target.address}' is inside output "
+                            f"'{owned}' of '{owner.address}' ({owner.location()}); "
+                            "change one of the outputs",
+                            target.location(),
+                        )
+                    )
+                    break
+                folder = folder.rpartition("/")[0]
+    return problems
 
 
 def _link_upstreams(targets: list[Target], config: Config) -> list[Target]:

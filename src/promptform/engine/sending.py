@@ -22,7 +22,7 @@ from promptform.providers.base import Generation, ImageRequest, InputFile, Provi
 RATE_LIMIT_RETRIES = 30  # 429s are pacing, not failure: they get a budget of their own
 
 ProviderFactory = Callable[[str], Provider]
-Rescue = Callable[[str, list[bytes]], str]
+Rescue = Callable[[ImageRequest, list[bytes], str], str]
 
 
 class Stopped(Exception):
@@ -77,7 +77,7 @@ class RequestSender:
                 generation = await provider.generate(request)
             except ProviderError as exc:
                 await limiter.release(rate_limited=exc.rate_limited, retry_after=exc.retry_after)
-                kept = self.rescue(request.address, list(exc.paid)) if exc.paid else None
+                kept = self.rescue(request, list(exc.paid), str(exc)) if exc.paid else None
                 if exc.rate_limited and exc.retryable:
                     rate_limits += 1
                     attempt, budget = rate_limits, RATE_LIMIT_RETRIES

@@ -1,18 +1,20 @@
 """From paid bytes to a lock entry: check each image, write it, record the target; or rescue.
 
 Runs on writer threads. Bytes that were paid for but cannot be used (a count or format the request
-did not ask for) go to .promptform/rescued/, so nobody pays for them twice without a look.
+did not ask for) or cannot be written and recorded (a folder in the way, a full disk) go to
+.promptform/rescued/ with a note of the target, fingerprint and request, so nobody pays for them
+twice: the next plan offers them to `adopt --rescued`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Set
+from collections.abc import Sequence, Set
+from typing import Any
 
-from promptform.core.atomic import atomic_write
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError
-from promptform.core.images import ImageError, ImageInfo, check_format, sniff
+from promptform.core.images import ImageError, ImageInfo, check_format
+from promptform.core.paths import path_key
 from promptform.engine.apply_model import ApplyReport
 from promptform.engine.plan_model import Change
 from promptform.manifests.render import slug
@@ -20,7 +22,8 @@ from promptform.manifests.targets import Target
 from promptform.providers.base import Generation, ImageRequest
 from promptform.state.lockfile import LockedInput, LockEntry, ProviderRef, generated_at
 from promptform.state.lockfile_writer import LockfileWriter
-from promptform.state.outputs import Trash, write_outputs
+from promptform.state.outputs import Trash, held_by_others, write_outputs
+from promptform.state.rescued import RescueNote, rescue_images
 
 
 class ResultStore:
@@ -47,25 +50,53 @@ class ResultStore:
     ) -> int:
         """Check, write and record one target's images; how many."""
         if len(generation.images) != len(target.outputs):
-            rescued = self.rescue(target.address, generation.images)
-            raise PromptformError(
-                f"asked for {len(target.outputs)} images, got {len(generation.images)}; "
-                f"kept them in {rescued}"
-            )
+            reason = f"asked for {len(target.outputs)} images, got {len(generation.images)}"
+            rescued = self.rescue(request, generation.images, reason)
+            raise PromptformError(f"{reason}; kept them in {rescued}")
         infos: list[ImageInfo] = []
         for data in generation.images:
             try:
                 infos.append(check_format(data, target.output_format))
             except ImageError as exc:
-                rescued = self.rescue(target.address, generation.images)
+                rescued = self.rescue(request, generation.images, str(exc))
                 raise PromptformError(f"{exc}; the images were kept in {rescued}") from None
+        try:
+            return self._write_and_record(change, target, request, generation, infos)
+        except (PromptformError, OSError) as exc:
+            # write_outputs put back what it had overwritten; the paid bytes must survive too.
+            reason = f"cannot store them: {exc}"
+            rescued = self.rescue(request, generation.images, reason)
+            raise PromptformError(
+                f"{reason}; the images were kept in {rescued} "
+                f"(`promptform adopt {target.address} --rescued {rescued}` records them)"
+            ) from None
+
+    def _write_and_record(
+        self,
+        change: Change,
+        target: Target,
+        request: ImageRequest,
+        generation: Generation,
+        infos: list[ImageInfo],
+    ) -> int:
+        # The entry as recorded now: a step-aside may have renamed its files since the plan.
+        recorded = self.writer.entry(target.address)
+        previous = recorded.outputs if recorded is not None else []
+        leaving = [
+            output
+            for output in previous
+            if path_key(output.path) not in {path_key(path) for path in target.outputs}
+        ]
+        held = (
+            held_by_others(self.writer, target.address, leaving, self.claimed) if leaving else set()
+        )
         outputs = write_outputs(
             self.config.outputs_dir,
             self.trash,
             target.outputs,
             list(zip(generation.images, infos, strict=True)),
-            change.entry.outputs if change.entry is not None else (),
-            self.claimed,
+            previous,
+            held,
         )
         entry = LockEntry(
             fingerprint=request.fingerprint,
@@ -87,23 +118,12 @@ class ResultStore:
         self.writer.update({target.address: entry}, ())
         return len(outputs)
 
-    def rescue(self, address: str, images: list[bytes]) -> str:
-        """Keep bytes we paid for but cannot use; the folder they went to, for messages."""
-        base = self.config.state_dir / "rescued" / f"{slug(address)}-{int(time.time())}"
-        folder, attempt = base, 1
-        while folder.exists():  # two rescues of one target within a second (a retry)
-            attempt += 1
-            folder = base.with_name(f"{base.name}-{attempt}")
-        folder.mkdir(parents=True)
-        for index, data in enumerate(images, 1):
-            atomic_write(folder / f"{index}.{_extension(data)}", data)
+    def rescue(self, request: ImageRequest, images: Sequence[bytes], reason: str) -> str:
+        """Keep bytes we paid for but cannot use, with a note of whose they are; the folder they
+        went to, for messages."""
+        body: dict[str, Any] = dict(request.body)
+        note = RescueNote(request.address, request.fingerprint, body, reason, ())
+        folder = rescue_images(self.config.state_dir, slug(request.address), images, note)
         shown = folder.relative_to(self.config.root).as_posix()
         self.report.rescued.append(shown)
         return shown
-
-
-def _extension(data: bytes) -> str:
-    try:
-        return sniff(data).format
-    except ImageError:
-        return "bin"

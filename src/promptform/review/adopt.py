@@ -15,6 +15,7 @@ from pathlib import Path
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError, display_path
 from promptform.core.images import ImageError, ImageInfo, check_format
+from promptform.core.paths import path_key
 from promptform.engine.project import load_project
 from promptform.gitops.gitrepo import source_state
 from promptform.manifests.targets import Target
@@ -28,7 +29,8 @@ from promptform.state.lockfile import (
     read_lockfile,
 )
 from promptform.state.lockfile_writer import LockfileWriter
-from promptform.state.outputs import Trash, write_outputs
+from promptform.state.outputs import Trash, held_by_others, step_aside_recorded, write_outputs
+from promptform.state.rescued import NOTE_FILE, read_rescue
 
 ADOPTED = "adopted"
 
@@ -53,7 +55,8 @@ def adopt(
     now: datetime | None = None,
 ) -> Adopted:
     """Check `files`, copy them to the target's output paths and record them in the lockfile."""
-    target = _find_target(config, address)
+    targets = load_project(config).by_address()
+    target = _find_target(targets, address)
     images = _read_images(target, files)
     warnings = _size_warnings(target, files, images)
     pending = [item.path for item in target.inputs if item.sha256 is None]
@@ -64,21 +67,53 @@ def adopt(
         )
     with apply_lock(config.state_dir):
         lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
-        old = lockfile.targets.get(address)
+        writer = LockfileWriter(config.lockfile, lockfile)
+        # An entry still recording one of these paths (its move not applied yet) keeps its image.
+        claims = {path_key(path): {address} for path in target.outputs}
+        step_aside_recorded(config.outputs_dir, writer, claims)
+        old = writer.entry(address)
+        previous = old.outputs if old is not None else []
+        claimed = {path_key(path) for other in targets.values() for path in other.outputs}
         outputs = write_outputs(
             config.outputs_dir,
             Trash(config.state_dir, config.outputs_dir, now),
             target.outputs,
             images,
-            old.outputs if old is not None else (),
+            previous,
+            held_by_others(writer, address, previous, claimed),
         )
         entry = _entry(config, target, outputs, source, cost_usd, now)
-        LockfileWriter(config.lockfile, lockfile).put(address, entry)
+        writer.put(address, entry)
     return Adopted(address, entry, tuple(warnings))
 
 
-def _find_target(config: Config, address: str) -> Target:
-    targets = load_project(config).by_address()
+def adopt_rescued(
+    config: Config, address: str, folder: Path, now: datetime | None = None
+) -> Adopted:
+    """Adopt the images of a .promptform/rescued/ folder, if they were paid for `address`'s
+    current request (its fingerprint), so nobody pays for them twice."""
+    full = folder if folder.is_absolute() else config.root / folder
+    rescue = read_rescue(full)
+    if rescue is None:
+        raise AdoptError(
+            f"{folder} has no readable {NOTE_FILE}; adopt its images by naming the files instead"
+        )
+    note = rescue.note
+    if note.address != address:
+        raise AdoptError(
+            f"{folder} holds images of '{note.address}', not '{address}'; "
+            f"run `promptform adopt {note.address} --rescued {folder}`"
+        )
+    target = _find_target(load_project(config).by_address(), address)
+    if note.fingerprint != target.fingerprint:
+        raise AdoptError(
+            f"{folder} was paid for another request of '{address}' (its manifest or reference "
+            "images changed since); adopt its images by naming the files if they still fit"
+        )
+    return adopt(config, address, rescue.images(), source="rescued", now=now)
+
+
+def _find_target(targets: dict[str, Target], address: str) -> Target:
     target = targets.get(address)
     if target is None:
         close = difflib.get_close_matches(address, list(targets), n=1)

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promptform.core.config import Config
-from promptform.core.errors import display_path
+from promptform.core.errors import PromptformError, display_path
 from promptform.engine.project import load_project
 from promptform.state.apply_lock import apply_lock
 from promptform.state.lockfile import Lockfile, read_lockfile
@@ -29,8 +29,13 @@ class Garbage:
 
 
 def find_garbage(config: Config) -> list[Garbage]:
-    """Unreferenced files under outputs_dir, sorted by path."""
+    """Unreferenced files under outputs_dir, sorted by path.
+
+    Refused while a recorded output is missing: an interrupted move leaves its image at a path the
+    lockfile does not name yet, and collecting it would lose what apply is about to record.
+    """
     lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
+    _refuse_missing_outputs(config, lockfile)
     referenced = _referenced(config, lockfile)
     root = config.outputs_dir
     found = []
@@ -46,14 +51,34 @@ def find_garbage(config: Config) -> list[Garbage]:
 
 
 def _referenced(config: Config, lockfile: Lockfile) -> set[str]:
-    """Output paths under outputs_dir that must stay."""
+    """Output paths under outputs_dir that must stay: what the lockfile records, what current
+    targets write (a move or a write the lockfile has not caught up with), reference images."""
     prefix = config.project.outputs_dir.strip("/") + "/"
+    targets = load_project(config).targets
     paths = {output.path for entry in lockfile.targets.values() for output in entry.outputs}
+    paths.update(path for target in targets for path in target.outputs)
     # Reference images may live under outputs_dir without any target producing them.
     inputs = [item.path for entry in lockfile.targets.values() for item in entry.inputs]
-    inputs += [item.path for target in load_project(config).targets for item in target.inputs]
+    inputs += [item.path for target in targets for item in target.inputs]
     paths.update(path.removeprefix(prefix) for path in inputs if path.startswith(prefix))
     return paths
+
+
+def _refuse_missing_outputs(config: Config, lockfile: Lockfile) -> None:
+    missing = sorted(
+        output.path
+        for entry in lockfile.targets.values()
+        for output in entry.outputs
+        if not (config.outputs_dir / output.path).is_file()
+    )
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        noun = "output is" if len(missing) == 1 else "outputs are"
+        raise PromptformError(
+            f"{len(missing)} recorded {noun} missing ({shown}); run `promptform apply` to finish "
+            "an interrupted move (or `promptform plan` to see the drift) before gc, which could "
+            "otherwise collect an image the lockfile is about to name"
+        )
 
 
 def collect_garbage(config: Config, now: datetime | None = None) -> tuple[list[Garbage], Path]:

@@ -157,3 +157,54 @@ def _is_lfs_pointer(path: str) -> bool:
             return handle.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
     except OSError:
         return False
+
+
+# Folders never searched for a previous outputs_dir.
+_NOT_OUTPUTS = frozenset({".git", ".promptform", "node_modules", ".venv"})
+_SEARCH_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class OutputsDirChange:
+    """None of the recorded outputs is under outputs_dir: it was most likely changed."""
+
+    current: str  # outputs_dir as configured
+    previous: str | None  # the folder holding them now, relative to the root, if one was found
+    outputs: int  # how many outputs the lockfile records
+
+
+def detect_outputs_dir_change(
+    config: Config, entries: Mapping[str, LockEntry]
+) -> OutputsDirChange | None:
+    """An OutputsDirChange when `entries` record outputs and not one of them is on disk.
+
+    Cheap when nothing changed: the first output found ends the check.
+    """
+    paths = [output.path for entry in entries.values() for output in entry.outputs]
+    if not paths or any((config.outputs_dir / path).is_file() for path in paths):
+        return None
+    return OutputsDirChange(
+        current=config.project.outputs_dir.strip("/"),
+        previous=_folder_holding(config.root, paths[0], config.outputs_dir),
+        outputs=len(paths),
+    )
+
+
+def _folder_holding(root: Path, path: str, skip: Path) -> str | None:
+    """A folder under `root` (a few levels deep) holding `path`: where the outputs were."""
+    level = [root]
+    for _ in range(_SEARCH_DEPTH):
+        deeper = []
+        for folder in level:
+            try:
+                children = sorted(child for child in folder.iterdir() if child.is_dir())
+            except OSError:
+                continue
+            for child in children:
+                if child.name in _NOT_OUTPUTS or child == skip:
+                    continue
+                if (child / path).is_file():
+                    return child.relative_to(root).as_posix()
+                deeper.append(child)
+        level = deeper
+    return None

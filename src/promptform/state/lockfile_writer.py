@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from promptform.core.atomic import atomic_write
+from promptform.core.paths import path_key
 from promptform.state.lockfile import LOCK_VERSION, LockEntry, Lockfile
 
 
@@ -25,6 +26,10 @@ class LockfileWriter:
         self.version = lockfile.version
         self.entries: dict[str, LockEntry] = dict(lockfile.targets)
         self._fragments = {address: _fragment(entry) for address, entry in self.entries.items()}
+        # path_key -> addresses recording a file there, so "is this someone else's?" is a lookup.
+        self._recorded: dict[str, set[str]] = {}
+        for address, entry in self.entries.items():
+            self._index(address, entry, add=True)
         self._state = threading.Lock()  # guards entries, fragments and the change counter
         self._disk = threading.Lock()  # one rewrite at a time
         self._changes = 0
@@ -42,9 +47,13 @@ class LockfileWriter:
         """Record and forget several entries in one atomic rewrite (a rename is both at once)."""
         fragments = {address: _fragment(entry) for address, entry in put.items()}
         with self._state:
-            for address in remove:
-                self.entries.pop(address, None)
+            for address in (*remove, *put):
+                gone = self.entries.pop(address, None)
+                if gone is not None:
+                    self._index(address, gone, add=False)
                 self._fragments.pop(address, None)
+            for address, entry in put.items():
+                self._index(address, entry, add=True)
             self.entries.update(put)
             self._fragments.update(fragments)
             self._changes += 1
@@ -53,6 +62,26 @@ class LockfileWriter:
             if self._written >= mine:
                 return  # another thread's rewrite, started after this change, already holds it
             self._write_locked()
+
+    def entry(self, address: str) -> LockEntry | None:
+        """The entry recorded for `address` now (a move or step-aside may have changed it)."""
+        with self._state:
+            return self.entries.get(address)
+
+    def recorded_by(self, key: str) -> frozenset[str]:
+        """The addresses whose entries record an output at `key` (a `path_key`)."""
+        with self._state:
+            return frozenset(self._recorded.get(key, ()))
+
+    def _index(self, address: str, entry: LockEntry, add: bool) -> None:
+        for output in entry.outputs:
+            key = path_key(output.path)
+            if add:
+                self._recorded.setdefault(key, set()).add(address)
+            elif key in self._recorded:
+                self._recorded[key].discard(address)
+                if not self._recorded[key]:
+                    del self._recorded[key]
 
     def lockfile(self) -> Lockfile:
         with self._state:

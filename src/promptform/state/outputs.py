@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import PromptformError
 from promptform.core.images import ImageInfo
+from promptform.core.paths import path_key
 from promptform.state.lockfile import LockedOutput
+from promptform.state.lockfile_writer import LockfileWriter
 
 # A trash folder's name: the moment its run started, in UTC (`gc --empty-trash` reads it back).
 TRASH_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+# What a recorded output is renamed to while its path is needed by another (moves, step-aside).
+ASIDE_SUFFIX = ".promptform-moving"
 
 
 class Trash:
@@ -82,13 +86,22 @@ def write_outputs(
     """Write `images` to `paths` (under outputs_dir) and describe them for the lockfile.
 
     What was at those paths, and previous outputs that are no longer produced, go to the trash,
-    except a previous path in `claimed`: another target's output is there now (a move).
+    except a previous path in `claimed` (`path_key`s): another target's output is there now (a
+    move).
     """
     outputs = []
+    written: list[tuple[Path, Path | None]] = []  # (destination, what it held, kept in the trash)
     for path, (data, info) in zip(paths, images, strict=True):
         destination = outputs_dir / path
-        trash.keep(destination)
-        atomic_write(destination, data)
+        try:
+            kept = trash.keep(destination)
+            atomic_write(destination, data)
+        except BaseException:
+            # All or nothing: a target half written would leave unrecorded files where the
+            # lockfile records others. The caller keeps the new bytes elsewhere.
+            _put_back(written)
+            raise
+        written.append((destination, kept))
         outputs.append(
             LockedOutput(
                 path=path,
@@ -99,8 +112,70 @@ def write_outputs(
                 height=info.height,
             )
         )
-    current = set(paths)
+    # Case-folded: where `Hero.png` became `hero.png`, the old path is the file just written.
+    current = {path_key(path) for path in paths}
     for old in previous:
-        if old.path not in current and old.path not in claimed:
+        key = path_key(old.path)
+        if key not in current and key not in claimed:
             trash.keep(outputs_dir / old.path, move=True)
     return outputs
+
+
+def _put_back(written: Sequence[tuple[Path, Path | None]]) -> None:
+    """Undo the writes of a failed `write_outputs`: the previous file back, or no file."""
+    for destination, kept in reversed(written):
+        if kept is None:
+            destination.unlink(missing_ok=True)
+        else:
+            atomic_write(destination, kept.read_bytes())
+
+
+def step_aside_recorded(
+    outputs_dir: Path,
+    writer: LockfileWriter,
+    claims: Mapping[str, Collection[str]],
+    leave: Collection[str] = (),
+) -> None:
+    """Before files are put at the paths in `claims` (`path_key` -> the addresses putting them
+    there): a file another lock entry still records at such a path is renamed to a free
+    `<path>.promptform-moving` name, and that entry rewritten to say so. Nothing then overwrites
+    an image the lockfile names for someone else, and the next plan moves it on or deletes it.
+
+    Entries in `leave` are skipped (their own moves step aside what they hold).
+    """
+    involved = {address for key in claims for address in writer.recorded_by(key)}
+    for address in sorted(involved):
+        entry = writer.entry(address)
+        if entry is None or address in leave:
+            continue
+        outputs = list(entry.outputs)
+        for index, output in enumerate(outputs):
+            claimants = claims.get(path_key(output.path))
+            if claimants is None or address in claimants:
+                continue
+            source = check_inside(outputs_dir, outputs_dir / output.path)
+            aside = free_aside(outputs_dir, output.path, writer)
+            if source.is_file():
+                source.replace(outputs_dir / aside)
+            # Recorded even when the file is gone: the entry must not name the newcomer's image.
+            outputs[index] = output.model_copy(update={"path": aside})
+        if outputs != entry.outputs:
+            writer.put(address, entry.model_copy(update={"outputs": outputs}))
+
+
+def free_aside(outputs_dir: Path, path: str, writer: LockfileWriter) -> str:
+    """A name to step `path` aside to that holds no file and no entry records."""
+    candidate, number = f"{path}{ASIDE_SUFFIX}", 1
+    while (outputs_dir / candidate).exists() or writer.recorded_by(path_key(candidate)):
+        number += 1
+        candidate = f"{path}{ASIDE_SUFFIX}{number}"
+    return candidate
+
+
+def held_by_others(
+    writer: LockfileWriter, address: str, outputs: Iterable[LockedOutput], claimed: Collection[str]
+) -> set[str]:
+    """The `path_key`s of `outputs` that a current target writes (`claimed`) or a lock entry
+    other than `address` records: files there are someone else's, not to be trashed."""
+    keys = {path_key(output.path) for output in outputs}
+    return {key for key in keys if key in claimed or writer.recorded_by(key) - {address}}

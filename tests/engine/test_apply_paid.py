@@ -1,0 +1,129 @@
+"""apply never loses an image it paid for: a failed write keeps the bytes in .promptform/rescued/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from promptform.state.lockfile import read_lockfile
+from tests.support.apply import locked_entries_match_disk
+from tests.support.cli import RunCli
+from tests.support.files import MakeProject
+
+CONFIG = """
+[promptform]
+default_provider = "offline"
+
+[defaults]
+model = "gpt-image-2"
+size = "256x256"
+quality = "low"
+"""
+
+
+def rescued_notes(root: Path) -> list[dict[str, object]]:
+    return [
+        json.loads(note.read_text())
+        for note in sorted((root / ".promptform/rescued").glob("*/rescued.json"))
+    ]
+
+
+def test_an_output_path_blocked_by_a_folder_rescues_the_paid_image(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/a.yaml": "prompt: An apple.\n"})
+    (root / "generated/a-1.png").mkdir(parents=True)
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 1
+    assert "a:" in result.stderr
+    [note] = rescued_notes(root)
+    assert note["address"] == "a"
+    assert note["request"] == {
+        "model": "gpt-image-2",
+        "n": 1,
+        "prompt": "An apple.",
+        "quality": "low",
+        "size": "256x256",
+    }
+    assert isinstance(note["fingerprint"], str)
+    [folder] = (root / ".promptform/rescued").iterdir()
+    assert [path.name for path in sorted(folder.iterdir())] == ["1.png", "rescued.json"]
+    assert "a" not in read_lockfile(root / "promptform.lock").targets
+
+
+def test_the_next_plan_offers_the_rescued_image_instead_of_paying_again(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/a.yaml": "prompt: An apple.\n"})
+    (root / "generated/a-1.png").mkdir(parents=True)
+    run_cli("-C", root, "apply", "--yes")
+    (root / "generated/a-1.png").rmdir()
+
+    plan = run_cli("-C", root, "plan")
+
+    [folder] = (root / ".promptform/rescued").iterdir()
+    shown = folder.relative_to(root).as_posix()
+    assert f"promptform adopt a --rescued {shown}" in plan.stdout + plan.stderr
+    adopted = run_cli("-C", root, "adopt", "a", "--rescued", shown)
+    assert adopted.exit_code == 0, adopted.stderr
+    assert "No changes." in run_cli("-C", root, "plan").stdout
+    locked_entries_match_disk(root)
+
+
+def test_a_failure_part_way_through_n_outputs_leaves_nothing_unrecorded(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/hero.yaml": "prompt: A hero.\nn: 2\n"})
+    (root / "generated/hero-2.png").mkdir(parents=True)
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 1
+    assert not (root / "generated/hero-1.png").exists()
+    [folder] = (root / ".promptform/rescued").iterdir()
+    assert [path.name for path in sorted(folder.iterdir())] == ["1.png", "2.png", "rescued.json"]
+
+
+def test_a_failed_replace_puts_the_previous_outputs_back(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/hero.yaml": "prompt: A hero.\nn: 2\n"})
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    (root / "prompts/hero.yaml").write_text("prompt: A braver hero.\nn: 2\n")
+    (root / "generated/hero-2.png").unlink()
+    (root / "generated/hero-2.png").mkdir()
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 1
+    [entry] = read_lockfile(root / "promptform.lock").targets.values()
+    assert entry.outputs[0].path == "hero-1.png"
+    from promptform.core.fingerprint import hash_file
+
+    assert hash_file(root / "generated/hero-1.png") == entry.outputs[0].sha256
+    assert len(list((root / ".promptform/rescued").glob("*/2.png"))) == 1
+
+
+def test_adopt_rescued_refuses_images_paid_for_another_request(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/a.yaml": "prompt: An apple.\n"})
+    (root / "generated/a-1.png").mkdir(parents=True)
+    run_cli("-C", root, "apply", "--yes")
+    (root / "generated/a-1.png").rmdir()
+    (root / "prompts/a.yaml").write_text("prompt: A pear.\n")
+    [folder] = (root / ".promptform/rescued").iterdir()
+    shown = folder.relative_to(root).as_posix()
+
+    assert f"--rescued {shown}" not in run_cli("-C", root, "plan").stderr
+    result = run_cli("-C", root, "adopt", "a", "--rescued", shown)
+
+    assert result.exit_code == 1
+    assert "was paid for another request of 'a'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (root / "promptform.lock").exists()
+    no_files = run_cli("-C", root, "adopt", "a")
+    assert no_files.exit_code == 1
+    assert "or --rescued FOLDER" in no_files.stderr
