@@ -313,3 +313,26 @@ def test_commit_outside_a_repository_is_one_clear_line(tmp_path: Path, run_cli: 
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {root} is not in a git repository; --commit needs one"
     )
+
+
+def test_a_rebase_renames_the_source_commit_it_rewrote(origin: Path, run_cli: RunCli) -> None:
+    # The results sit on a commit that was never pushed; the rebase rewrites it, so the lockfile
+    # and the Source-Commit line must name the rewritten commit, which exists on the remote.
+    local = clone(origin, "local")
+    (local / "prompts" / "hero.yaml").write_text("prompt: A brighter hero image.\n")
+    unpushed = commit_all(local, "Brighter hero")
+    other = clone(origin, "other")
+    (other / "notes.txt").write_text("pushed while apply ran\n")
+    commit_all(other, "Notes")
+    git(other, "push", "-q", "origin", "main")
+
+    result = run_cli("-C", local, "apply", "--yes", "--push")
+
+    assert result.exit_code == 0, result.stderr
+    rewritten = git(origin, "rev-parse", "main^")
+    assert rewritten != unpushed
+    assert git(origin, "log", "-1", "--format=%s", "main^") == "Brighter hero"
+    assert f"Source-Commit: {rewritten}" in git(origin, "log", "-1", "--format=%B", "main")
+    lock = json.loads(git(origin, "show", "main:promptform.lock"))
+    assert lock["targets"]["hero"]["source_commit"] == rewritten
+    assert git(local, "status", "--porcelain") == ""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,17 +309,32 @@ def push(root: Path, target: Upstream) -> PushResult:
 
 
 def rebase_onto_upstream(
-    root: Path, target: Upstream, config: Mapping[str, str] | None = None
+    root: Path,
+    target: Upstream,
+    config: Mapping[str, str] | None = None,
+    rewritten: dict[str, str] | None = None,
 ) -> list[str]:
     """Fetch `target` and rebase the current branch onto it.
 
     Returns the conflicting paths (after aborting the rebase, so the branch is as it was), or []
-    when the rebase succeeded. `config` is passed as `git -c` (e.g. a merge driver).
+    when the rebase succeeded. `config` is passed as `git -c` (e.g. a merge driver). `rewritten`,
+    when given, is filled with old sha -> new sha of every commit the rebase rewrote.
     """
-    with _open_repo(root) as repo:
+    with _open_repo(root) as repo, tempfile.TemporaryDirectory(prefix="promptform-") as scratch:
         _run(repo, "fetch", "--quiet", target.remote, f"refs/heads/{target.branch}")
+        settings = dict(config or {})
+        listing = Path(scratch) / "rewritten"
+        if rewritten is not None:
+            # git tells a post-rewrite hook which commits a rebase rewrote; this rebase's own hook
+            # (the repository's hooks do not run for it) writes that list down.
+            hooks = Path(scratch) / "hooks"
+            hooks.mkdir()
+            hook = hooks / "post-rewrite"
+            hook.write_text(f"#!/bin/sh\ncat >> {shlex.quote(str(listing))}\n")
+            hook.chmod(0o755)
+            settings["core.hooksPath"] = str(hooks)
         try:
-            options = [part for k, v in (config or {}).items() for part in ("-c", f"{k}={v}")]
+            options = [part for k, v in settings.items() for part in ("-c", f"{k}={v}")]
             repo.git.execute(["git", *options, "rebase", "FETCH_HEAD"])
         except git.GitCommandError as exc:
             conflicted = _run(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
@@ -328,7 +345,39 @@ def rebase_onto_upstream(
                 return conflicted
             detail = _last_line(str(exc.stderr)) or f"exit status {exc.status}"
             raise GitError(f"git rebase failed: {_redact(detail)}") from None
+        if rewritten is not None and listing.exists():
+            for line in listing.read_text().splitlines():
+                old, new, *_ = [*line.split(), "", ""]
+                if old and new:
+                    rewritten[old] = new
         return []
+
+
+def head_message(root: Path) -> str:
+    """The full message of HEAD."""
+    with _open_repo(root) as repo:
+        return str(repo.head.commit.message)
+
+
+def amend_head(root: Path, paths: Sequence[Path], message: str) -> str:
+    """Amend HEAD with the current content of `paths` and a new message; the new sha."""
+    with _open_repo(root) as repo:
+        top = _top(repo, root)
+        relative = sorted({rel for rel in (_relative(p, top) for p in paths) if rel is not None})
+        _run(repo, "add", "--", *relative)
+        _run(
+            repo,
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--amend",
+            "--only",
+            "-m",
+            message,
+            "--",
+            *relative,
+        )
+        return repo.head.commit.hexsha
 
 
 def head_commit(root: Path) -> str:

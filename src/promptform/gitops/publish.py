@@ -8,11 +8,12 @@ rebased (with the lockfile merge driver) and retried a bounded number of times; 
 from __future__ import annotations
 
 import random
+import re
 import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,21 +22,25 @@ from promptform.core.output import Output
 from promptform.gitops.gitrepo import (
     GitError,
     Upstream,
+    amend_head,
     commit_paths,
     file_at_head,
     head_commit,
+    head_message,
     path_in_repo,
     push,
     rebase_onto_upstream,
     source_state,
     upstream,
 )
-from promptform.state.lockfile import LockEntry, Lockfile, loads, read_lockfile
+from promptform.state.lockfile import LockEntry, Lockfile, loads, read_lockfile, write_lockfile
 
 PUSH_ATTEMPTS = 5
 BACKOFF_SECONDS = 1.0  # doubled after each rejection, plus jitter so racing runners spread out
 SKIP_CI = "[skip ci]"  # the push must not start another workflow run (GitHub, GitLab, others)
 _SUBJECT_NAMES = 3
+SOURCE_PREFIX = "Source-Commit: "
+SOURCE_LINE = re.compile(rf"^{SOURCE_PREFIX}([0-9a-f]{{40}})$", re.MULTILINE)
 
 Sleep = Callable[[float], None]
 
@@ -99,7 +104,7 @@ def commit_message(changes: LockChanges, source_commit: str | None) -> str:
             lines.append(f"{label}:")
             lines.extend(f"- {address}" for address in addresses)
             lines.append("")
-    lines.append(f"Source-Commit: {source_commit or 'none (not committed)'}")
+    lines.append(f"{SOURCE_PREFIX}{source_commit or 'none (not committed)'}")
     return "\n".join(lines) + "\n"
 
 
@@ -149,22 +154,50 @@ def push_results(
             f"{delay:.1f}s ({attempt}/{attempts - 1})"
         )
         sleep(delay)
-        _rebase(config, target)
+        rewritten = _rebase(config, target)
+        _rename_source_commit(config, rewritten, output)
     raise GitError(
         f"push to {where} was rejected {attempts} times because others kept pushing; the commit "
         f"is kept locally: run `git pull --rebase && git push` (never --force)"
     )
 
 
-def _rebase(config: Config, target: Upstream) -> None:
+def _rebase(config: Config, target: Upstream) -> dict[str, str]:
+    """Rebase onto `target`; which commits it rewrote (old sha -> new sha)."""
+    rewritten: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="promptform-") as scratch:
-        conflicts = rebase_onto_upstream(config.root, target, _merge_driver_config(config, scratch))
+        conflicts = rebase_onto_upstream(
+            config.root, target, _merge_driver_config(config, scratch), rewritten
+        )
     if conflicts:
         listed = ", ".join(conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
         raise GitError(
             f"cannot rebase onto {target.remote}/{target.branch}: both sides changed {listed}; "
             "the commit is kept locally: merge by hand, then push"
         )
+    return rewritten
+
+
+def _rename_source_commit(config: Config, rewritten: Mapping[str, str], output: Output) -> None:
+    """After a rebase that rewrote the commit the results were generated from (it had not been
+    pushed), name the rewritten commit in the lockfile and the commit message: the old one is gone
+    once the branch moves on."""
+    message = head_message(config.root)
+    match = SOURCE_LINE.search(message)
+    if match is None or match.group(1) not in rewritten:
+        return
+    old, new = match.group(1), rewritten[match.group(1)]
+    lockfile = read_lockfile(config.lockfile, display(config))
+    entries = {
+        address: entry.model_copy(update={"source_commit": new})
+        if entry.source_commit == old
+        else entry
+        for address, entry in lockfile.targets.items()
+    }
+    write_lockfile(config.lockfile, lockfile.model_copy(update={"targets": entries}))
+    renamed = message.replace(old, new).replace(old[:12], new[:12])
+    sha = amend_head(config.root, [config.lockfile], renamed)
+    output.info(f"The rebase rewrote source commit {old[:12]} as {new[:12]}; {sha[:12]} names it.")
 
 
 def _merge_driver_config(config: Config, scratch: str) -> dict[str, str]:
