@@ -250,7 +250,10 @@ def test_wrong_image_format_fails_and_keeps_the_paid_bytes(
     rescued = list((root / ".promptform/rescued").rglob("*"))
     kept = [path for path in rescued if path.is_file() and path.name != "rescued.json"]
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"\xff\xd8\xff")
-    assert "paid-for images that could not be recorded were kept in .promptform/rescued/" in result.stderr
+    assert (
+        "paid-for images that could not be recorded were kept in .promptform/rescued/"
+        in result.stderr
+    )
     assert not (root / "promptform.lock").exists()
     assert not (root / "generated/hero-1.png").exists()
 

@@ -127,3 +127,44 @@ def test_adopt_rescued_refuses_images_paid_for_another_request(
     no_files = run_cli("-C", root, "adopt", "a")
     assert no_files.exit_code == 1
     assert "or --rescued FOLDER" in no_files.stderr
+
+
+def test_the_next_apply_records_the_rescued_image_instead_of_paying_again(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/a.yaml": "prompt: An apple.\n"})
+    (root / "generated/a-1.png").mkdir(parents=True)
+    run_cli("-C", root, "apply", "--yes")
+    (root / "generated/a-1.png").rmdir()
+    [folder] = (root / ".promptform/rescued").iterdir()
+    rescued = (folder / "1.png").read_bytes()
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 0, result.stderr
+    shown = folder.relative_to(root).as_posix()
+    assert f"a: recorded the images paid for this exact request from {shown}/" in result.stderr
+    assert "created a" not in result.stderr  # nothing was generated
+    assert "No changes." in result.stdout
+    entry = read_lockfile(root / "promptform.lock").targets["a"]
+    assert entry.provider.name == "rescued"
+    assert (root / "generated/a-1.png").read_bytes() == rescued
+    locked_entries_match_disk(root)
+
+
+def test_rescued_images_that_no_longer_fit_are_generated_again(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/a.yaml": "prompt: An apple.\n"})
+    (root / "generated/a-1.png").mkdir(parents=True)
+    run_cli("-C", root, "apply", "--yes")
+    (root / "generated/a-1.png").rmdir()
+    [folder] = (root / ".promptform/rescued").iterdir()
+    (folder / "1.png").write_bytes(b"not an image any more")
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 0, result.stderr
+    assert "a: could not record the images kept in" in result.stderr
+    assert "[1/1] created a" in result.stderr
+    locked_entries_match_disk(root)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptform.commands.rescued import offer_rescued
+from promptform.commands.rescued import offer_rescued, record_rescued
 from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from promptform.core.errors import PromptformError
@@ -40,6 +40,10 @@ class ApplyRequest:
 
 def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confirm | None) -> int:
     """`confirm` asks the user (None: no terminal to ask on)."""
+    if request.plan_file is None:
+        # Before the apply lock: adopt takes it itself. A saved plan is applied as reviewed, so
+        # there the rescued images are only offered.
+        record_rescued(config, output, request.plan_options)
     with apply_lock(config.state_dir):
         if request.plan_file is not None:
             saved = load_saved_plan(request.plan_file)
