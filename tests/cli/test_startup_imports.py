@@ -1,8 +1,8 @@
 """Start-up stays lazy: each command imports only the libraries it uses.
 
 Pre-commit hooks run promptform on every commit, and most of its start-up is imports. These tests
-run the CLI in a fresh interpreter and look at what it imported, so re-adding an eager import of a
-heavy library (at the top of cli.py, or of a module on a command's path) fails here.
+run the `promptform` entry point in a fresh interpreter and look at what it imported, so re-adding an
+eager import of a heavy library (at the top of cli.py, or of a module on a command's path) fails here.
 """
 
 from __future__ import annotations
@@ -15,16 +15,19 @@ from pathlib import Path
 
 import pytest
 
+from promptform import __main__ as entry_point
+from promptform.cli import main as cli_main
 from tests.support.plans import CONFIG
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]
 
-# Runs promptform's entry point, then writes the names of the imported modules to argv[1].
+# Runs the `promptform` entry point on argv[2:], then writes the imported modules' names to argv[1].
 CHILD = """\
 import json, sys
-from promptform.cli import main
-code = main(sys.argv[2:])
-with open(sys.argv[1], "w", encoding="utf-8") as modules:
+modules_file, sys.argv = sys.argv[1], ["promptform", *sys.argv[2:]]
+from promptform.__main__ import main
+code = main()
+with open(modules_file, "w", encoding="utf-8") as modules:
     json.dump(sorted(sys.modules), modules)
 sys.exit(code)
 """
@@ -55,13 +58,32 @@ def imported_packages(tmp_path: Path, *args: str) -> set[str]:
     return {name.split(".")[0] for name in json.loads(modules.read_text(encoding="utf-8"))}
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"], ["plan", "--help"]])
+def test_version_alone_is_answered_without_click(tmp_path: Path) -> None:
+    imported = imported_packages(tmp_path, "--version")
+
+    assert "promptform" in imported  # the check sees real imports
+    assert imported.isdisjoint({"click"} | NETWORK_TERMINAL_GIT | PROJECT_LIBRARIES)
+
+
+def test_version_alone_prints_what_the_cli_prints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["--version"]) == 0
+    from_click = capsys.readouterr()
+    monkeypatch.setattr("sys.argv", ["promptform", "--version"])
+
+    assert entry_point.main() == 0
+
+    assert capsys.readouterr() == from_click
+
+
+@pytest.mark.parametrize("args", [["-q", "--version"], ["--help"], ["plan", "--help"]])
 def test_version_and_help_load_no_config_and_no_heavy_library(
     tmp_path: Path, args: list[str]
 ) -> None:
     imported = imported_packages(tmp_path, *args)
 
-    assert "click" in imported  # the check sees real imports
+    assert "click" in imported  # these go through the CLI
     assert imported.isdisjoint(NETWORK_TERMINAL_GIT | PROJECT_LIBRARIES)
 
 
