@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 import click
 
 from promptform import __version__
-from promptform.core.config import Config, load_config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, run_guarded
 from promptform.core.errors import PromptformError
 from promptform.core.output import Output
 
 if TYPE_CHECKING:
+    # Loading the config builds its pydantic models; --version and --help must not pay for that.
+    from promptform.core.config import Config
     from promptform.review.empty_trash import Duration
 
 
@@ -30,6 +31,8 @@ class AppContext:
     output: Output
 
     def config(self) -> Config:
+        from promptform.core.config import load_config
+
         return load_config(self.directory, self.config_path)
 
     def run(self, action: Callable[[], int]) -> int:

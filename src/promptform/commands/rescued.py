@@ -7,7 +7,6 @@ from promptform.core.errors import PromptformError, display_path
 from promptform.core.output import Output
 from promptform.engine.plan import compute_plan
 from promptform.engine.plan_model import Plan, PlanOptions
-from promptform.review.adopt import adopt_rescued
 from promptform.state.rescued import find_rescues, rescues_for
 
 
@@ -17,6 +16,9 @@ def record_rescued(config: Config, output: Output, options: PlanOptions) -> None
     checks are left where they are, and the target is generated as planned."""
     if not find_rescues(config.state_dir):
         return
+    # Only when there is something to adopt: adopt brings git, which plan never needs.
+    from promptform.review.adopt import adopt_rescued
+
     _, _, plan = compute_plan(config, options)
     for address, rescue in sorted(
         rescues_for(config.state_dir, plan.generating_fingerprints()).items()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from promptform.core.errors import Location, ManifestError
 
@@ -20,8 +18,13 @@ MAX_DEPTH = 64
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
-# libyaml parses several times faster than the pure-Python parser; both give the same nodes and marks.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    import yaml
+
+# The loader class; None picks libyaml's, which parses several times faster than the pure-Python
+# parser (both give the same nodes and marks). yaml is imported on the first parse, not with this
+# module: a plan answered by the render cache parses nothing.
+_SafeLoader: type[yaml.SafeLoader] | None = None
 
 Key = tuple[str | int, ...]
 
@@ -81,10 +84,12 @@ def decode_text(raw: bytes, shown: str) -> str:
 
 def load_documents(text: str, shown: str) -> list[Document]:
     """Parse every `---` document of a YAML text; empty documents are skipped."""
+    import yaml
+
     documents = []
     loader = None
     try:
-        loader = _SafeLoader(text)
+        loader = _loader_class()(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None or _is_empty(node):
@@ -115,8 +120,19 @@ def load_documents(text: str, shown: str) -> list[Document]:
     return documents
 
 
+def _loader_class() -> type[yaml.SafeLoader]:
+    import yaml
+
+    if _SafeLoader is not None:
+        return _SafeLoader
+    fastest: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return fastest
+
+
 def _is_empty(node: yaml.Node) -> bool:
     """A document with nothing but comments, such as after a trailing `---`."""
+    import yaml
+
     return isinstance(node, yaml.ScalarNode) and node.value == "" and not node.style
 
 
@@ -130,6 +146,8 @@ class _Builder:
         self._merged: dict[int, list[tuple[Any, yaml.Node, yaml.Node]]] = {}
 
     def build(self, node: yaml.Node, key: Key, depth: int) -> Any:
+        import yaml
+
         self.visited += 1
         if self.visited > MAX_NODES_PER_DOCUMENT or depth > MAX_DEPTH:
             raise ManifestError(
@@ -168,6 +186,8 @@ class _Builder:
         mappings the first that has a key wins. Only a key written twice is a mistake. Done here rather
         than with PyYAML's flatten_mapping, which rewrites shared (aliased) nodes in place.
         """
+        import yaml
+
         cached = self._merged.get(id(node))
         if cached is not None:
             return cached

@@ -33,6 +33,8 @@ class Matrix(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         json_schema_extra={"minProperties": 1},
+        # Built on first use: a plan answered by the render cache never validates a manifest.
+        defer_build=True,
     )
     __pydantic_extra__: dict[str, list[Scalar]] = Field(init=False)
 
@@ -65,6 +67,8 @@ class Manifest(BaseModel):
         extra="forbid",
         title="promptform manifest",
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+        # Built on first use: a plan answered by the render cache never validates a manifest.
+        defer_build=True,
     )
 
     name: str | None = Field(

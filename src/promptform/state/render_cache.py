@@ -12,12 +12,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import pydantic
-import yaml
 
 from promptform import __version__
 from promptform.core.atomic import atomic_write
@@ -146,7 +146,8 @@ def cache_key(config: Config) -> str:
         __version__,
         code,
         jinja2.__version__,
-        yaml.__version__,
+        # Asked of the installed distribution: importing yaml would cost a plan that parses nothing.
+        metadata.version("PyYAML"),
         pydantic.VERSION,
         config.model_dump_json(),
     ]

@@ -1,0 +1,111 @@
+"""Start-up stays lazy: each command imports only the libraries it uses.
+
+Pre-commit hooks run promptform on every commit, and most of its start-up is imports. These tests
+run the `promptform` entry point in a fresh interpreter and look at what it imported, so re-adding an
+eager import of a heavy library (at the top of cli.py, or of a module on a command's path) fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from promptform import __main__ as entry_point
+from promptform.cli import main as cli_main
+from tests.support.plans import CONFIG
+
+MakeProject = Callable[[dict[str, str | bytes]], Path]
+
+# Runs the `promptform` entry point on argv[2:], then writes the imported modules' names to argv[1].
+CHILD = """\
+import json, sys
+modules_file, sys.argv = sys.argv[1], ["promptform", *sys.argv[2:]]
+from promptform.__main__ import main
+code = main()
+with open(modules_file, "w", encoding="utf-8") as modules:
+    json.dump(sorted(sys.modules), modules)
+sys.exit(code)
+"""
+
+# Only generating images (HTTP), the apply progress bar and git-backed commands need these.
+NETWORK_TERMINAL_GIT = {"httpx", "rich", "git"}
+# Loading the config builds pydantic models; parsing and rendering manifests needs yaml and jinja2.
+PROJECT_LIBRARIES = {"pydantic", "pydantic_core", "yaml", "jinja2"}
+
+FILES = {
+    "promptform.toml": CONFIG,
+    "prompts/a.yaml": "name: a\nprompt: A fox.\n",
+    "prompts/b.yaml": "name: b\nprompt: An owl.\n",
+}
+
+
+def imported_packages(tmp_path: Path, *args: str) -> set[str]:
+    """The top-level packages a `promptform ARGS...` run in a fresh interpreter imported."""
+    modules = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(modules), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return {name.split(".")[0] for name in json.loads(modules.read_text(encoding="utf-8"))}
+
+
+def test_version_alone_is_answered_without_click(tmp_path: Path) -> None:
+    imported = imported_packages(tmp_path, "--version")
+
+    assert "promptform" in imported  # the check sees real imports
+    assert imported.isdisjoint({"click"} | NETWORK_TERMINAL_GIT | PROJECT_LIBRARIES)
+
+
+def test_version_alone_prints_what_the_cli_prints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["--version"]) == 0
+    from_click = capsys.readouterr()
+    monkeypatch.setattr("sys.argv", ["promptform", "--version"])
+
+    assert entry_point.main() == 0
+
+    assert capsys.readouterr() == from_click
+
+
+@pytest.mark.parametrize("args", [["-q", "--version"], ["--help"], ["plan", "--help"]])
+def test_version_and_help_load_no_config_and_no_heavy_library(
+    tmp_path: Path, args: list[str]
+) -> None:
+    imported = imported_packages(tmp_path, *args)
+
+    assert "click" in imported  # these go through the CLI
+    assert imported.isdisjoint(NETWORK_TERMINAL_GIT | PROJECT_LIBRARIES)
+
+
+def test_validate_loads_no_network_terminal_or_git_library(
+    tmp_path: Path, make_project: MakeProject
+) -> None:
+    root = make_project(FILES)
+
+    imported = imported_packages(tmp_path, "-C", str(root), "validate")
+
+    assert {"pydantic", "yaml", "jinja2"} <= imported
+    assert imported.isdisjoint(NETWORK_TERMINAL_GIT)
+
+
+def test_plan_answered_by_the_render_cache_parses_no_yaml(
+    tmp_path: Path, make_project: MakeProject
+) -> None:
+    root = make_project(FILES)
+    first = imported_packages(tmp_path, "-C", str(root), "--quiet", "plan")
+
+    again = imported_packages(tmp_path, "-C", str(root), "--quiet", "plan")
+
+    assert "yaml" in first  # the first plan parsed the manifests and filled the cache
+    assert "yaml" not in again
+    assert (first | again).isdisjoint(NETWORK_TERMINAL_GIT)
