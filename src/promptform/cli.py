@@ -115,8 +115,12 @@ def validate(app: AppContext) -> int:
 def render(app: AppContext, addresses: tuple[str, ...], as_json: bool) -> int:
     """Print the exact requests apply would send, for every target or the ADDRESSes given.
 
-    An ADDRESS is a target's address (`name` or `name[axis=value,...]`), a manifest name (all its
-    matrix cells) or a glob with * and ?.
+    An ADDRESS is a target's address (`name` or `name[axis=value,...]`, axes in any order), a
+    manifest's name or file (all its targets), an output file, or a glob with * and ?. Quote
+    addresses with axes in single quotes:
+
+    \b
+        promptform render 'marketing/hero[time=dawn,product=mug]'
     """
     from promptform.commands.render import render as run_render
 
@@ -142,7 +146,7 @@ def schema(app: AppContext) -> int:
     "targets",
     multiple=True,
     metavar="PATTERN",
-    help="Only these addresses (glob; repeatable).",
+    help="Only these addresses, manifest or output files (glob; repeatable).",
 )
 @click.option(
     "--replace",
@@ -221,7 +225,10 @@ def apply(
     "targets",
     multiple=True,
     metavar="PATTERN",
-    help="Plan only addresses matching PATTERN (glob with * and ?; repeatable) and their upstreams.",
+    help=(
+        "Plan only addresses matching PATTERN (an address, manifest or output file, or a glob "
+        "with * and ?; repeatable) and their upstreams. Quote it: --target 'name[axis=value]'."
+    ),
 )
 @click.option(
     "--replace", multiple=True, metavar="ADDRESS", help="Regenerate ADDRESS even if unchanged."

@@ -17,7 +17,12 @@ from promptform.core.errors import PromptformError, display_path
 from promptform.core.pricing import request_cost
 from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
 from promptform.engine.project import Project, load_project
-from promptform.manifests.addresses import address_matches, matching_addresses
+from promptform.manifests.addresses import (
+    address_matches,
+    closest_address,
+    matching_addresses,
+    path_aliases,
+)
 from promptform.manifests.targets import Target
 from promptform.state.drift import Drift, check_drift
 from promptform.state.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfile
@@ -37,7 +42,7 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
     # Hash before reading: if the lockfile changes in between, a saved plan looks stale, not fresh.
     lock_hash = lockfile_hash(config.lockfile)
     lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
-    in_scope = selected_addresses(project.targets, lockfile, options.targets)
+    in_scope = selected_addresses(project.targets, lockfile, options.targets, config)
     targets = project.by_address()
     entries = {
         address: entry
@@ -57,8 +62,9 @@ def make_plan(
 ) -> Plan:
     """The plan for `project` against `lockfile`. Pure: no files, no clock, no network."""
     targets = project.by_address()
-    in_scope = selected_addresses(project.targets, lockfile, options.targets)
-    _refuse_unknown_replacements(options.replace, targets)
+    aliases = selection_aliases(project.targets, lockfile, project.config)
+    in_scope = selected_addresses(project.targets, lockfile, options.targets, project.config)
+    replaced = _replaced(options.replace, targets, aliases)
     removed = sorted(address for address in lockfile.targets if address not in targets)
     renamable = _by_fingerprint(removed, lockfile)
     missing = _missing_outputs(drift) if options.repair else {}
@@ -66,7 +72,9 @@ def make_plan(
     regenerated: set[str] = set()
     changes: list[Change] = []
     for target in _apply_order(project.targets, in_scope):
-        change = _change_for(target, lockfile, options, regenerated, renamable, missing, pricing)
+        change = _change_for(
+            target, lockfile, options, regenerated, renamable, missing, pricing, replaced
+        )
         if change.generates:
             regenerated.add(target.address)
         changes.append(change)
@@ -84,23 +92,42 @@ def make_plan(
     )
 
 
+def selection_aliases(
+    targets: Sequence[Target], lockfile: Lockfile, config: Config
+) -> dict[str, tuple[str, ...]]:
+    """The paths that select each address: its manifest and its outputs, planned or recorded."""
+    prompts_dir, outputs_dir = config.project.prompts_dir, config.project.outputs_dir
+    aliases = {
+        target.address: path_aliases(target.file, target.outputs, prompts_dir, outputs_dir)
+        for target in targets
+    }
+    for address, entry in lockfile.targets.items():
+        recorded = path_aliases(
+            None, [item.path for item in entry.outputs], prompts_dir, outputs_dir
+        )
+        aliases[address] = tuple(dict.fromkeys([*aliases.get(address, ()), *recorded]))
+    return aliases
+
+
 def selected_addresses(
-    targets: Sequence[Target], lockfile: Lockfile, patterns: Sequence[str]
+    targets: Sequence[Target], lockfile: Lockfile, patterns: Sequence[str], config: Config
 ) -> set[str]:
     """Addresses a plan covers: all, or those `--target` patterns match plus their upstreams.
 
     Upstreams come along because a target cannot be generated from inputs that are out of date.
     A pattern that matches neither a target nor a lock entry is an error (a typo plans nothing).
     """
-    everything = [target.address for target in targets] + list(lockfile.targets)
+    everything = list(dict.fromkeys([*(target.address for target in targets), *lockfile.targets]))
     chosen = set(
         matching_addresses(
             everything,
             patterns,
-            lambda pattern: (
+            lambda pattern, suggestion: (
                 f"--target '{pattern}' matches no target and no lock entry; "
-                "`promptform render` lists the targets"
+                + (f"did you mean '{suggestion}'? " if suggestion else "")
+                + "`promptform render` lists the targets"
             ),
+            selection_aliases(targets, lockfile, config),
         )
     )
     if not patterns:
@@ -115,12 +142,26 @@ def selected_addresses(
     return chosen
 
 
-def _refuse_unknown_replacements(patterns: Sequence[str], targets: Mapping[str, Target]) -> None:
+def _replaced(
+    patterns: Sequence[str], targets: Mapping[str, Target], aliases: Mapping[str, Sequence[str]]
+) -> set[str]:
+    """The addresses `--replace` patterns select; one selecting no target is an error."""
+    replaced: set[str] = set()
     for pattern in patterns:
-        if not any(address_matches(address, pattern) for address in targets):
+        matched = {
+            address
+            for address in targets
+            if address_matches(address, pattern, aliases.get(address, ()))
+        }
+        if not matched:
+            suggestion = closest_address(pattern, list(targets), aliases)
+            hint = f"did you mean '{suggestion}'? " if suggestion else ""
             raise PromptformError(
-                f"--replace '{pattern}' matches no target; `promptform render` lists the targets"
+                f"--replace '{pattern}' matches no target; {hint}`promptform render` lists the "
+                "targets"
             )
+        replaced |= matched
+    return replaced
 
 
 def check_budget(summary: Summary, max_images: int | None, max_cost: float | None) -> None:
@@ -168,6 +209,7 @@ def _change_for(
     renamable: dict[str, list[str]],
     missing: Mapping[str, list[str]],
     pricing: Mapping[str, Mapping[str, float]],
+    replaced: set[str],
 ) -> Change:
     entry = lockfile.targets.get(target.address)
     upstream_reasons = [
@@ -175,7 +217,7 @@ def _change_for(
         for parent in target.upstream
         if parent in regenerated
     ]
-    forced = any(address_matches(target.address, pattern) for pattern in options.replace)
+    forced = target.address in replaced
     # Offline previews cost nothing, whatever model they stand in for.
     free = target.provider_kind == "offline"
     images, cost = target.images, 0.0 if free else request_cost(target.body, pricing)
