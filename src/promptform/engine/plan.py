@@ -7,6 +7,7 @@ that use their outputs as reference images, deletes last.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,7 +15,7 @@ from typing import Any
 
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError, display_path
-from promptform.core.pricing import request_cost
+from promptform.core.pricing import assumed_quality, request_cost
 from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
 from promptform.engine.project import Project, load_project
 from promptform.manifests.addresses import (
@@ -69,11 +70,16 @@ def make_plan(
     renamable = _by_fingerprint(removed, lockfile)
     missing = _missing_outputs(drift) if options.repair else {}
     pricing = project.config.pricing
+    paid_provider = paid_provider_name(project.config)
     regenerated: set[str] = set()
     changes: list[Change] = []
     for target in _apply_order(project.targets, in_scope):
-        change = _change_for(
-            target, lockfile, options, regenerated, renamable, missing, pricing, replaced
+        change = _priced(
+            _change_for(
+                target, lockfile, options, regenerated, renamable, missing, pricing, replaced
+            ),
+            pricing,
+            paid_provider,
         )
         if change.generates:
             regenerated.add(target.address)
@@ -89,6 +95,36 @@ def make_plan(
         options=options,
         lock_hash=lock_hash,
         fingerprints={target.address: target.fingerprint for target in project.targets},
+    )
+
+
+def paid_provider_name(config: Config) -> str:
+    """The provider an offline preview stands in for: the project's default unless that is offline
+    too, then the first paid provider configured, else wisgate (whose prices are the built-in ones).
+    """
+    default = config.project.default_provider
+    settings = config.providers.get(default)
+    if settings is not None and settings.kind != "offline":
+        return default
+    paid = [name for name, provider in config.providers.items() if provider.kind != "offline"]
+    return paid[0] if paid else "wisgate"
+
+
+def _priced(
+    change: Change, pricing: Mapping[str, Mapping[str, float]], paid_provider: str
+) -> Change:
+    """`change` with what its estimate assumed, and for an offline preview, the paid price."""
+    target = change.target
+    if target is None or not change.generates:
+        return change
+    assumed = assumed_quality(target.body, pricing)
+    if target.provider_kind != "offline":
+        return dataclasses.replace(change, assumed_quality=assumed)
+    return dataclasses.replace(
+        change,
+        assumed_quality=assumed,
+        paid_provider=paid_provider,
+        paid_cost_usd=request_cost(target.body, pricing),
     )
 
 
