@@ -563,20 +563,32 @@ def adopt(
     return app.run(lambda: run_adopt(app.config(), app.output, address, files, source, cost_usd))
 
 
-@cli.command("import-curl")
-@click.argument("source", default="-", metavar="[FILE|-]")
+@cli.command(
+    "import-curl",
+    # The curl command's own options (-H, -d, -X...) are its words, not this command's options.
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("source", nargs=-1, type=click.UNPROCESSED, metavar="[FILE|-|curl ...]")
 @click.option("--name", metavar="NAME", help="The manifest's name (default: from the prompt).")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="PATH",
-    help="Write the manifest here, under prompts/ (default: prompts/NAME.yaml).",
+    help="Write the manifest here, a .yaml path under prompts/ (default: prompts/NAME.yaml).",
 )
 @pass_app
-def import_curl(app: AppContext, source: str, name: str | None, out: Path | None) -> int:
-    """Write a manifest from a curl command or JSON request body (FILE, or stdin).
+def import_curl(
+    app: AppContext, source: tuple[str, ...], name: str | None, out: Path | None
+) -> int:
+    """Write a manifest from a curl command or JSON request body.
 
-    The prompt is kept byte for byte; API keys and auth headers are never written.
+    Give the curl command as arguments (after --), a FILE holding it, or paste it on stdin (- or
+    nothing). The prompt is kept byte for byte; API keys and auth headers are never written.
+
+    \b
+        promptform import-curl --name otter -- curl https://api.wisgate.ai/v1/images/generations ...
+        promptform import-curl request.txt --out animals/otter.yaml
+        pbpaste | promptform import-curl
     """
     from promptform.commands.import_curl import import_curl as run_import
 
