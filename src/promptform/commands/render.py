@@ -31,6 +31,8 @@ def select_targets(
     targets: list[Target], patterns: tuple[str, ...], config: Config
 ) -> list[Target]:
     """Targets matched by one of `patterns` (all when none given); a pattern matching none is an error."""
+    if not patterns:
+        return targets
     prompts_dir, outputs_dir = config.project.prompts_dir, config.project.outputs_dir
     chosen = set(
         matching_addresses(

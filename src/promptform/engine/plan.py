@@ -63,9 +63,14 @@ def make_plan(
 ) -> Plan:
     """The plan for `project` against `lockfile`. Pure: no files, no clock, no network."""
     targets = project.by_address()
-    aliases = selection_aliases(project.targets, lockfile, project.config)
     in_scope = selected_addresses(project.targets, lockfile, options.targets, project.config)
-    replaced = _replaced(options.replace, targets, aliases)
+    replaced = (
+        _replaced(
+            options.replace, targets, selection_aliases(project.targets, lockfile, project.config)
+        )
+        if options.replace
+        else set()
+    )
     removed = sorted(address for address in lockfile.targets if address not in targets)
     renamable = _by_fingerprint(removed, lockfile)
     missing = _missing_outputs(drift) if options.repair else {}
@@ -154,6 +159,8 @@ def selected_addresses(
     A pattern that matches neither a target nor a lock entry is an error (a typo plans nothing).
     """
     everything = list(dict.fromkeys([*(target.address for target in targets), *lockfile.targets]))
+    if not patterns:
+        return set(everything)
     chosen = set(
         matching_addresses(
             everything,
@@ -166,8 +173,6 @@ def selected_addresses(
             selection_aliases(targets, lockfile, config),
         )
     )
-    if not patterns:
-        return chosen
     upstream = {target.address: target.upstream for target in targets}
     pending = list(chosen)
     while pending:
