@@ -118,8 +118,12 @@ def validate(app: AppContext) -> int:
 def render(app: AppContext, addresses: tuple[str, ...], as_json: bool) -> int:
     """Print the exact requests apply would send, for every target or the ADDRESSes given.
 
-    An ADDRESS is a target's address (`name` or `name[axis=value,...]`), a manifest name (all its
-    matrix cells) or a glob with * and ?.
+    An ADDRESS is a target's address (`name` or `name[axis=value,...]`, axes in any order), a
+    manifest's name or file (all its targets), an output file, or a glob with * and ?. Quote
+    addresses with axes in single quotes:
+
+    \b
+        promptform render 'marketing/hero[time=dawn,product=mug]'
     """
     from promptform.commands.render import render as run_render
 
@@ -145,7 +149,7 @@ def schema(app: AppContext) -> int:
     "targets",
     multiple=True,
     metavar="PATTERN",
-    help="Only these addresses (glob; repeatable).",
+    help="Only these addresses, manifest or output files (glob; repeatable).",
 )
 @click.option(
     "--replace",
@@ -224,7 +228,10 @@ def apply(
     "targets",
     multiple=True,
     metavar="PATTERN",
-    help="Plan only addresses matching PATTERN (glob with * and ?; repeatable) and their upstreams.",
+    help=(
+        "Plan only addresses matching PATTERN (an address, manifest or output file, or a glob "
+        "with * and ?; repeatable) and their upstreams. Quote it: --target 'name[axis=value]'."
+    ),
 )
 @click.option(
     "--replace", multiple=True, metavar="ADDRESS", help="Regenerate ADDRESS even if unchanged."
@@ -574,20 +581,32 @@ def adopt(
     )
 
 
-@cli.command("import-curl")
-@click.argument("source", default="-", metavar="[FILE|-]")
+@cli.command(
+    "import-curl",
+    # The curl command's own options (-H, -d, -X...) are its words, not this command's options.
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("source", nargs=-1, type=click.UNPROCESSED, metavar="[FILE|-|curl ...]")
 @click.option("--name", metavar="NAME", help="The manifest's name (default: from the prompt).")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="PATH",
-    help="Write the manifest here, under prompts/ (default: prompts/NAME.yaml).",
+    help="Write the manifest here, a .yaml path under prompts/ (default: prompts/NAME.yaml).",
 )
 @pass_app
-def import_curl(app: AppContext, source: str, name: str | None, out: Path | None) -> int:
-    """Write a manifest from a curl command or JSON request body (FILE, or stdin).
+def import_curl(
+    app: AppContext, source: tuple[str, ...], name: str | None, out: Path | None
+) -> int:
+    """Write a manifest from a curl command or JSON request body.
 
-    The prompt is kept byte for byte; API keys and auth headers are never written.
+    Give the curl command as arguments (after --), a FILE holding it, or paste it on stdin (- or
+    nothing). The prompt is kept byte for byte; API keys and auth headers are never written.
+
+    \b
+        promptform import-curl --name otter -- curl https://api.wisgate.ai/v1/images/generations ...
+        promptform import-curl request.txt --out animals/otter.yaml
+        pbpaste | promptform import-curl
     """
     from promptform.commands.import_curl import import_curl as run_import
 

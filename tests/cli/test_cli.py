@@ -207,6 +207,12 @@ BAD_INPUTS: dict[str, tuple[dict[str, str | bytes], Callable[[Path], None] | Non
     ),
     "size_not_divisible_by_16": ({"prompts/p.yaml": "prompt: x\nsize: 1000x1000\n"}, None),
     "size_ratio_and_maximum": ({"prompts/p.yaml": "prompt: x\nsize: 4096x1024\n"}, None),
+    "size_full_hd": ({"prompts/p.yaml": "prompt: x\nsize: 1920X1080\n"}, None),
+    "size_over_the_maximum": ({"prompts/p.yaml": "prompt: x\nsize: 4096x4096\n"}, None),
+    "size_not_offered_by_the_model": (
+        {"prompts/p.yaml": "prompt: x\nmodel: gpt-image-1\nsize: 1920x1080\n"},
+        None,
+    ),
     "quality_unknown": ({"prompts/p.yaml": "prompt: x\nquality: ultra\n"}, None),
     "transparent_jpeg": (
         {"prompts/p.yaml": "prompt: x\nbackground: transparent\noutput_format: jpeg\n"},

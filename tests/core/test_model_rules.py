@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from promptform.core.model_rules import check_request, image_dimensions
+from promptform.core.model_rules import check_request, image_dimensions, normal_size
 
 
 def findings(
@@ -41,8 +41,8 @@ def test_gpt_image_2_accepts_sizes_within_its_rules(size: str) -> None:
         ("1024x1000", "both sides must be divisible by 16"),
         ("3088x1024", "the aspect ratio must be between 1:3 and 3:1"),
         ("1024x3088", "the aspect ratio must be between 1:3 and 3:1"),
-        ("3856x2160", "the maximum is 3840x2160"),
-        ("2176x2176", "the maximum is 3840x2160"),
+        ("3856x2160", "the long side may be at most 3840"),
+        ("2176x2176", "the short side at most 2160"),
         ("0x1024", "the aspect ratio must be between 1:3 and 3:1"),
     ],
 )
@@ -65,7 +65,11 @@ def test_size_that_is_not_w_x_h_or_auto_is_refused(size: str) -> None:
 
 def test_gpt_image_1_takes_only_its_fixed_sizes() -> None:
     assert findings("gpt-image-1", size="3840x2160") == [
-        ("size", "gpt-image-1 takes size auto | 1024x1024 | 1536x1024 | 1024x1536, not '3840x2160'")
+        (
+            "size",
+            "gpt-image-1 takes size auto | 1024x1024 | 1536x1024 | 1024x1536, not '3840x2160'; "
+            "the nearest size it can make is 1536x1024",
+        )
     ]
 
 
@@ -164,3 +168,42 @@ def test_image_dimensions_of_sizes() -> None:
     assert image_dimensions("1536x1024") == (1536, 1024)
     assert image_dimensions("auto") is None
     assert image_dimensions(None) is None
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "nearest"),
+    [
+        ("gpt-image-2", "1000x1000", "1008x1008"),
+        ("gpt-image-2", "1920x1080", "1920x1088"),
+        ("gpt-image-2", "4096x4096", "2160x2160"),
+        ("gpt-image-2", "4096x2304", "3840x2160"),
+        ("gpt-image-2", "5000x1000", "3840x1280"),
+        ("gpt-image-2", "1000x5000", "1280x3840"),
+        ("gpt-image-1", "3840x2160", "1536x1024"),
+        ("gpt-image-1", "1000x1000", "1024x1024"),
+        ("gpt-image-1", "1000x1600", "1024x1536"),
+        ("dall-e-3", "1920x1080", "1792x1024"),
+        ("dall-e-2", "300x300", "256x256"),
+    ],
+)
+def test_a_refused_size_suggests_the_nearest_the_model_can_make(
+    model: str, size: str, nearest: str
+) -> None:
+    [(field, message)] = findings(model, size=size)
+
+    assert field == "size"
+    assert message.endswith(f"; the nearest size it can make is {nearest}")
+    assert findings(model, size=nearest) == []
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [("1024X1024", "1024x1024"), (" 1536 x 1024 ", "1536x1024"), ("1024×1536", "1024x1536")],
+)
+def test_sizes_are_normalised_to_lowercase_x(written: str, sent: str) -> None:
+    assert normal_size(written) == sent
+
+
+@pytest.mark.parametrize("size", ["auto", "big", "1024x", "-16x16"])
+def test_normalising_leaves_other_sizes_alone(size: str) -> None:
+    assert normal_size(size) == size

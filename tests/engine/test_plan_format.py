@@ -132,6 +132,8 @@ def test_json_keys_are_in_the_documented_order(showcase: Plan) -> None:
         "images",
         "estimated_cost_usd",
         "prompt_diff",
+        "paid_provider",
+        "paid_estimated_cost_usd",
     ]
     assert list(data["summary"]) == [
         "create",
@@ -141,6 +143,8 @@ def test_json_keys_are_in_the_documented_order(showcase: Plan) -> None:
         "unchanged",
         "images",
         "estimated_cost_usd",
+        "paid_provider",
+        "paid_estimated_cost_usd",
     ]
 
 

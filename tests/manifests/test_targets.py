@@ -338,7 +338,10 @@ def test_manifest_naming_an_unknown_provider_is_an_error_at_that_line(tmp_path: 
 def test_per_model_problems_point_at_the_field(tmp_path: Path) -> None:
     [(message, location)] = problems(tmp_path, "prompt: x\nsize: 1000x1000\n")
 
-    assert message == "gpt-image-2 cannot make 1000x1000: both sides must be divisible by 16"
+    assert message == (
+        "gpt-image-2 cannot make 1000x1000: both sides must be divisible by 16; "
+        "the nearest size it can make is 1008x1008"
+    )
     assert location == Location("prompts/p.yaml", 2, 1)
 
 
@@ -420,3 +423,12 @@ def test_output_rendering_to_no_file_name_is_an_error(tmp_path: Path, output: st
 def test_suffixes_are_split_as_pure_posix_path_splits_them(path: str) -> None:
     posix = PurePosixPath(path)
     assert _split_suffix(path) == (str(posix.with_suffix("")), posix.suffix)
+
+
+def test_an_uppercase_x_in_the_size_is_sent_as_lowercase(tmp_path: Path) -> None:
+    (tmp_path / "promptform.toml").write_text('[defaults]\nsize = "1536X1024"\n')
+    [manifest_size] = expand_with(tmp_path, "prompt: x\nsize: 1024X1024\n").targets
+    [default_size] = expand_with(tmp_path, "prompt: x\n").targets
+
+    assert manifest_size.body["size"] == "1024x1024"
+    assert default_size.body["size"] == "1536x1024"

@@ -137,7 +137,7 @@ def test_invalid_result_is_not_kept(root: Path, run_cli: RunCli) -> None:
 
 
 def test_out_must_be_under_prompts(root: Path, run_cli: RunCli) -> None:
-    result = run_import(run_cli, root, CURL, "--out", "elsewhere/bike.yaml")
+    result = run_import(run_cli, root, CURL, "--out", "../elsewhere/bike.yaml")
     assert result.exit_code == 1
     assert "--out must be a .yaml file under prompts/" in result.stderr
 
@@ -162,3 +162,65 @@ def test_unusable_input_is_one_clear_error(text: str, message: str) -> None:
 def test_raw_blocks_render_back_to_the_literal_text() -> None:
     assert prompt_template("plain") == "plain"
     assert prompt_template("a {{ b }}") == "{% raw %}a {{ b }}{% endraw %}"
+
+
+CURL_WORDS = [
+    "curl",
+    "https://api.wisgate.ai/v1/images/generations",
+    "-H",
+    "Content-Type: application/json",
+    "-H",
+    f"Authorization: Bearer {KEY}",
+    "-d",
+    '{"model": "gpt-image-2", "prompt": "A red bicycle.", "size": "1536x1024"}',
+]
+
+
+def test_curl_command_after_a_double_dash_is_imported(root: Path, run_cli: RunCli) -> None:
+    result = run_cli("-C", root, "import-curl", "--name", "bike", "--", *CURL_WORDS)
+    assert result.exit_code == 0, result.stderr
+    written = (root / "prompts/bike.yaml").read_text()
+    assert "A red bicycle." in written and KEY not in written
+
+
+def test_curl_command_as_arguments_keeps_its_own_options(root: Path, run_cli: RunCli) -> None:
+    result = run_cli("-C", root, "import-curl", *CURL_WORDS, "--name", "bike")
+    assert result.exit_code == 0, result.stderr
+    assert "A red bicycle." in (root / "prompts/bike.yaml").read_text()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_bare_import_curl_on_a_terminal_asks_for_the_command(
+    root: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, snapshot: SnapshotAssertion
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Terminal(CURL))
+    result = run_cli("-C", root, "import-curl", "--name", "bike")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == snapshot
+
+
+def test_bare_import_curl_from_a_pipe_asks_nothing(
+    root: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(CURL))
+    result = run_cli("-C", root, "import-curl", "--name", "bike")
+    assert result.exit_code == 0, result.stderr
+    assert "Paste" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("out", "written"),
+    [
+        ("otter.yaml", "prompts/otter.yaml"),
+        ("animals/otter.yaml", "prompts/animals/otter.yaml"),
+        ("prompts/animals/otter.yaml", "prompts/animals/otter.yaml"),
+    ],
+)
+def test_out_is_relative_to_prompts(root: Path, run_cli: RunCli, out: str, written: str) -> None:
+    result = run_import(run_cli, root, CURL, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert (root / written).is_file()

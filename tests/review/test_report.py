@@ -278,3 +278,35 @@ def test_git_snapshot_reads_old_bytes_from_history(repo: Path) -> None:
     old = snapshot.lockfile().targets["hero"].outputs[0]
     data = snapshot.read_output(old.path)
     assert data is not None and data != (repo / "generated" / old.path).read_bytes()
+
+
+def test_a_repository_whose_default_branch_is_master_gets_before_and_after(
+    repo: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    git(repo, "branch", "-m", "main", "master")
+    base = default_base(load_config(repo))
+    assert base is not None and base.label.startswith("merge base with master")
+    result = run_cli("-C", repo, "report", "--out", tmp_path / "gallery")
+    assert result.exit_code == 0, result.stderr
+    assert "1 changed since merge base with master" in result.stderr
+
+
+def test_the_default_branch_comes_from_the_remote_head(repo: Path) -> None:
+    main = git(repo, "rev-parse", "main").strip()
+    git(repo, "update-ref", "refs/remotes/origin/trunk", main)
+    git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/trunk")
+    git(repo, "branch", "-m", "main", "old-work")
+    base = default_base(load_config(repo))
+    assert base is not None and base.label.startswith("merge base with origin/trunk")
+
+
+def test_no_default_branch_is_said_with_what_to_do(
+    repo: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    git(repo, "branch", "-m", "main", "trunk")
+    result = run_cli("-C", repo, "report", "--out", tmp_path / "gallery")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "note: no before/after: found no default branch to compare with (origin/HEAD, main or "
+        "master); pass --base BRANCH, e.g. `promptform report --base trunk`"
+    )

@@ -9,7 +9,7 @@ from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_OK
 from promptform.core.output import Output
 from promptform.engine.project import load_project
-from promptform.manifests.addresses import matching_addresses
+from promptform.manifests.addresses import matching_addresses, path_aliases
 from promptform.manifests.rendered import describe_request
 from promptform.manifests.targets import Target
 
@@ -18,7 +18,7 @@ def render(config: Config, output: Output, addresses: tuple[str, ...], as_json: 
     project = load_project(config)
     for warning in project.warnings:
         output.warning(warning)
-    chosen = select_targets(project.targets, addresses)
+    chosen = select_targets(project.targets, addresses, config)
     requests = [describe_request(target, config) for target in chosen]
     if as_json:
         output.result(json.dumps(requests, indent=2, ensure_ascii=False))
@@ -27,16 +27,26 @@ def render(config: Config, output: Output, addresses: tuple[str, ...], as_json: 
     return EXIT_OK
 
 
-def select_targets(targets: list[Target], patterns: tuple[str, ...]) -> list[Target]:
+def select_targets(
+    targets: list[Target], patterns: tuple[str, ...], config: Config
+) -> list[Target]:
     """Targets matched by one of `patterns` (all when none given); a pattern matching none is an error."""
+    if not patterns:
+        return targets
+    prompts_dir, outputs_dir = config.project.prompts_dir, config.project.outputs_dir
     chosen = set(
         matching_addresses(
             [target.address for target in targets],
             patterns,
-            lambda pattern: (
-                f"no target matches '{pattern}'; `promptform render` with no argument "
-                "lists them all"
+            lambda pattern, suggestion: (
+                f"no target matches '{pattern}'; "
+                + (f"did you mean '{suggestion}'? " if suggestion else "")
+                + "`promptform render` with no argument lists them all"
             ),
+            {
+                target.address: path_aliases(target.file, target.outputs, prompts_dir, outputs_dir)
+                for target in targets
+            },
         )
     )
     return [target for target in targets if target.address in chosen]

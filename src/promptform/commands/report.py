@@ -15,7 +15,7 @@ from promptform.review.report import (
     GitSnapshot,
     Snapshot,
     collect,
-    default_base,
+    default_base_or_hint,
     write_report,
 )
 from promptform.review.report_html import render_html
@@ -35,7 +35,7 @@ class ReportRequest:
 
 
 def report(config: Config, output: Output, request: ReportRequest) -> int:
-    base = _base(config, request)
+    base = _base(config, request, output)
     if request.markdown:
         output.result(_markdown(config, base, request))
         return EXIT_OK
@@ -48,7 +48,7 @@ def report(config: Config, output: Output, request: ReportRequest) -> int:
     return EXIT_OK
 
 
-def _base(config: Config, request: ReportRequest) -> Snapshot | None:
+def _base(config: Config, request: ReportRequest, output: Output) -> Snapshot | None:
     if request.no_base:
         return None
     if request.base_dir is not None:
@@ -56,7 +56,10 @@ def _base(config: Config, request: ReportRequest) -> Snapshot | None:
         return DirectorySnapshot(other, display_path(request.base_dir, config.root))
     if request.base is not None:
         return GitSnapshot(config, request.base)
-    return default_base(config)
+    base, hint = default_base_or_hint(config)
+    if hint:
+        output.info(f"note: {hint}")
+    return base
 
 
 def _markdown(config: Config, base: Snapshot | None, request: ReportRequest) -> str:

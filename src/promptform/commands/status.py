@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 
 from promptform.core.config import Config
@@ -10,13 +9,14 @@ from promptform.core.error_handler import EXIT_OK
 from promptform.core.errors import PromptformError, display_path
 from promptform.core.output import Output
 from promptform.engine.plan_format import format_usd
-from promptform.manifests.addresses import matching_addresses
+from promptform.engine.project import load_project
+from promptform.manifests.addresses import matching_addresses, path_aliases
 from promptform.state.lockfile import LockEntry, Lockfile, read_lockfile
 
 
 def status(config: Config, output: Output, patterns: tuple[str, ...], as_json: bool) -> int:
     lockfile = _read(config)
-    chosen = _select(lockfile, patterns)
+    chosen = _select(config, lockfile, patterns)
     if as_json:
         rows = [_status_row(address, lockfile.targets[address], config) for address in chosen]
         output.result(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -39,11 +39,9 @@ def status(config: Config, output: Output, patterns: tuple[str, ...], as_json: b
 
 def show(config: Config, output: Output, address: str, as_json: bool) -> int:
     lockfile = _read(config)
-    entry = lockfile.targets.get(address)
-    if entry is None:
-        close = difflib.get_close_matches(address, list(lockfile.targets), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else "; `promptform status` lists them"
-        raise PromptformError(f"no lock entry for '{address}'{hint}")
+    if address not in lockfile.targets:
+        address = _one_entry(config, lockfile, address)
+    entry = lockfile.targets[address]
     if as_json:
         data = {"address": address, **entry.model_dump(mode="json")}
         output.result(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
@@ -56,10 +54,58 @@ def _read(config: Config) -> Lockfile:
     return read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
 
 
-def _select(lockfile: Lockfile, patterns: tuple[str, ...]) -> list[str]:
+def _select(config: Config, lockfile: Lockfile, patterns: tuple[str, ...]) -> list[str]:
+    if not patterns:
+        return sorted(lockfile.targets)
     return matching_addresses(
-        sorted(lockfile.targets), patterns, lambda pattern: f"no lock entry matches '{pattern}'"
+        sorted(lockfile.targets),
+        patterns,
+        lambda pattern, suggestion: (
+            f"no lock entry matches '{pattern}'; "
+            + (f"did you mean '{suggestion}'?" if suggestion else "`promptform status` lists them")
+        ),
+        _aliases(config, lockfile),
     )
+
+
+def _one_entry(config: Config, lockfile: Lockfile, pattern: str) -> str:
+    """The one lock entry `pattern` selects (axes in any order, an output path, a glob)."""
+    chosen = matching_addresses(
+        sorted(lockfile.targets),
+        [pattern],
+        lambda pattern, suggestion: (
+            f"no lock entry for '{pattern}'; "
+            + (f"did you mean '{suggestion}'?" if suggestion else "`promptform status` lists them")
+        ),
+        _aliases(config, lockfile),
+    )
+    if len(chosen) > 1:
+        shown = ", ".join(f"'{address}'" for address in chosen[:3])
+        more = f" and {len(chosen) - 3} more" if len(chosen) > 3 else ""
+        raise PromptformError(
+            f"'{pattern}' matches {len(chosen)} lock entries ({shown}{more}); show one of them, "
+            f"or list them all with `promptform status '{pattern}'`"
+        )
+    return chosen[0]
+
+
+def _aliases(config: Config, lockfile: Lockfile) -> dict[str, tuple[str, ...]]:
+    """Each entry's recorded outputs, and the manifest that declares it now (if the manifests load:
+    the lockfile alone must stay readable while a manifest is being fixed)."""
+    prompts_dir, outputs_dir = config.project.prompts_dir, config.project.outputs_dir
+    try:
+        declared = {target.address: target.file for target in load_project(config).targets}
+    except PromptformError:
+        declared = {}
+    return {
+        address: path_aliases(
+            declared.get(address),
+            [item.path for item in entry.outputs],
+            prompts_dir,
+            outputs_dir,
+        )
+        for address, entry in lockfile.targets.items()
+    }
 
 
 def _status_row(address: str, entry: LockEntry, config: Config) -> dict[str, object]:

@@ -6,6 +6,7 @@ Unknown models pass with a warning: gateways add models faster than any list.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,11 @@ from typing import Any
 MAX_PROMPT_GPT_IMAGE = 32_000
 # ASCII digits only, bounded (int() refuses over 4,300 digits), and no trailing newline (`$` allows one).
 _SIZE = re.compile(r"^([0-9]{1,9})x([0-9]{1,9})\Z")
+# How people write sizes: `1024X1024`, `1536 x 1024`, `1024×1536` (the multiplication sign).
+_LOOSE_SIZE = re.compile(r"^\s*([0-9]{1,9})\s*[xX\u00d7]\s*([0-9]{1,9})\s*\Z")
 _GPT_IMAGE_STANDARD_SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
+# gpt-image-2's flexible sizes: sides divisible by 16, at most 3840 by 2160, ratio within 3:1.
+_SIDE_STEP, _LONG_MAX, _SHORT_MAX, _RATIO_MAX = 16, 3840, 2160, 3
 
 
 @dataclass(frozen=True)
@@ -154,16 +159,68 @@ def _check_gpt_image_options(params: dict[str, Any]) -> list[Finding]:
     return findings
 
 
+def normal_size(size: str) -> str:
+    """`size` spelled as the API wants it (`1024x1024`), when it is a width and height written
+    another way (`1024X1024`, `1024 x 1024`, `1024×1024`); anything else unchanged, to be refused."""
+    match = _LOOSE_SIZE.match(size)
+    return f"{match[1]}x{match[2]}" if match else size
+
+
 def _check_size(model: str, rules: ModelRules, size: str | None) -> list[Finding]:
     if size is None:
         return []
     if rules.fixed_sizes is not None:
         if size not in rules.fixed_sizes:
+            nearest = _nearest_fixed_size(rules.fixed_sizes, size)
+            hint = f"; the nearest size it can make is {nearest}" if nearest else ""
             return [
-                Finding("size", f"{model} takes size {' | '.join(rules.fixed_sizes)}, not '{size}'")
+                Finding(
+                    "size",
+                    f"{model} takes size {' | '.join(rules.fixed_sizes)}, not '{size}'{hint}",
+                )
             ]
         return []
     return _check_flexible_size(model, size)
+
+
+def _nearest_fixed_size(sizes: tuple[str, ...], size: str) -> str | None:
+    """The listed size closest in shape, then in area, to a WxH `size` (None if it is not WxH)."""
+    wanted = image_dimensions(size)
+    if wanted is None or 0 in wanted:
+        return None
+    width, height = wanted
+
+    def distance(candidate: str) -> tuple[float, float]:
+        other = image_dimensions(candidate)
+        assert other is not None
+        shape = abs(math.log((other[0] / other[1]) / (width / height)))
+        area = abs(math.log((other[0] * other[1]) / (width * height)))
+        return round(shape, 2), area
+
+    return min((item for item in sizes if item != "auto"), key=distance, default=None)
+
+
+def _nearest_flexible_size(width: int, height: int) -> str:
+    """The size gpt-image-2 can make nearest to `width`x`height`: the ratio brought within 3:1
+    (keeping the area), scaled down to fit 3840x2160 (keeping the ratio), sides rounded to 16."""
+    width, height = max(width, 1), max(height, 1)
+    ratio = min(max(width / height, 1 / _RATIO_MAX), _RATIO_MAX)
+    area = width * height
+    exact_width, exact_height = math.sqrt(area * ratio), math.sqrt(area / ratio)
+    long_side, short_side = max(exact_width, exact_height), min(exact_width, exact_height)
+    scale = min(1.0, _LONG_MAX / long_side, _SHORT_MAX / short_side)
+    exact_width, exact_height = exact_width * scale, exact_height * scale
+
+    def to_step(side: float, limit: int) -> int:
+        rounded = math.floor(side / _SIDE_STEP + 0.5) * _SIDE_STEP
+        if rounded > limit:
+            rounded = math.floor(side / _SIDE_STEP) * _SIDE_STEP
+        return max(_SIDE_STEP, rounded)
+
+    landscape = exact_width >= exact_height
+    new_width = to_step(exact_width, _LONG_MAX if landscape else _SHORT_MAX)
+    new_height = to_step(exact_height, _SHORT_MAX if landscape else _LONG_MAX)
+    return f"{new_width}x{new_height}"
 
 
 def _check_flexible_size(model: str, size: str) -> list[Finding]:
@@ -179,9 +236,16 @@ def _check_flexible_size(model: str, size: str) -> list[Finding]:
     if width == 0 or height == 0 or max(width, height) > 3 * min(width, height):
         problems.append("the aspect ratio must be between 1:3 and 3:1")
     if max(width, height) > 3840 or min(width, height) > 2160:
-        problems.append("the maximum is 3840x2160")
+        problems.append("the long side may be at most 3840 and the short side at most 2160")
     if problems:
-        return [Finding("size", f"{model} cannot make {size}: {'; '.join(problems)}")]
+        nearest = _nearest_flexible_size(width, height)
+        return [
+            Finding(
+                "size",
+                f"{model} cannot make {size}: {'; '.join(problems)}; "
+                f"the nearest size it can make is {nearest}",
+            )
+        ]
     return []
 
 

@@ -63,6 +63,19 @@ def price_per_image(
     return BUILTIN_PRICES.get(model, {}).get((str(estimated), size))
 
 
+def assumed_quality(
+    body: Mapping[str, Any], overrides: Mapping[str, Mapping[str, float]]
+) -> str | None:
+    """The quality an estimate assumed because the request sets none (or `auto`): `high`, or None
+    when the request names its quality or a `[pricing.MODEL]` price applies whatever the quality."""
+    if _optional_text(body.get("quality")) not in (None, "auto"):
+        return None
+    configured = overrides.get(str(body["model"]), {})
+    if DEFAULT_KEY in configured or "auto" in configured:
+        return None
+    return AUTO_ESTIMATE
+
+
 def request_cost(
     body: Mapping[str, Any], overrides: Mapping[str, Mapping[str, float]]
 ) -> float | None:

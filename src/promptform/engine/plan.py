@@ -17,10 +17,15 @@ from promptform.core.config import Config
 from promptform.core.errors import PromptformError, display_path
 from promptform.core.fingerprint import fingerprint
 from promptform.core.paths import path_key
-from promptform.core.pricing import request_cost
+from promptform.core.pricing import assumed_quality, request_cost
 from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
 from promptform.engine.project import Project, load_project
-from promptform.manifests.addresses import address_matches, matching_addresses
+from promptform.manifests.addresses import (
+    address_matches,
+    closest_address,
+    matching_addresses,
+    path_aliases,
+)
 from promptform.manifests.targets import Target
 from promptform.state.drift import Drift, check_drift, detect_outputs_dir_change
 from promptform.state.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfile
@@ -40,7 +45,7 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
     # Hash before reading: if the lockfile changes in between, a saved plan looks stale, not fresh.
     lock_hash = lockfile_hash(config.lockfile)
     lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
-    in_scope = selected_addresses(project.targets, lockfile, options.targets)
+    in_scope = selected_addresses(project.targets, lockfile, options.targets, config)
     targets = project.by_address()
     entries = {
         address: entry
@@ -66,16 +71,29 @@ def make_plan(
         project, targets=_with_moved_inputs(project.targets, lockfile, prefix)
     )
     targets = project.by_address()
-    in_scope = selected_addresses(project.targets, lockfile, options.targets)
-    _refuse_unknown_replacements(options.replace, targets)
+    in_scope = selected_addresses(project.targets, lockfile, options.targets, project.config)
+    replaced = (
+        _replaced(
+            options.replace, targets, selection_aliases(project.targets, lockfile, project.config)
+        )
+        if options.replace
+        else set()
+    )
     removed = sorted(address for address in lockfile.targets if address not in targets)
     renamable = _by_fingerprint(removed, lockfile)
     missing = _missing_outputs(drift) if options.repair else {}
     pricing = project.config.pricing
+    paid_provider = paid_provider_name(project.config)
     regenerated: set[str] = set()
     changes: list[Change] = []
     for target in _apply_order(project.targets, in_scope):
-        change = _change_for(target, lockfile, options, regenerated, renamable, missing, pricing)
+        change = _priced(
+            _change_for(
+                target, lockfile, options, regenerated, renamable, missing, pricing, replaced
+            ),
+            pricing,
+            paid_provider,
+        )
         if change.generates:
             regenerated.add(target.address)
         changes.append(change)
@@ -164,27 +182,76 @@ def _refuse_moving_read_inputs(
                 )
 
 
+def paid_provider_name(config: Config) -> str:
+    """The provider an offline preview stands in for: the project's default unless that is offline
+    too, then the first paid provider configured, else wisgate (whose prices are the built-in ones).
+    """
+    default = config.project.default_provider
+    settings = config.providers.get(default)
+    if settings is not None and settings.kind != "offline":
+        return default
+    paid = [name for name, provider in config.providers.items() if provider.kind != "offline"]
+    return paid[0] if paid else "wisgate"
+
+
+def _priced(
+    change: Change, pricing: Mapping[str, Mapping[str, float]], paid_provider: str
+) -> Change:
+    """`change` with what its estimate assumed, and for an offline preview, the paid price."""
+    target = change.target
+    if target is None or not change.generates:
+        return change
+    assumed = assumed_quality(target.body, pricing)
+    if target.provider_kind != "offline":
+        return dataclasses.replace(change, assumed_quality=assumed)
+    return dataclasses.replace(
+        change,
+        assumed_quality=assumed,
+        paid_provider=paid_provider,
+        paid_cost_usd=request_cost(target.body, pricing),
+    )
+
+
+def selection_aliases(
+    targets: Sequence[Target], lockfile: Lockfile, config: Config
+) -> dict[str, tuple[str, ...]]:
+    """The paths that select each address: its manifest and its outputs, planned or recorded."""
+    prompts_dir, outputs_dir = config.project.prompts_dir, config.project.outputs_dir
+    aliases = {
+        target.address: path_aliases(target.file, target.outputs, prompts_dir, outputs_dir)
+        for target in targets
+    }
+    for address, entry in lockfile.targets.items():
+        recorded = path_aliases(
+            None, [item.path for item in entry.outputs], prompts_dir, outputs_dir
+        )
+        aliases[address] = tuple(dict.fromkeys([*aliases.get(address, ()), *recorded]))
+    return aliases
+
+
 def selected_addresses(
-    targets: Sequence[Target], lockfile: Lockfile, patterns: Sequence[str]
+    targets: Sequence[Target], lockfile: Lockfile, patterns: Sequence[str], config: Config
 ) -> set[str]:
     """Addresses a plan covers: all, or those `--target` patterns match plus their upstreams.
 
     Upstreams come along because a target cannot be generated from inputs that are out of date.
     A pattern that matches neither a target nor a lock entry is an error (a typo plans nothing).
     """
-    everything = [target.address for target in targets] + list(lockfile.targets)
+    everything = list(dict.fromkeys([*(target.address for target in targets), *lockfile.targets]))
+    if not patterns:
+        return set(everything)
     chosen = set(
         matching_addresses(
             everything,
             patterns,
-            lambda pattern: (
+            lambda pattern, suggestion: (
                 f"--target '{pattern}' matches no target and no lock entry; "
-                "`promptform render` lists the targets"
+                + (f"did you mean '{suggestion}'? " if suggestion else "")
+                + "`promptform render` lists the targets"
             ),
+            selection_aliases(targets, lockfile, config),
         )
     )
-    if not patterns:
-        return chosen
     upstream = {target.address: target.upstream for target in targets}
     pending = list(chosen)
     while pending:
@@ -195,12 +262,26 @@ def selected_addresses(
     return chosen
 
 
-def _refuse_unknown_replacements(patterns: Sequence[str], targets: Mapping[str, Target]) -> None:
+def _replaced(
+    patterns: Sequence[str], targets: Mapping[str, Target], aliases: Mapping[str, Sequence[str]]
+) -> set[str]:
+    """The addresses `--replace` patterns select; one selecting no target is an error."""
+    replaced: set[str] = set()
     for pattern in patterns:
-        if not any(address_matches(address, pattern) for address in targets):
+        matched = {
+            address
+            for address in targets
+            if address_matches(address, pattern, aliases.get(address, ()))
+        }
+        if not matched:
+            suggestion = closest_address(pattern, list(targets), aliases)
+            hint = f"did you mean '{suggestion}'? " if suggestion else ""
             raise PromptformError(
-                f"--replace '{pattern}' matches no target; `promptform render` lists the targets"
+                f"--replace '{pattern}' matches no target; {hint}`promptform render` lists the "
+                "targets"
             )
+        replaced |= matched
+    return replaced
 
 
 def check_budget(summary: Summary, max_images: int | None, max_cost: float | None) -> None:
@@ -248,6 +329,7 @@ def _change_for(
     renamable: dict[str, list[str]],
     missing: Mapping[str, list[str]],
     pricing: Mapping[str, Mapping[str, float]],
+    replaced: set[str],
 ) -> Change:
     entry = lockfile.targets.get(target.address)
     upstream_reasons = [
@@ -255,7 +337,7 @@ def _change_for(
         for parent in target.upstream
         if parent in regenerated
     ]
-    forced = any(address_matches(target.address, pattern) for pattern in options.replace)
+    forced = target.address in replaced
     # Offline previews cost nothing, whatever model they stand in for.
     free = target.provider_kind == "offline"
     images, cost = target.images, 0.0 if free else request_cost(target.body, pricing)

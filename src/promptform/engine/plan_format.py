@@ -3,9 +3,13 @@
 JSON format 1.0, keys always in this order:
     {"format_version": "1.0",
      "changes": [{"address", "action", "reasons", "moved_from", "renames": [{"from", "to"}],
-                  "model", "outputs", "images", "estimated_cost_usd", "prompt_diff"}],
+                  "model", "outputs", "images", "estimated_cost_usd", "prompt_diff",
+                  "paid_provider", "paid_estimated_cost_usd"}],
      "drift": [{"address", "path", "kind", "message"}],
-     "summary": {"create", "replace", "move", "delete", "unchanged", "images", "estimated_cost_usd"},
+     "summary": {"create", "replace", "move", "delete", "unchanged", "images", "estimated_cost_usd",
+                 "paid_provider", "paid_estimated_cost_usd"},
+`paid_*` (added in 1.0, null unless offline previews are planned): the provider they stand in for
+and the estimate with it.
      "targets": {"total", "planned", "patterns"},
      "lock_hash": "..."}
 `changes` lists actionable changes only (no-ops are counted in summary.unchanged).
@@ -57,6 +61,11 @@ def summary_line(plan: Plan) -> str:
         if summary.estimated_cost_usd is not None
         else "estimated cost unknown"
     )
+    if summary.paid_provider:
+        cost += (
+            f" (offline; with {summary.paid_provider}: "
+            f"{format_usd(summary.paid_estimated_cost_usd)})"
+        )
     return (
         f"Plan: {summary.create} to create, {summary.replace} to replace, {summary.move} to move, "
         f"{summary.delete} to delete. {count_text(summary.images, 'image')}, {cost}."
@@ -111,6 +120,25 @@ def unknown_price_note(plan: Plan) -> str | None:
     )
 
 
+def assumed_quality_note(plan: Plan) -> str | None:
+    """Says which estimates assumed the highest quality because the manifest sets none."""
+    assumed = [
+        change.address
+        for change in plan.changes
+        if change.generates and change.assumed_quality is not None
+    ]
+    if not assumed:
+        return None
+    quality = next(change.assumed_quality for change in plan.changes if change.assumed_quality)
+    shown = ", ".join(assumed[:3]) + (f" and {len(assumed) - 3} more" if len(assumed) > 3 else "")
+    return (
+        f"Note: {shown} set{'s' if len(assumed) == 1 else ''} no quality (the API then picks, "
+        f"`auto`), so {'it is' if len(assumed) == 1 else 'they are'} priced at {quality}, the most "
+        "an image can cost; set `quality: low`, `medium` or `high` in the manifest (or [defaults] in "
+        "the config) for an exact estimate."
+    )
+
+
 def count_text(number: int, noun: str) -> str:
     """`1 image`, `3 images`."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
@@ -129,9 +157,13 @@ def _detail_lines(change: Change) -> list[str]:
     if change.action == "delete" and change.entry is not None:
         lines += [f"removes {output.path}" for output in change.entry.outputs]
     if change.generates:
-        lines.append(
-            f"{count_text(change.images, 'image')}, estimated {format_usd(change.cost_usd, precise=True)}"
-        )
+        estimate = f"estimated {format_usd(change.cost_usd, precise=True)}"
+        if change.paid_provider:
+            paid = format_usd(change.paid_cost_usd, precise=True)
+            estimate += f" (offline; with {change.paid_provider}: {paid})"
+        if change.assumed_quality:
+            estimate += f", priced at {change.assumed_quality} quality (none set)"
+        lines.append(f"{count_text(change.images, 'image')}, {estimate}")
     return lines
 
 
@@ -161,9 +193,9 @@ def format_text(plan: Plan, color: bool = False) -> str:
         lines += [paint(outputs_dir_note(plan.outputs_dir_change), "33"), ""]
     elif plan.drift:
         lines += _text_drift(plan.drift, paint)
-    price_note = unknown_price_note(plan)
-    if price_note:
-        lines += [price_note, ""]
+    for price_note in (unknown_price_note(plan), assumed_quality_note(plan)):
+        if price_note:
+            lines += [price_note, ""]
     lines.append(paint(summary_line(plan), "1"))
     return "\n".join(lines) + "\n"
 
@@ -221,7 +253,7 @@ def format_markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     details that do not fit are left out with a note saying how many.
     """
     head = ["### promptform plan", "", f"**{summary_line(plan)}**", ""]
-    for note in (targeting_note(plan), unknown_price_note(plan)):
+    for note in (targeting_note(plan), unknown_price_note(plan), assumed_quality_note(plan)):
         if note:
             head += [f"> {_md_text(note)}", ""]
     table = _md_table(plan.actionable)
@@ -374,6 +406,8 @@ def _change_as_dict(change: Change) -> dict[str, Any]:
         "images": change.images,
         "estimated_cost_usd": change.cost_usd if change.generates else 0.0,
         "prompt_diff": "\n".join(diff) if diff else None,
+        "paid_provider": change.paid_provider,
+        "paid_estimated_cost_usd": change.paid_cost_usd if change.paid_provider else None,
     }
 
 
@@ -386,4 +420,6 @@ def _summary_as_dict(summary: Summary) -> dict[str, Any]:
         "unchanged": summary.unchanged,
         "images": summary.images,
         "estimated_cost_usd": summary.estimated_cost_usd,
+        "paid_provider": summary.paid_provider,
+        "paid_estimated_cost_usd": summary.paid_estimated_cost_usd,
     }

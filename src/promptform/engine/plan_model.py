@@ -37,6 +37,15 @@ class Change:
     renames: tuple[tuple[str, str], ...] = ()  # (old, new) output paths under outputs_dir
     images: int = 0  # images apply will pay for
     cost_usd: float | None = 0.0  # None: a price is unknown
+    # For an offline preview: the paid provider it stands in for, and what that would cost.
+    paid_provider: str | None = None
+    paid_cost_usd: float | None = None
+    assumed_quality: str | None = None  # the quality priced when the request sets none
+
+    @property
+    def cost_if_paid(self) -> float | None:
+        """What this change costs with the paid provider (its own cost unless offline)."""
+        return self.paid_cost_usd if self.paid_provider else self.cost_usd
 
     @property
     def generates(self) -> bool:
@@ -52,6 +61,9 @@ class Summary:
     unchanged: int
     images: int
     estimated_cost_usd: float | None  # None when some price is unknown
+    # When offline previews are planned: the paid provider and the whole plan's cost with it.
+    paid_provider: str | None = None
+    paid_estimated_cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,8 @@ class Plan:
         counts = dict.fromkeys(("create", "replace", "move", "delete", "no-op"), 0)
         images = 0
         cost: float | None = 0.0
+        paid_cost: float | None = 0.0
+        paid_provider = None
         for change in self.changes:
             counts[change.action] += 1
             images += change.images
@@ -101,6 +115,11 @@ class Plan:
                 cost = None
             elif cost is not None:
                 cost += change.cost_usd
+            paid_provider = paid_provider or change.paid_provider
+            if change.cost_if_paid is None:
+                paid_cost = None
+            elif paid_cost is not None:
+                paid_cost += change.cost_if_paid
         return Summary(
             create=counts["create"],
             replace=counts["replace"],
@@ -109,4 +128,8 @@ class Plan:
             unchanged=counts["no-op"],
             images=images,
             estimated_cost_usd=round(cost, 4) if cost is not None else None,
+            paid_provider=paid_provider,
+            paid_estimated_cost_usd=(
+                round(paid_cost, 4) if paid_provider and paid_cost is not None else None
+            ),
         )

@@ -112,6 +112,41 @@ def current_branch(root: Path) -> str | None:
             return None
 
 
+def default_branch(root: Path) -> str | None:
+    """The repository's main line: what origin/HEAD points at, else main or master (local first,
+    then origin's); None when there is none of them."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    with repo:
+        names = ["main", "master"]
+        try:
+            remote_head = repo.git.symbolic_ref("--quiet", "--short", "refs/remotes/origin/HEAD")
+        except git.GitCommandError:
+            remote_head = ""
+        if remote_head.startswith("origin/"):
+            names.insert(0, remote_head.removeprefix("origin/"))
+        for name in names:
+            for ref in (name, f"origin/{name}"):
+                try:
+                    repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+                except git.GitCommandError:
+                    continue
+                return ref
+    return None
+
+
+def local_branches(root: Path) -> list[str]:
+    """The names of the local branches, or none outside a repository."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return []
+    with repo:
+        return [str(head.name) for head in repo.heads]
+
+
 def merge_base(root: Path, first: str, second: str) -> str | None:
     """The best common ancestor of two commit-ishes, or None when either is unknown or none exists."""
     with _open(root) as repo:

@@ -7,6 +7,7 @@ a render is a pure function of the repository.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import operator
 import os
@@ -199,7 +200,9 @@ class Renderer:
             ) from None
         except jinja2.UndefinedError as exc:
             raise self._error(
-                f"undefined variable: {exc.message}; define it under vars: or as a matrix axis",
+                f"undefined variable: {exc.message}; "
+                + _did_you_mean(exc.message, variables)
+                + "define it under vars: or as a matrix axis",
                 self._traceback_location(exc.__traceback__, origin),
                 origin,
                 exc.__traceback__,
@@ -277,6 +280,19 @@ class Renderer:
                 found = (filename, tb.tb_lineno)
             tb = tb.tb_next
         return self._where(*found, origin) if found else origin
+
+
+_UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined\Z")
+
+
+def _did_you_mean(message: str | None, variables: Mapping[str, Any]) -> str:
+    """`did you mean 'time'? Otherwise ` when an undefined name is a near miss of a variable the
+    template could use (vars, matrix axes, name, index...), else nothing."""
+    match = _UNDEFINED_NAME.match(message or "")
+    if match is None:
+        return ""
+    close = difflib.get_close_matches(match[1], [str(key) for key in variables], n=1)
+    return f"did you mean '{close[0]}'? Otherwise " if close else ""
 
 
 # A manifest renders in milliseconds; one whose templates loop for longer than this is refused, so

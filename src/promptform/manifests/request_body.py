@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from promptform.core.config import Defaults
-from promptform.core.model_rules import KNOWN_MODELS
+from promptform.core.model_rules import KNOWN_MODELS, normal_size
 from promptform.manifests.manifest import Manifest
 
 
@@ -22,7 +22,7 @@ def request_body(
     for key in ("size", "quality"):
         value = getattr(manifest, key) or getattr(defaults, key)
         if value is not None:
-            body[key] = value
+            body[key] = normal_size(value) if key == "size" else value
     for key in ("background", "output_format", "output_compression", "moderation"):
         explicit = getattr(manifest, key)
         inherit = gpt_image and not (edit and key == "moderation")

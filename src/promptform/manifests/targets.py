@@ -7,6 +7,7 @@ request_body.py and output paths from output_paths.py; reading the files is proj
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,25 +107,42 @@ class TargetBuilder:
         manifest = loaded.manifest
         warnings: list[PromptformError] = []
         targets: list[Target] = []
-        problems: list[PromptformError] = []
+        # The same mistake fails every cell alike: one error for each, saying how many cells.
+        failed_cells: dict[str, list[PromptformError]] = {}
+        findings_by_cell: dict[tuple[str, str, bool], list[str]] = {}
         constants = self._constants(loaded)
+        visited, stopped_early = 0, False
         for cell, extra_vars in cells(loaded, self.config.limits.max_cells_per_manifest):
+            visited += 1
             try:
                 target, findings = self._target(loaded, constants, cell, extra_vars)
             except PromptformError as exc:
-                problems.append(exc)
-                if len(problems) >= 5:
+                for leaf in exc.errors():
+                    failed_cells.setdefault(leaf.one_line(), []).append(leaf)
+                if len(failed_cells) >= 5:
+                    stopped_early = True
                     break
                 continue
             targets.append(target)
             for finding in findings:
-                error = ManifestError(
-                    f"{target.address}: {finding.message}" if cell else finding.message,
-                    loaded.location(finding.field)
-                    if finding.field in manifest.model_fields_set
-                    else loaded.location(),
-                )
-                (warnings if finding.warning else problems).append(error)
+                key = (finding.message, finding.field, finding.warning)
+                findings_by_cell.setdefault(key, []).append(target.address if cell else "")
+        problems = [
+            _with_cell_count(same[0], len(same), visited, stopped_early)
+            for same in failed_cells.values()
+        ]
+        for (message, field_name, warning), addresses in findings_by_cell.items():
+            location = (
+                loaded.location(field_name)
+                if field_name in manifest.model_fields_set
+                else loaded.location()
+            )
+            single = ManifestError(
+                f"{addresses[0]}: {message}" if len(addresses) == 1 and addresses[0] else message,
+                location,
+            )
+            counted = _with_cell_count(single, len(addresses), visited, stopped_early)
+            (warnings if warning else problems).append(counted)
         if problems:
             raise ErrorGroup(problems)
         return Expansion(targets, _unique(warnings))
@@ -243,6 +261,24 @@ def _value_location(loaded: LoadedManifest, key: str) -> Location:
 def contained(path: Path, root: Path) -> bool:
     """Whether `path`, following any symlinks that exist, stays inside `root`."""
     return Path(path).resolve().is_relative_to(root.resolve())
+
+
+def _with_cell_count(
+    error: PromptformError, affected: int, visited: int, stopped_early: bool
+) -> PromptformError:
+    """`error`, saying how many matrix cells it fails when that is more than one."""
+    if affected < 2:
+        return error
+    if stopped_early:
+        where = f"{affected} of the first {visited} matrix cells"
+    elif affected == visited:
+        where = f"all {affected} matrix cells"
+    else:
+        where = f"{affected} of {visited} matrix cells"
+    counted = copy.copy(error)
+    counted.message = f"{error.message} (in {where})"
+    counted.args = (counted.message,)
+    return counted
 
 
 def _unique(errors: list[PromptformError]) -> list[PromptformError]:

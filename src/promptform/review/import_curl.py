@@ -292,7 +292,9 @@ def import_request(
     if out is None:
         out = prompts / f"{name or default_name(parsed)}.yaml"
     elif not out.is_absolute():
-        out = config.root / out
+        # `otter.yaml` means prompts/otter.yaml; `prompts/otter.yaml` is taken as it is written.
+        from_root = config.root / out
+        out = from_root if from_root.resolve().is_relative_to(prompts.resolve()) else prompts / out
     if out.suffix not in (".yaml", ".yml") or not out.resolve().is_relative_to(prompts.resolve()):
         raise CurlImportError(
             f"--out must be a .yaml file under {config.project.prompts_dir}/, where promptform "

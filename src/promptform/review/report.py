@@ -28,7 +28,6 @@ from promptform.state.outputs import check_inside
 Status = Literal["new", "changed", "unchanged", "pending", "removed"]
 IMAGES_DIR = "images"
 GENERATOR = "promptform-report"
-MAIN_BRANCHES = ("main", "origin/main")
 
 
 @dataclass(frozen=True)
@@ -122,15 +121,32 @@ class DirectorySnapshot:
 
 
 def default_base(config: Config) -> GitSnapshot | None:
-    """The merge base with main when a branch other than main is checked out, else no base."""
+    """The merge base with the default branch when another branch is checked out, else no base."""
+    return default_base_or_hint(config)[0]
+
+
+def default_base_or_hint(config: Config) -> tuple[GitSnapshot | None, str | None]:
+    """The default base (see `default_base`), or None and, when a comparison was expected but
+    cannot be made, a hint saying how to get one."""
     branch = gitrepo.current_branch(config.root)
-    if branch is None or branch in ("main", "master"):
-        return None
-    for main in MAIN_BRANCHES:
-        base = gitrepo.merge_base(config.root, "HEAD", main)
-        if base is not None:
-            return GitSnapshot(config, base, f"merge base with {main}")
-    return None
+    if branch is None:
+        return None, None
+    main = gitrepo.default_branch(config.root)
+    if main is None:
+        others = [name for name in gitrepo.local_branches(config.root) if name != branch]
+        example = others[0] if others else "COMMIT"
+        return None, (
+            "no before/after: found no default branch to compare with (origin/HEAD, main or "
+            f"master); pass --base BRANCH, e.g. `promptform report --base {example}`"
+        )
+    if main.removeprefix("origin/") == branch:
+        return None, None
+    base = gitrepo.merge_base(config.root, "HEAD", main)
+    if base is None:
+        return None, (
+            f"no before/after: {branch} shares no history with {main}; pass --base COMMIT"
+        )
+    return GitSnapshot(config, base, f"merge base with {main}"), None
 
 
 def collect(config: Config, base: Snapshot | None, repo_prefix: str | None = None) -> Gallery:
