@@ -30,7 +30,7 @@ class AppContext:
     output: Output
 
     def config(self) -> Config:
-        return load_config(self.directory, self.config_path)
+        return load_config(self.directory, self.config_path, require_project=True)
 
     def run(self, action: Callable[[], int]) -> int:
         return run_guarded(action, self.output)

@@ -520,3 +520,77 @@ def test_the_command_reference_in_docs_is_the_current_help() -> None:
     assert reference.read_text(encoding="utf-8") == help_markdown(), (
         "docs/cli.md is out of date: run `python scripts/cli_docs.py`"
     )
+
+
+OUTSIDE_A_PROJECT = [
+    ["validate"],
+    ["plan"],
+    ["apply", "--yes"],
+    ["render"],
+    ["status"],
+    ["report"],
+    ["gc"],
+    ["cost"],
+    ["import-curl", "request.json"],
+]
+
+
+@pytest.mark.parametrize("args", OUTSIDE_A_PROJECT, ids=lambda args: args[0])
+def test_outside_a_project_commands_refuse_and_write_nothing(
+    run_cli: RunCli, tmp_path: Path, args: list[str]
+) -> None:
+    # A folder with neither a config (here or above) nor prompts/ is the wrong folder, not an
+    # empty project: "No changes" there would look like success.
+    folder = write_files(tmp_path / "downloads", {"request.json": '{"prompt": "A fox"}'})
+
+    result = run_cli("-C", folder, *args)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: no promptform project in ")
+    assert "promptform init" in result.stderr and "-C DIR" in result.stderr
+    assert sorted(path.name for path in folder.iterdir()) == ["request.json"]
+
+
+def test_outside_a_project_the_error_says_how_to_get_in(
+    run_cli: RunCli, tmp_path: Path, snapshot: SnapshotAssertion
+) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+
+    result = run_cli("-C", folder, "plan")
+
+    assert result.stderr.replace(str(folder), "DIR") == snapshot
+
+
+def test_a_prompts_folder_without_config_is_a_project(run_cli: RunCli, tmp_path: Path) -> None:
+    write_files(tmp_path, {"prompts/a.yaml": "prompt: A fox.\n"})
+
+    assert run_cli("-C", tmp_path, "validate").exit_code == 0
+
+
+def test_a_config_without_prompts_is_a_project(run_cli: RunCli, tmp_path: Path) -> None:
+    write_files(tmp_path, {"promptform.toml": "[defaults]\nn = 1\n"})
+
+    result = run_cli("-C", tmp_path / ".", "validate")
+
+    assert result.exit_code == 0
+    assert result.stderr == "ok: 0 manifests in 0 files, 0 targets\n"
+
+
+@pytest.mark.parametrize(
+    "args", [["schema"], ["--version"], ["--help"], ["plan", "--help"], ["init", "new"]]
+)
+def test_commands_that_need_no_project_run_outside_one(
+    run_cli: RunCli, tmp_path: Path, args: list[str]
+) -> None:
+    assert run_cli("-C", tmp_path, *args).exit_code == 0
+
+
+def test_lock_merge_runs_outside_a_project(run_cli: RunCli, tmp_path: Path) -> None:
+    empty = '{"targets": {}, "version": 1}\n'
+    sides = write_files(tmp_path, {"base": empty, "ours": empty, "theirs": empty})
+
+    result = run_cli("-C", tmp_path, "lock", "merge", sides / "base", sides / "ours", sides / "theirs")
+
+    assert result.exit_code == 0, result.stderr
