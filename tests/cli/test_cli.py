@@ -591,6 +591,34 @@ def test_lock_merge_runs_outside_a_project(run_cli: RunCli, tmp_path: Path) -> N
     empty = '{"targets": {}, "version": 1}\n'
     sides = write_files(tmp_path, {"base": empty, "ours": empty, "theirs": empty})
 
-    result = run_cli("-C", tmp_path, "lock", "merge", sides / "base", sides / "ours", sides / "theirs")
+    result = run_cli(
+        "-C", tmp_path, "lock", "merge", sides / "base", sides / "ours", sides / "theirs"
+    )
 
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_hex_colour_after_a_plain_prompt_is_a_warning_naming_the_dropped_text(
+    run_cli: RunCli, make_project: MakeProject, snapshot: SnapshotAssertion
+) -> None:
+    # YAML reads ` #` in an unquoted value as the start of a comment: the request would say
+    # only "A water bottle in brand orange".
+    root = make_project(
+        {"prompts/bottle.yaml": "prompt: A water bottle in brand orange #FF6600 on a ledge\n"}
+    )
+
+    result = run_cli("-C", root, "validate")
+
+    assert result.exit_code == 0
+    assert result.stderr == snapshot
+
+
+def test_the_dropped_comment_warning_survives_the_render_cache(
+    run_cli: RunCli, make_project: MakeProject
+) -> None:
+    root = make_project({"prompts/bottle.yaml": "prompt: A bottle in orange #FF6600\n"})
+
+    first, cached = run_cli("-C", root, "plan"), run_cli("-C", root, "plan")
+
+    assert "warning: prompts/bottle.yaml:1:28: `#FF6600` is read as a YAML comment" in first.stderr
+    assert cached.stderr == first.stderr

@@ -165,3 +165,47 @@ def test_tags_on_collections_are_refused_rather_than_ignored() -> None:
         ManifestError, match=r"tag '!!python/object/apply:os\.system' is not supported"
     ):
         load_documents("prompt: !!python/object/apply:os.system ['true']\n", "p.yaml")
+
+
+def _dropped_comments(text: str) -> list[str]:
+    loaded = load_documents(text, "p.yaml")
+    return [warning.one_line() for document in loaded for warning in document.warnings]
+
+
+def test_a_comment_after_a_plain_value_is_a_warning_naming_the_dropped_text() -> None:
+    text = "name: bottle\nprompt: A water bottle in brand orange #FF6600 on a ledge\n"
+
+    (warning,) = _dropped_comments(text)
+
+    assert warning.startswith("p.yaml:2:40: ")
+    assert "`#FF6600 on a ledge`" in warning
+    assert "quote the whole value" in warning and "`|`" in warning
+
+
+def test_a_comment_after_a_plain_list_item_is_a_warning() -> None:
+    text = "matrix:\n  colour:\n    - orange #FF6600\n    - teal\nprompt: x\n"
+
+    assert [warning.split(": ")[0] for warning in _dropped_comments(text)] == ["p.yaml:3:14"]
+
+
+def test_a_comment_after_the_last_line_of_a_multi_line_plain_value_is_a_warning() -> None:
+    text = "prompt: A bottle\n  in brand orange #FF6600\nn: 1\n"
+
+    assert [warning.split(": ")[0] for warning in _dropped_comments(text)] == ["p.yaml:2:19"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# a comment on its own line\nprompt: x\n",
+        "prompt: x\n  # indented, on its own line\n",
+        "prompt: 'A bottle' # after a quoted value\n",
+        'prompt: "A bottle" # after a double-quoted value\n',
+        "prompt: |  # after a block indicator\n  A bottle #FF6600\n",
+        "prompt: A bottle#FF6600 stays in the value\n",
+        "n: 2 # after a number\n",
+        "matrix:  # after a key\n  colour: [orange, teal] # after a flow list\nprompt: x\n",
+    ],
+)
+def test_comments_that_drop_no_text_are_not_warned_about(text: str) -> None:
+    assert _dropped_comments(text) == []

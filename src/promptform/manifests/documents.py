@@ -6,6 +6,7 @@ constructor only, and a cap on the number of nodes an alias may expand to (billi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ MAX_NODES_PER_DOCUMENT = 100_000
 MAX_DEPTH = 64
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+# What YAML drops after an unquoted value: whitespace, then `#` and the rest of the line.
+_TRAILING_COMMENT = re.compile(r"[ \t]+(#.*?)\s*$")
 
 # libyaml parses several times faster than the pure-Python parser; both give the same nodes and marks.
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -35,6 +38,8 @@ class Document:
     start_line: int
     positions: dict[Key, tuple[int, int]] = field(default_factory=dict)
     block_scalars: set[Key] = field(default_factory=set)
+    # Problems that do not stop loading, such as text YAML read as a comment.
+    warnings: list[ManifestError] = field(default_factory=list)
 
     def location(self, key: Key = ()) -> Location:
         """The closest known position of `key`, falling back to its parents, then the document."""
@@ -83,6 +88,7 @@ def load_documents(text: str, shown: str) -> list[Document]:
     """Parse every `---` document of a YAML text; empty documents are skipped."""
     documents = []
     loader = None
+    lines = text.splitlines()
     try:
         loader = _SafeLoader(text)
         while loader.check_node():
@@ -90,7 +96,7 @@ def load_documents(text: str, shown: str) -> list[Document]:
             if node is None or _is_empty(node):
                 continue
             document = Document(None, shown, node.start_mark.line + 1)
-            document.data = _Builder(loader, document).build(node, (), 0)
+            document.data = _Builder(loader, document, lines).build(node, (), 0)
             documents.append(document)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -123,9 +129,10 @@ def _is_empty(node: yaml.Node) -> bool:
 class _Builder:
     """Builds plain Python values from composed nodes, counting every node an alias expands to."""
 
-    def __init__(self, loader: yaml.SafeLoader, document: Document) -> None:
+    def __init__(self, loader: yaml.SafeLoader, document: Document, lines: list[str]) -> None:
         self.loader = loader
         self.document = document
+        self.lines = lines
         self.visited = 0
         self._merged: dict[int, list[tuple[Any, yaml.Node, yaml.Node]]] = {}
 
@@ -151,7 +158,34 @@ class _Builder:
             return items
         if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
             self.document.block_scalars.add(key)
-        return self.loader.construct_object(node, deep=True)
+        value = self.loader.construct_object(node, deep=True)
+        # A plain (unquoted) scalar has no style: None from PyYAML, "" from libyaml.
+        if isinstance(value, str) and isinstance(node, yaml.ScalarNode) and not node.style:
+            self._warn_of_dropped_comment(node)
+        return value
+
+    def _warn_of_dropped_comment(self, node: yaml.ScalarNode) -> None:
+        """Warn when a comment follows an unquoted text value on its line.
+
+        A hex colour or a hashtag in an unquoted prompt (`orange #FF6600 on a ledge`) silently
+        ends the value there. PyYAML keeps no comments, so the line's text after the scalar's end
+        is read instead; quoted and block values cannot lose text this way.
+        """
+        end = node.end_mark
+        if end.line >= len(self.lines):
+            return
+        match = _TRAILING_COMMENT.match(self.lines[end.line], end.column)
+        if match is None:
+            return
+        kept = node.value if len(node.value) <= 40 else "…" + node.value[-40:]
+        self.document.warnings.append(
+            ManifestError(
+                f'`{match[1]}` is read as a YAML comment, so the value stops at "{kept}"; to '
+                'keep that text, quote the whole value ("...") or write it as a block after '
+                "`|`; if it is a comment, move it to a line of its own",
+                Location(self.document.file, end.line + 1, match.start(1) + 1),
+            )
+        )
 
     def _mapping(self, node: yaml.MappingNode, key: Key, depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}

@@ -104,7 +104,7 @@ class TargetBuilder:
 
     def expand(self, loaded: LoadedManifest) -> Expansion:
         manifest = loaded.manifest
-        warnings: list[PromptformError] = []
+        warnings: list[PromptformError] = [*loaded.document.warnings]
         targets: list[Target] = []
         problems: list[PromptformError] = []
         constants = self._constants(loaded)
