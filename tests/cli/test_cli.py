@@ -226,6 +226,32 @@ BAD_INPUTS: dict[str, tuple[dict[str, str | bytes], Callable[[Path], None] | Non
         },
         None,
     ),
+    "yaml_colon_in_unquoted_prompt": (
+        {"prompts/p.yaml": "name: poster\nprompt: A poster: bold type on a wall\nn: 1\n"},
+        None,
+    ),
+    "yaml_line_without_colon_at_the_end": (
+        {
+            "prompts/p.yaml": "name: tiles\nmodel: gpt-image-2\nquality: low\nn: 1\nmatrix:\n"
+            "  time: [day, night]\nprompt: A {{ time }} scene\noutput: tiles/{{ time }}.png\n"
+            "size 1024x1024\n"
+        },
+        None,
+    ),
+    "yaml_unclosed_list": (
+        {"prompts/p.yaml": "prompt: x\nmatrix:\n  time: [day, night\n"},
+        None,
+    ),
+    "yaml_unclosed_quote": ({"prompts/p.yaml": 'prompt: "A fox\nn: 1\n'}, None),
+    "yaml_tab_indent": ({"prompts/p.yaml": "prompt: x\nvars:\n\tcolour: red\n"}, None),
+    "yaml_text_after_closing_quote": (
+        {"prompts/p.yaml": 'prompt: "A fox" in a box\n'},
+        None,
+    ),
+    "matrix_axis_not_indented": (
+        {"prompts/p.yaml": "matrix:\ntime: [day, night]\nprompt: A {{ time }} scene\n"},
+        None,
+    ),
     "config_unknown_key": ({"promptform.toml": '[promptform]\nprompt_dir = "p"\n'}, None),
     "config_bad_type": ({"promptform.toml": '[defaults]\nn = "many"\n'}, None),
     "config_provider_without_kind": (

@@ -99,8 +99,7 @@ def load_documents(text: str, shown: str) -> list[Document]:
             document.data = _Builder(loader, document, lines).build(node, (), 0)
             documents.append(document)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem, mark = _explain(exc, lines)
         where = Location(shown, mark.line + 1, mark.column + 1) if mark else Location(shown)
         raise ManifestError(f"invalid YAML: {problem}", where) from None
     except yaml.reader.ReaderError as exc:
@@ -119,6 +118,79 @@ def load_documents(text: str, shown: str) -> list[Document]:
         if loader is not None:
             loader.dispose()
     return documents
+
+
+def _explain(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[str, yaml.Mark | None]:
+    """The parser's complaint in words a manifest's author knows, and the mark to show it at.
+
+    Parsers report where they gave up, which for an unclosed bracket or quote is the end of the
+    file (a line past the last one); the opening mark, where the fix goes, is shown instead. The
+    wording differs between libyaml and the pure-Python parser, so both are matched.
+    """
+    problem = exc.problem or exc.context or "invalid YAML"
+    context = exc.context or ""
+    mark, opened = exc.problem_mark, exc.context_mark
+    if "mapping values are not allowed" in problem:
+        return (
+            "`: ` (a colon and a space) starts a new field here, where YAML does not allow one; "
+            'if it is part of the text, quote the whole value ("...") or write it as a block '
+            "after `|`; if it is a field, line it up with the fields above",
+            mark,
+        )
+    if "expected ':'" in problem and "simple key" in context and opened is not None:
+        text = lines[opened.line].strip() if opened.line < len(lines) else ""
+        return (
+            f"`{text}` is not `field: value`; add `:` after the field name, or indent it under "
+            "the value it continues",
+            opened,
+        )
+    for bracket, closing, kind in (("sequence", "]", "list"), ("mapping", "}", "mapping")):
+        if f"flow {bracket}" in context and opened is not None:
+            opening = "[" if closing == "]" else "{"
+            return (
+                f"the {kind} opened with `{opening}` here is never closed; add `{closing}` at its "
+                f'end, and quote ("...") values that contain `,` `:` `[` `]` `{{` or `}}`',
+                opened,
+            )
+    if "quoted scalar" in context and opened is not None:
+        return (
+            "the quote that opens this value is never closed; add the same quote at the end of "
+            "the value",
+            opened,
+        )
+    if "tab" in problem or "'\\t'" in problem or _character_at(mark, lines) == "\t":
+        return "a tab is used for indentation; indent with spaces only", mark
+    if ("expected key" in problem or "expected <block end>" in problem) and mark is not None:
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        before = line[: mark.column]
+        if before.strip() and before.rstrip()[-1:] in ("'", '"'):
+            return (
+                "text follows the closing quote of a value; put all of the text inside the "
+                "quotes, or drop the quotes",
+                mark,
+            )
+        return (
+            "this line does not line up with the fields around it (YAML reads structure from "
+            "indentation); line it up with the fields it belongs with, using spaces",
+            mark,
+        )
+    return problem, _within(mark, lines) or _within(opened, lines)
+
+
+def _character_at(mark: yaml.Mark | None, lines: list[str]) -> str:
+    if mark is None or mark.line >= len(lines):
+        return ""
+    return lines[mark.line][mark.column : mark.column + 1]
+
+
+def _within(mark: yaml.Mark | None, lines: list[str]) -> yaml.Mark | None:
+    """`mark`, or the end of the last line when it points past the end of the file."""
+    if mark is None or mark.line < len(lines):
+        return mark
+    if not lines:
+        return None
+    last = len(lines) - 1
+    return yaml.Mark(mark.name, mark.index, last, len(lines[last]), None, 0)
 
 
 def _is_empty(node: yaml.Node) -> bool:
