@@ -648,3 +648,29 @@ def test_the_dropped_comment_warning_survives_the_render_cache(
 
     assert "warning: prompts/bottle.yaml:1:28: `#FF6600` is read as a YAML comment" in first.stderr
     assert cached.stderr == first.stderr
+
+
+def test_init_says_how_to_start_without_an_api_key(
+    run_cli: RunCli, tmp_path: Path, snapshot: SnapshotAssertion
+) -> None:
+    result = run_cli("init", tmp_path / "fresh")
+
+    next_steps = [line for line in result.stderr.splitlines() if not line.startswith("created")]
+    assert "\n".join(next_steps) == snapshot
+    config = (tmp_path / "fresh/promptform.toml").read_text()
+    assert '# default_provider = "offline"' in config
+
+
+def test_the_keyless_start_init_describes_works(run_cli: RunCli, tmp_path: Path) -> None:
+    # What init's next steps say, done: offline first, then the real provider re-plans.
+    project = tmp_path / "fresh"
+    run_cli("init", project)
+    config = project / "promptform.toml"
+    config.write_text(
+        config.read_text().replace(
+            'default_provider = "wisgate"', 'default_provider = "offline"', 1
+        )
+    )
+
+    assert run_cli("-C", project, "apply", "--yes").exit_code == 0
+    assert run_cli("-C", project, "plan", "--detailed-exitcode").exit_code == 0
