@@ -674,3 +674,59 @@ def test_the_keyless_start_init_describes_works(run_cli: RunCli, tmp_path: Path)
 
     assert run_cli("-C", project, "apply", "--yes").exit_code == 0
     assert run_cli("-C", project, "plan", "--detailed-exitcode").exit_code == 0
+
+
+KEYED_PROJECT: dict[str, str | bytes] = {
+    "promptform.toml": "[defaults]\nsize = '1024x1024'\nquality = 'low'\n",
+    "prompts/fox.yaml": "prompt: A fox.\n",
+    "prompts/owl.yaml": "prompt: An owl.\n",
+}
+
+
+def test_apply_without_the_api_key_says_so_before_showing_the_plan(
+    run_cli: RunCli, make_project: MakeProject, snapshot: SnapshotAssertion
+) -> None:
+    root = make_project(KEYED_PROJECT)
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""  # no plan to read and approve first
+    assert result.stderr == snapshot
+    assert not (root / ".promptform" / "trash").exists()
+    assert not (root / "promptform.lock").exists()
+
+
+def test_apply_without_the_api_key_fails_before_asking_for_confirmation(
+    run_cli: RunCli, make_project: MakeProject
+) -> None:
+    # Without --yes and without a terminal, the missing key is still the first thing said.
+    root = make_project(KEYED_PROJECT)
+
+    result = run_cli("-C", root, "apply")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: WISGATE_API_KEY is not set")
+
+
+def test_apply_needs_no_key_for_the_providers_it_does_not_call(
+    run_cli: RunCli, make_project: MakeProject
+) -> None:
+    root = make_project(KEYED_PROJECT)
+
+    assert run_cli("-C", root, "apply", "--yes", "--provider", "offline").exit_code == 0
+    assert run_cli("-C", root, "apply", "--yes", "--provider", "offline").exit_code == 0
+
+
+def test_plan_needs_no_key_and_notes_the_one_apply_would_need(
+    run_cli: RunCli, make_project: MakeProject, snapshot: SnapshotAssertion
+) -> None:
+    root = make_project(KEYED_PROJECT)
+
+    result = run_cli("-C", root, "plan")
+    offline = run_cli("-C", root, "plan", "--provider", "offline")
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith("promptform will perform the following actions:")
+    assert result.stderr == snapshot
+    assert offline.stderr == ""

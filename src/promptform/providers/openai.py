@@ -442,6 +442,22 @@ async def _read_capped(response: httpx.Response, cap: int, *, truncate: bool) ->
     return b"".join(chunks)
 
 
+def api_key_problem(env: str | None, environ: Mapping[str, str]) -> str | None:
+    """What is wrong with the key in `env` (`X is not set`, ...), or None when it is usable.
+
+    The same checks as building the provider, without building it, so a caller can refuse before
+    any work. The value itself is never part of the answer.
+    """
+    if env is None:
+        return None
+    key = environ.get(env, "").strip()
+    if not key:
+        return f"{env} is not set"
+    if not _KEY_CHARS.match(key):
+        return f"{env} contains spaces or characters not allowed in an HTTP header"
+    return None
+
+
 def _api_key(env: str | None, environ: Mapping[str, str]) -> str | None:
     if env is None:
         return None  # a gateway without authentication, such as a local proxy
