@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -367,3 +369,20 @@ def test_the_drift_hints_name_the_apply_that_does_what_they_say(
     # Following the hints does what they say.
     assert run_cli("-C", root, "apply", "--repair", "--replace", "hero", "--yes").exit_code == 0
     assert run_cli("-C", root, "plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_outputs_get_the_permissions_the_umask_allows(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project(PROJECT)
+    previous = os.umask(0o022)
+    try:
+        assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+        assert run_cli("-C", root, "plan").exit_code == 0
+    finally:
+        os.umask(previous)
+
+    images = sorted((root / "generated").rglob("*.png"))
+    assert images and {stat.S_IMODE(image.stat().st_mode) for image in images} == {0o644}
+    # Local state stays private to its owner.
+    assert stat.S_IMODE((root / ".promptform/stat-cache.json").stat().st_mode) == 0o600

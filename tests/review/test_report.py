@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html.parser
 import json
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -278,3 +280,17 @@ def test_git_snapshot_reads_old_bytes_from_history(repo: Path) -> None:
     old = snapshot.lockfile().targets["hero"].outputs[0]
     data = snapshot.read_output(old.path)
     assert data is not None and data != (repo / "generated" / old.path).read_bytes()
+
+
+def test_the_gallery_gets_the_permissions_the_umask_allows(
+    repo: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = tmp_path / "gallery"
+    previous = os.umask(0o022)
+    try:
+        assert run_cli("-C", repo, "report", "--out", out).exit_code == 0
+    finally:
+        os.umask(previous)
+
+    files = [path for path in out.rglob("*") if path.is_file()]
+    assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o644}

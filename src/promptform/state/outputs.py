@@ -88,7 +88,7 @@ def write_outputs(
     for path, (data, info) in zip(paths, images, strict=True):
         destination = outputs_dir / path
         trash.keep(destination)
-        atomic_write(destination, data)
+        atomic_write(destination, data, shared=True)
         outputs.append(
             LockedOutput(
                 path=path,
