@@ -408,13 +408,15 @@ def test_init_scaffolds_a_schema_equal_to_the_schema_command(
 
 
 def test_init_keeps_existing_files(run_cli: RunCli, tmp_path: Path) -> None:
-    write_files(tmp_path, {"promptform.toml": "# mine\n", "prompts/example.yaml": "prompt: mine\n"})
+    write_files(
+        tmp_path, {"promptform.toml": "# mine\n", "prompts/example/sunset.yaml": "prompt: mine\n"}
+    )
 
     result = run_cli("init", tmp_path)
 
     assert result.exit_code == 0
     assert (tmp_path / "promptform.toml").read_text() == "# mine\n"
-    assert (tmp_path / "prompts/example.yaml").read_text() == "prompt: mine\n"
+    assert (tmp_path / "prompts/example/sunset.yaml").read_text() == "prompt: mine\n"
     assert "kept     promptform.toml (already exists)" in result.stderr
     assert (tmp_path / "templates/styles/house.j2").is_file()
 
@@ -730,3 +732,22 @@ def test_plan_needs_no_key_and_notes_the_one_apply_would_need(
     assert result.stdout.startswith("promptform will perform the following actions:")
     assert result.stderr == snapshot
     assert offline.stderr == ""
+
+
+def test_the_init_example_is_named_by_its_path_so_renaming_it_renames_the_target(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    # As the README teaches: a manifest's address is its path under prompts/ unless it sets name:.
+    run_cli("init", tmp_path)
+    example = tmp_path / "prompts/example/sunset.yaml"
+    assert "name:" not in example.read_text()
+    schema = example.read_text().splitlines()[0].split("$schema=")[1]
+    assert (example.parent / schema).resolve() == tmp_path / "schema/manifest.schema.json"
+    before = json.loads(run_cli("-C", tmp_path, "render", "--json").stdout)
+
+    (tmp_path / "prompts/social").mkdir()
+    example.rename(tmp_path / "prompts/social/hero.yaml")
+    after = json.loads(run_cli("-C", tmp_path, "render", "--json").stdout)
+
+    assert [request["address"] for request in before] == ["example/sunset"]
+    assert [request["address"] for request in after] == ["social/hero"]

@@ -14,7 +14,7 @@ from promptform.manifests.manifest import schema_text
 # scaffold file -> path in the new project
 SCAFFOLD = {
     "promptform.toml": "promptform.toml",
-    "prompts/example.yaml": "prompts/example.yaml",
+    "prompts/example/sunset.yaml": "prompts/example/sunset.yaml",
     "templates/styles/house.j2": "templates/styles/house.j2",
     "gitattributes": ".gitattributes",
     "github/workflows/promptform-plan.yml": ".github/workflows/promptform-plan.yml",
