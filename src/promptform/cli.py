@@ -33,7 +33,7 @@ class AppContext:
     def config(self) -> Config:
         from promptform.core.config import load_config
 
-        return load_config(self.directory, self.config_path)
+        return load_config(self.directory, self.config_path, require_project=True)
 
     def run(self, action: Callable[[], int]) -> int:
         return run_guarded(action, self.output)

@@ -232,6 +232,32 @@ BAD_INPUTS: dict[str, tuple[dict[str, str | bytes], Callable[[Path], None] | Non
         },
         None,
     ),
+    "yaml_colon_in_unquoted_prompt": (
+        {"prompts/p.yaml": "name: poster\nprompt: A poster: bold type on a wall\nn: 1\n"},
+        None,
+    ),
+    "yaml_line_without_colon_at_the_end": (
+        {
+            "prompts/p.yaml": "name: tiles\nmodel: gpt-image-2\nquality: low\nn: 1\nmatrix:\n"
+            "  time: [day, night]\nprompt: A {{ time }} scene\noutput: tiles/{{ time }}.png\n"
+            "size 1024x1024\n"
+        },
+        None,
+    ),
+    "yaml_unclosed_list": (
+        {"prompts/p.yaml": "prompt: x\nmatrix:\n  time: [day, night\n"},
+        None,
+    ),
+    "yaml_unclosed_quote": ({"prompts/p.yaml": 'prompt: "A fox\nn: 1\n'}, None),
+    "yaml_tab_indent": ({"prompts/p.yaml": "prompt: x\nvars:\n\tcolour: red\n"}, None),
+    "yaml_text_after_closing_quote": (
+        {"prompts/p.yaml": 'prompt: "A fox" in a box\n'},
+        None,
+    ),
+    "matrix_axis_not_indented": (
+        {"prompts/p.yaml": "matrix:\ntime: [day, night]\nprompt: A {{ time }} scene\n"},
+        None,
+    ),
     "config_unknown_key": ({"promptform.toml": '[promptform]\nprompt_dir = "p"\n'}, None),
     "config_bad_type": ({"promptform.toml": '[defaults]\nn = "many"\n'}, None),
     "config_provider_without_kind": (
@@ -388,13 +414,15 @@ def test_init_scaffolds_a_schema_equal_to_the_schema_command(
 
 
 def test_init_keeps_existing_files(run_cli: RunCli, tmp_path: Path) -> None:
-    write_files(tmp_path, {"promptform.toml": "# mine\n", "prompts/example.yaml": "prompt: mine\n"})
+    write_files(
+        tmp_path, {"promptform.toml": "# mine\n", "prompts/example/sunset.yaml": "prompt: mine\n"}
+    )
 
     result = run_cli("init", tmp_path)
 
     assert result.exit_code == 0
     assert (tmp_path / "promptform.toml").read_text() == "# mine\n"
-    assert (tmp_path / "prompts/example.yaml").read_text() == "prompt: mine\n"
+    assert (tmp_path / "prompts/example/sunset.yaml").read_text() == "prompt: mine\n"
     assert "kept     promptform.toml (already exists)" in result.stderr
     assert (tmp_path / "templates/styles/house.j2").is_file()
 
@@ -526,3 +554,206 @@ def test_the_command_reference_in_docs_is_the_current_help() -> None:
     assert reference.read_text(encoding="utf-8") == help_markdown(), (
         "docs/cli.md is out of date: run `python scripts/cli_docs.py`"
     )
+
+
+OUTSIDE_A_PROJECT = [
+    ["validate"],
+    ["plan"],
+    ["apply", "--yes"],
+    ["render"],
+    ["status"],
+    ["report"],
+    ["gc"],
+    ["cost"],
+    ["import-curl", "request.json"],
+]
+
+
+@pytest.mark.parametrize("args", OUTSIDE_A_PROJECT, ids=lambda args: args[0])
+def test_outside_a_project_commands_refuse_and_write_nothing(
+    run_cli: RunCli, tmp_path: Path, args: list[str]
+) -> None:
+    # A folder with neither a config (here or above) nor prompts/ is the wrong folder, not an
+    # empty project: "No changes" there would look like success.
+    folder = write_files(tmp_path / "downloads", {"request.json": '{"prompt": "A fox"}'})
+
+    result = run_cli("-C", folder, *args)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: no promptform project in ")
+    assert "promptform init" in result.stderr and "-C DIR" in result.stderr
+    assert sorted(path.name for path in folder.iterdir()) == ["request.json"]
+
+
+def test_outside_a_project_the_error_says_how_to_get_in(
+    run_cli: RunCli, tmp_path: Path, snapshot: SnapshotAssertion
+) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+
+    result = run_cli("-C", folder, "plan")
+
+    assert result.stderr.replace(str(folder), "DIR") == snapshot
+
+
+def test_a_prompts_folder_without_config_is_a_project(run_cli: RunCli, tmp_path: Path) -> None:
+    write_files(tmp_path, {"prompts/a.yaml": "prompt: A fox.\n"})
+
+    assert run_cli("-C", tmp_path, "validate").exit_code == 0
+
+
+def test_a_config_without_prompts_is_a_project(run_cli: RunCli, tmp_path: Path) -> None:
+    write_files(tmp_path, {"promptform.toml": "[defaults]\nn = 1\n"})
+
+    result = run_cli("-C", tmp_path / ".", "validate")
+
+    assert result.exit_code == 0
+    assert result.stderr == "ok: 0 manifests in 0 files, 0 targets\n"
+
+
+@pytest.mark.parametrize(
+    "args", [["schema"], ["--version"], ["--help"], ["plan", "--help"], ["init", "new"]]
+)
+def test_commands_that_need_no_project_run_outside_one(
+    run_cli: RunCli, tmp_path: Path, args: list[str]
+) -> None:
+    assert run_cli("-C", tmp_path, *args).exit_code == 0
+
+
+def test_lock_merge_runs_outside_a_project(run_cli: RunCli, tmp_path: Path) -> None:
+    empty = '{"targets": {}, "version": 1}\n'
+    sides = write_files(tmp_path, {"base": empty, "ours": empty, "theirs": empty})
+
+    result = run_cli(
+        "-C", tmp_path, "lock", "merge", sides / "base", sides / "ours", sides / "theirs"
+    )
+
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_hex_colour_after_a_plain_prompt_is_a_warning_naming_the_dropped_text(
+    run_cli: RunCli, make_project: MakeProject, snapshot: SnapshotAssertion
+) -> None:
+    # YAML reads ` #` in an unquoted value as the start of a comment: the request would say
+    # only "A water bottle in brand orange".
+    root = make_project(
+        {"prompts/bottle.yaml": "prompt: A water bottle in brand orange #FF6600 on a ledge\n"}
+    )
+
+    result = run_cli("-C", root, "validate")
+
+    assert result.exit_code == 0
+    assert result.stderr == snapshot
+
+
+def test_the_dropped_comment_warning_survives_the_render_cache(
+    run_cli: RunCli, make_project: MakeProject
+) -> None:
+    root = make_project({"prompts/bottle.yaml": "prompt: A bottle in orange #FF6600\n"})
+
+    first, cached = run_cli("-C", root, "plan"), run_cli("-C", root, "plan")
+
+    assert "warning: prompts/bottle.yaml:1:28: `#FF6600` is read as a YAML comment" in first.stderr
+    assert cached.stderr == first.stderr
+
+
+def test_init_says_how_to_start_without_an_api_key(
+    run_cli: RunCli, tmp_path: Path, snapshot: SnapshotAssertion
+) -> None:
+    result = run_cli("init", tmp_path / "fresh")
+
+    next_steps = [line for line in result.stderr.splitlines() if not line.startswith("created")]
+    assert "\n".join(next_steps) == snapshot
+    config = (tmp_path / "fresh/promptform.toml").read_text()
+    assert '# default_provider = "offline"' in config
+
+
+def test_the_keyless_start_init_describes_works(run_cli: RunCli, tmp_path: Path) -> None:
+    # What init's next steps say, done: offline first, then the real provider re-plans.
+    project = tmp_path / "fresh"
+    run_cli("init", project)
+    config = project / "promptform.toml"
+    config.write_text(
+        config.read_text().replace(
+            'default_provider = "wisgate"', 'default_provider = "offline"', 1
+        )
+    )
+
+    assert run_cli("-C", project, "apply", "--yes").exit_code == 0
+    assert run_cli("-C", project, "plan", "--detailed-exitcode").exit_code == 0
+
+
+KEYED_PROJECT: dict[str, str | bytes] = {
+    "promptform.toml": "[defaults]\nsize = '1024x1024'\nquality = 'low'\n",
+    "prompts/fox.yaml": "prompt: A fox.\n",
+    "prompts/owl.yaml": "prompt: An owl.\n",
+}
+
+
+def test_apply_without_the_api_key_says_so_before_showing_the_plan(
+    run_cli: RunCli, make_project: MakeProject, snapshot: SnapshotAssertion
+) -> None:
+    root = make_project(KEYED_PROJECT)
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""  # no plan to read and approve first
+    assert result.stderr == snapshot
+    assert not (root / ".promptform" / "trash").exists()
+    assert not (root / "promptform.lock").exists()
+
+
+def test_apply_without_the_api_key_fails_before_asking_for_confirmation(
+    run_cli: RunCli, make_project: MakeProject
+) -> None:
+    # Without --yes and without a terminal, the missing key is still the first thing said.
+    root = make_project(KEYED_PROJECT)
+
+    result = run_cli("-C", root, "apply")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: WISGATE_API_KEY is not set")
+
+
+def test_apply_needs_no_key_for_the_providers_it_does_not_call(
+    run_cli: RunCli, make_project: MakeProject
+) -> None:
+    root = make_project(KEYED_PROJECT)
+
+    assert run_cli("-C", root, "apply", "--yes", "--provider", "offline").exit_code == 0
+    assert run_cli("-C", root, "apply", "--yes", "--provider", "offline").exit_code == 0
+
+
+def test_plan_needs_no_key_and_notes_the_one_apply_would_need(
+    run_cli: RunCli, make_project: MakeProject, snapshot: SnapshotAssertion
+) -> None:
+    root = make_project(KEYED_PROJECT)
+
+    result = run_cli("-C", root, "plan")
+    offline = run_cli("-C", root, "plan", "--provider", "offline")
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith("promptform will perform the following actions:")
+    assert result.stderr == snapshot
+    assert offline.stderr == ""
+
+
+def test_the_init_example_is_named_by_its_path_so_renaming_it_renames_the_target(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    # As the README teaches: a manifest's address is its path under prompts/ unless it sets name:.
+    run_cli("init", tmp_path)
+    example = tmp_path / "prompts/example/sunset.yaml"
+    assert "name:" not in example.read_text()
+    schema = example.read_text().splitlines()[0].split("$schema=")[1]
+    assert (example.parent / schema).resolve() == tmp_path / "schema/manifest.schema.json"
+    before = json.loads(run_cli("-C", tmp_path, "render", "--json").stdout)
+
+    (tmp_path / "prompts/social").mkdir()
+    example.rename(tmp_path / "prompts/social/hero.yaml")
+    after = json.loads(run_cli("-C", tmp_path, "render", "--json").stdout)
+
+    assert [request["address"] for request in before] == ["example/sunset"]
+    assert [request["address"] for request in after] == ["social/hero"]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from syrupy.assertion import SnapshotAssertion
 
 from tests.support.cli import RunCli
 from tests.support.files import MakeProject
@@ -133,3 +134,33 @@ def test_a_changed_outputs_dir_is_a_change_with_the_way_to_move_the_files(
     assert "git mv generated art" in result.stdout
     data = json.loads(run_cli("-C", root, "plan", "--format", "json").stdout)
     assert data["outputs_dir_change"] == {"current": "art", "previous": "generated", "outputs": 2}
+
+
+def test_targets_previewed_offline_are_one_line_next_to_the_real_change(
+    make_project: MakeProject, run_cli: RunCli, snapshot: SnapshotAssertion
+) -> None:
+    # A designer without a key previews everything offline, then switches to the real provider
+    # and edits one prompt: the edit must not drown among the previews' replacements.
+    defaults = "[defaults]\nsize = '1024x1024'\nquality = 'low'\n"
+    offline = f"[promptform]\ndefault_provider = 'offline'\n{defaults}"
+    root = make_project(
+        {
+            "promptform.toml": offline,
+            "prompts/tile.yaml": "matrix:\n  palette: [warm, cool, dusk]\nprompt: A {{ palette }} tile.\n",
+            "prompts/hero.yaml": "prompt: A hero shot.\n",
+        }
+    )
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    (root / "promptform.toml").write_text(defaults)
+    (root / "prompts/hero.yaml").write_text("prompt: A hero shot at dusk.\n")
+
+    result = run_cli("-C", root, "plan")
+    markdown = run_cli("-C", root, "plan", "--format", "markdown").stdout
+    listed = json.loads(run_cli("-C", root, "plan", "--format", "json").stdout)["changes"]
+
+    assert result.exit_code == 0
+    assert result.stdout == snapshot
+    assert result.stdout.count("provider kind: offline -> openai") == 1
+    assert "> 3 targets were previewed offline and will be generated for real" in markdown
+    assert "tile[" not in markdown and "<code>hero</code>" in markdown
+    assert len(listed) == 4  # machines still get every change

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -347,3 +349,40 @@ def test_offline_apply_writes_every_output_format_of_the_images_api(
     assert (
         run_cli("-C", root, "plan", "--provider", "offline", "--detailed-exitcode").exit_code == 0
     )
+
+
+def test_the_drift_hints_name_the_apply_that_does_what_they_say(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project(PROJECT)
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    (root / "generated/hero-1.png").unlink()
+    (root / "generated/hero-2.png").write_bytes(b"edited by hand")
+
+    plan = run_cli("-C", root, "plan").stdout
+    missing = (
+        "generated/hero-1.png is missing; restore it from git, or run `promptform apply --repair`"
+    )
+    modified = "or regenerate it with `promptform apply --replace 'hero'`"
+    assert missing in plan and modified in plan
+
+    # Following the hints does what they say.
+    assert run_cli("-C", root, "apply", "--repair", "--replace", "hero", "--yes").exit_code == 0
+    assert run_cli("-C", root, "plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_outputs_get_the_permissions_the_umask_allows(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = make_project(PROJECT)
+    previous = os.umask(0o022)
+    try:
+        assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+        assert run_cli("-C", root, "plan").exit_code == 0
+    finally:
+        os.umask(previous)
+
+    images = sorted((root / "generated").rglob("*.png"))
+    assert images and {stat.S_IMODE(image.stat().st_mode) for image in images} == {0o644}
+    # Local state stays private to its owner.
+    assert stat.S_IMODE((root / ".promptform/stat-cache.json").stat().st_mode) == 0o600

@@ -165,3 +165,108 @@ def test_tags_on_collections_are_refused_rather_than_ignored() -> None:
         ManifestError, match=r"tag '!!python/object/apply:os\.system' is not supported"
     ):
         load_documents("prompt: !!python/object/apply:os.system ['true']\n", "p.yaml")
+
+
+def _dropped_comments(text: str) -> list[str]:
+    loaded = load_documents(text, "p.yaml")
+    return [warning.one_line() for document in loaded for warning in document.warnings]
+
+
+def test_a_comment_after_a_plain_value_is_a_warning_naming_the_dropped_text() -> None:
+    text = "name: bottle\nprompt: A water bottle in brand orange #FF6600 on a ledge\n"
+
+    (warning,) = _dropped_comments(text)
+
+    assert warning.startswith("p.yaml:2:40: ")
+    assert "`#FF6600 on a ledge`" in warning
+    assert "quote the whole value" in warning and "`|`" in warning
+
+
+def test_a_comment_after_a_plain_list_item_is_a_warning() -> None:
+    text = "matrix:\n  colour:\n    - orange #FF6600\n    - teal\nprompt: x\n"
+
+    assert [warning.split(": ")[0] for warning in _dropped_comments(text)] == ["p.yaml:3:14"]
+
+
+def test_a_comment_after_the_last_line_of_a_multi_line_plain_value_is_a_warning() -> None:
+    text = "prompt: A bottle\n  in brand orange #FF6600\nn: 1\n"
+
+    assert [warning.split(": ")[0] for warning in _dropped_comments(text)] == ["p.yaml:2:19"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# a comment on its own line\nprompt: x\n",
+        "prompt: x\n  # indented, on its own line\n",
+        "prompt: 'A bottle' # after a quoted value\n",
+        'prompt: "A bottle" # after a double-quoted value\n',
+        "prompt: |  # after a block indicator\n  A bottle #FF6600\n",
+        "prompt: A bottle#FF6600 stays in the value\n",
+        "n: 2 # after a number\n",
+        "matrix:  # after a key\n  colour: [orange, teal] # after a flow list\nprompt: x\n",
+    ],
+)
+def test_comments_that_drop_no_text_are_not_warned_about(text: str) -> None:
+    assert _dropped_comments(text) == []
+
+
+YAML_MISTAKES = {
+    # text, the expected location, words the message must contain
+    "colon_in_value": (
+        "name: poster\nprompt: A poster: bold type\n",
+        (2, 17),
+        ["`: `", "quote the whole value", "`|`"],
+    ),
+    "line_without_colon_at_the_end": (
+        "prompt: x\nn: 1\nsize 1024x1024\n",
+        (3, 1),
+        ["`size 1024x1024`", "`:`"],
+    ),
+    "unclosed_list_at_the_end": ("prompt: x\ntime: [day, night\n", (2, 7), ["`[`", "`]`"]),
+    "unclosed_list_before_more_fields": (
+        "prompt: x\ntime: [day, night\nn: 1\n",
+        (2, 7),
+        ["`[`", "`]`"],
+    ),
+    "unclosed_mapping": ("prompt: x\nvars: {a: 1\n", (2, 7), ["`{`", "`}`"]),
+    "unclosed_quote": ('prompt: "A fox\nn: 1\n', (1, 9), ["quote", "never closed"]),
+    "tab": ("prompt: x\nvars:\n\tcolour: red\n", (3, 1), ["tab", "spaces"]),
+    "text_after_quote": ('prompt: "A fox" in a box\n', (1, 17), ["closing quote"]),
+    "misaligned_field": ("vars:\n  a: 1\n b: 2\nprompt: x\n", (3, 2), ["line it up"]),
+}
+
+
+@pytest.mark.parametrize("parser", ["libyaml", "python"])
+@pytest.mark.parametrize("case", list(YAML_MISTAKES))
+def test_yaml_mistakes_are_explained_in_plain_words_at_a_line_of_the_file(
+    monkeypatch: pytest.MonkeyPatch, case: str, parser: str
+) -> None:
+    import yaml
+
+    if parser == "python":
+        monkeypatch.setattr(documents, "_SafeLoader", yaml.SafeLoader)
+    text, (line, column), words = YAML_MISTAKES[case]
+
+    with pytest.raises(ManifestError) as caught:
+        load_documents(text, "p.yaml")
+
+    assert caught.value.location == Location("p.yaml", line, column)
+    assert line <= len(text.splitlines())
+    assert all(word in caught.value.message for word in words), caught.value.message
+
+
+def test_an_unexplained_yaml_error_past_the_end_is_shown_on_the_last_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    # The pure-Python parser gives up on a stray directive after the last line.
+    monkeypatch.setattr(documents, "_SafeLoader", yaml.SafeLoader)
+    text = "prompt: x\n%foo\n"
+
+    with pytest.raises(ManifestError) as caught:
+        load_documents(text, "p.yaml")
+
+    assert caught.value.location is not None
+    assert (caught.value.location.line or 0) <= len(text.splitlines())

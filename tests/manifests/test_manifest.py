@@ -12,6 +12,7 @@ from promptform.manifests.manifest import (
     Manifest,
     find_manifest_files,
     load_manifest_file,
+    load_manifest_text,
     manifest_schema,
     parse_manifest,
 )
@@ -186,3 +187,31 @@ def test_schema_forbids_unknown_fields_and_requires_a_prompt() -> None:
 
 def test_schema_lists_every_model_field() -> None:
     assert set(manifest_schema()["properties"]) == set(Manifest.model_fields)
+
+
+def test_an_axis_not_indented_under_matrix_is_named_as_such() -> None:
+    text = "matrix:\n  product: [mug]\ntime: [day, night]\nprompt: A {{ time }} scene\n"
+
+    with pytest.raises(PromptformError) as caught:
+        load_manifest_text(text, "p", "p.yaml")
+
+    (problem,) = caught.value.errors()
+    assert problem.location == Location("p.yaml", 3, 1)
+    assert "looks like a matrix axis that is not indented under `matrix:`" in problem.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "time: [day, night]\nprompt: x\n",  # no matrix at all
+        "time: [day, night]\nmatrix:\n  product: [mug]\nprompt: x\n",  # above matrix
+        "matrix:\n  product: [mug]\ntime: day\nprompt: x\n",  # not a list of values
+    ],
+)
+def test_other_unknown_fields_keep_the_did_you_mean_hint(text: str) -> None:
+    with pytest.raises(PromptformError) as caught:
+        load_manifest_text(text, "p", "p.yaml")
+
+    (problem,) = caught.value.errors()
+    assert "unknown field 'time'" in problem.message
+    assert "matrix axis" not in problem.message

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html.parser
 import json
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -310,3 +312,17 @@ def test_no_default_branch_is_said_with_what_to_do(
         "note: no before/after: found no default branch to compare with (origin/HEAD, main or "
         "master); pass --base BRANCH, e.g. `promptform report --base trunk`"
     )
+
+
+def test_the_gallery_gets_the_permissions_the_umask_allows(
+    repo: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = tmp_path / "gallery"
+    previous = os.umask(0o022)
+    try:
+        assert run_cli("-C", repo, "report", "--out", out).exit_code == 0
+    finally:
+        os.umask(previous)
+
+    files = [path for path in out.rglob("*") if path.is_file()]
+    assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o644}

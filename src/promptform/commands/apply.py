@@ -17,6 +17,7 @@ from promptform.core.output import Output
 from promptform.engine.apply import check_budget, run_apply
 from promptform.engine.apply_model import ApplyOptions, ApplyReport
 from promptform.engine.apply_progress import BarProgress, LineProgress
+from promptform.engine.credentials import require_keys
 from promptform.engine.plan import compute_plan
 from promptform.engine.plan_format import count_text, format_text
 from promptform.engine.plan_model import PlanOptions
@@ -49,8 +50,11 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             saved = load_saved_plan(request.plan_file)
             _, lockfile, plan = compute_plan(config, saved.options)
             check_fresh(saved, plan)
+            require_keys(config, plan, os.environ)
         else:
             _, lockfile, plan = compute_plan(config, request.plan_options)
+            # Before the plan is shown and approved: a missing key found after is a wasted review.
+            require_keys(config, plan, os.environ)
             output.result(format_text(plan, color=output.color))
             offer_rescued(config, output, plan)
             if not plan.has_changes:

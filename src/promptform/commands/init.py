@@ -14,7 +14,7 @@ from promptform.manifests.manifest import schema_text
 # scaffold file -> path in the new project
 SCAFFOLD = {
     "promptform.toml": "promptform.toml",
-    "prompts/example.yaml": "prompts/example.yaml",
+    "prompts/example/sunset.yaml": "prompts/example/sunset.yaml",
     "templates/styles/house.j2": "templates/styles/house.j2",
     "gitattributes": ".gitattributes",
     "github/workflows/promptform-plan.yml": ".github/workflows/promptform-plan.yml",
@@ -52,7 +52,16 @@ def init(directory: Path, output: Output) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8", newline="\n")
         output.info(f"created  {relative}")
-    output.info("next: `promptform validate`, then `promptform render` to see the requests")
+    output.info(
+        "next: `promptform validate`, then `promptform plan` to see what apply would generate and "
+        "what it would cost"
+    )
+    # Without this a first apply fails for want of a key, after the plan was shown.
+    output.info(
+        'no API key yet? set default_provider = "offline" in promptform.toml: plan and apply then '
+        'make labelled stand-in images for free; set it back to "wisgate" and export '
+        "WISGATE_API_KEY to generate for real"
+    )
     output.info(f"enable the lockfile merge driver in this clone: {MERGE_DRIVER_COMMAND}")
     return EXIT_OK
 

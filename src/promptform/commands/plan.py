@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from promptform.commands.rescued import offer_rescued
@@ -9,6 +10,7 @@ from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_CHANGES, EXIT_OK
 from promptform.core.gc_pause import gc_paused
 from promptform.core.output import Output
+from promptform.engine.credentials import key_notes
 from promptform.engine.plan import check_budget, compute_plan
 from promptform.engine.plan_format import format_json, format_markdown, format_text
 from promptform.engine.plan_model import PlanOptions
@@ -53,4 +55,7 @@ def _plan(
     if out is not None:
         save_plan(result, out)
         output.info(f"Saved the plan to {out}; apply exactly it with `promptform apply {out}`.")
+    # plan never needs a key; saying now which one apply will need saves a failed apply.
+    for note in key_notes(config, result, os.environ):
+        output.info(note)
     return EXIT_CHANGES if detailed_exitcode and result.needs_attention else EXIT_OK

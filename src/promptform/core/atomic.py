@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
+# Temp files are created exclusively, never through a link an attacker could have planted.
+_CREATE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
-def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
+
+def atomic_write(path: Path, data: bytes, durable: bool = True, shared: bool = False) -> None:
     """Write `data` to `path` via a temp file in the same directory, fsync and `os.replace`.
 
     `durable=False` skips the fsync, for caches: after a crash such a file may be lost or
-    unreadable, never half-written.
+    unreadable, never half-written. `shared=True` is for files people open, share and commit
+    (images, the gallery): they get the permissions the umask allows, as any other program's files
+    would. Otherwise the file is readable by its owner only, as local state should be.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temp = _create_temp(path, 0o666 if shared else 0o600)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             if durable:
                 stream.flush()
                 os.fsync(stream.fileno())
-        Path(temp).replace(path)
+        temp.replace(path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
+
+
+def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
+    """A new temp file next to `path`; the kernel applies the umask to `mode`, as for any file."""
+    for _ in range(100):
+        temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(temp, _CREATE, mode), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")

@@ -1,7 +1,8 @@
 """Project configuration: discovery, validation and the built-in defaults.
 
 Looked for from the working directory upwards: `promptform.toml`, or `[tool.promptform]` in
-`pyproject.toml`. Without either, the directory itself is the project with WisGate as provider.
+`pyproject.toml`. Without either, a directory holding `prompts/` is the project with WisGate as
+provider; any other directory is no project at all, and commands that read one refuse to run there.
 """
 
 from __future__ import annotations
@@ -197,8 +198,12 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def load_config(start: Path, explicit: Path | None = None) -> Config:
-    """Resolve the configuration for a run started in `start` (or from the file given by --config)."""
+def load_config(start: Path, explicit: Path | None = None, require_project: bool = False) -> Config:
+    """Resolve the configuration for a run started in `start` (or from the file given by --config).
+
+    With `require_project`, a directory that is no project (no config found, no prompts/) is an
+    error: commands run there by mistake would otherwise report an empty project as success.
+    """
     start = start.resolve()
     if explicit is not None:
         path: Path | None = explicit.resolve()
@@ -207,6 +212,13 @@ def load_config(start: Path, explicit: Path | None = None) -> Config:
     else:
         path = find_config(start)
     if path is None:
+        if require_project and not (start / ProjectSettings().prompts_dir).is_dir():
+            raise ConfigError(
+                f"no promptform project in {start}: no {CONFIG_FILE} (or [tool.promptform] in "
+                f"{PYPROJECT_FILE}) here or in a folder above, and no prompts/ folder; run "
+                "`promptform init` to start one here, or `promptform -C DIR ...` to work in the "
+                "project in DIR"
+            )
         return _resolve(start, None, _ConfigFile())
     text, table = _read_table(path)
     try:

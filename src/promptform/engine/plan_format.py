@@ -139,6 +139,45 @@ def assumed_quality_note(plan: Plan) -> str | None:
     )
 
 
+def is_offline_preview(change: Change) -> bool:
+    """A replacement whose only reason is that its images are offline previews.
+
+    Switching from the offline provider to a real one replaces every preview; listing each of them
+    would bury the changes someone actually made, so the formats group them in one line.
+    """
+    return (
+        change.action == "replace"
+        and change.entry is not None
+        and change.target is not None
+        and change.entry.provider.kind == "offline"
+        and change.reasons == (f"provider kind: offline -> {change.target.provider_kind}",)
+    )
+
+
+def offline_previews_note(plan: Plan) -> str | None:
+    """One line for every target replaced only because it was previewed offline."""
+    previews = [change for change in plan.actionable if is_offline_preview(change)]
+    if not previews:
+        return None
+    providers = ", ".join(
+        sorted({str(change.target.provider) for change in previews if change.target})
+    )
+    costs = [change.cost_usd for change in previews]
+    cost = None if None in costs else sum(cost or 0.0 for cost in costs)
+    images = sum(change.images for change in previews)
+    was = "target was" if len(previews) == 1 else "targets were"
+    return (
+        f"{len(previews)} {was} previewed offline and will be generated for real with "
+        f"{providers}: {count_text(images, 'image')}, estimated {format_usd(cost)} "
+        "(`--format json` lists them)."
+    )
+
+
+def _listed(plan: Plan) -> tuple[Change, ...]:
+    """The changes shown one by one: all but the offline previews that offline_previews_note counts."""
+    return tuple(change for change in plan.actionable if not is_offline_preview(change))
+
+
 def count_text(number: int, noun: str) -> str:
     """`1 image`, `3 images`."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
@@ -179,7 +218,7 @@ def format_text(plan: Plan, color: bool = False) -> str:
         lines += [paint(note, "1"), ""]
     if plan.has_changes:
         lines += ["promptform will perform the following actions:", ""]
-    for change in plan.actionable:
+    for change in _listed(plan):
         symbol = _SYMBOLS[change.action]
         code = _COLORS[change.action]
         lines.append(
@@ -189,6 +228,9 @@ def format_text(plan: Plan, color: bool = False) -> str:
         for line in prompt_diff(change):
             lines.append("      " + _paint_diff_line(line, paint))
         lines.append("")
+    previews = offline_previews_note(plan)
+    if previews:
+        lines += [f"  {paint('~', _COLORS['replace'])} {previews}", ""]
     if plan.outputs_dir_change is not None:
         lines += [paint(outputs_dir_note(plan.outputs_dir_change), "33"), ""]
     elif plan.drift:
@@ -253,12 +295,17 @@ def format_markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     details that do not fit are left out with a note saying how many.
     """
     head = ["### promptform plan", "", f"**{summary_line(plan)}**", ""]
-    for note in (targeting_note(plan), unknown_price_note(plan), assumed_quality_note(plan)):
+    for note in (
+        targeting_note(plan),
+        offline_previews_note(plan),
+        unknown_price_note(plan),
+        assumed_quality_note(plan),
+    ):
         if note:
             head += [f"> {_md_text(note)}", ""]
-    table = _md_table(plan.actionable)
+    table = _md_table(_listed(plan))
     drift = _md_drift(plan.drift)
-    details = [_md_details(change) for change in plan.actionable]
+    details = [_md_details(change) for change in _listed(plan)]
     return _fit(head, table, drift, details, limit)
 
 

@@ -6,6 +6,7 @@ constructor only, and a cap on the number of nodes an alias may expand to (billi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ MAX_NODES_PER_DOCUMENT = 100_000
 MAX_DEPTH = 64
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+# What YAML drops after an unquoted value: whitespace, then `#` and the rest of the line.
+_TRAILING_COMMENT = re.compile(r"[ \t]+(#.*?)\s*$")
 
 if TYPE_CHECKING:
     import yaml
@@ -38,6 +41,8 @@ class Document:
     start_line: int
     positions: dict[Key, tuple[int, int]] = field(default_factory=dict)
     block_scalars: set[Key] = field(default_factory=set)
+    # Problems that do not stop loading, such as text YAML read as a comment.
+    warnings: list[ManifestError] = field(default_factory=list)
 
     def location(self, key: Key = ()) -> Location:
         """The closest known position of `key`, falling back to its parents, then the document."""
@@ -88,6 +93,7 @@ def load_documents(text: str, shown: str) -> list[Document]:
 
     documents = []
     loader = None
+    lines = text.splitlines()
     try:
         loader = _loader_class()(text)
         while loader.check_node():
@@ -95,11 +101,10 @@ def load_documents(text: str, shown: str) -> list[Document]:
             if node is None or _is_empty(node):
                 continue
             document = Document(None, shown, node.start_mark.line + 1)
-            document.data = _Builder(loader, document).build(node, (), 0)
+            document.data = _Builder(loader, document, lines).build(node, (), 0)
             documents.append(document)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem, mark = _explain(exc, lines)
         where = Location(shown, mark.line + 1, mark.column + 1) if mark else Location(shown)
         raise ManifestError(f"invalid YAML: {problem}", where) from None
     except yaml.reader.ReaderError as exc:
@@ -129,6 +134,81 @@ def _loader_class() -> type[yaml.SafeLoader]:
     return fastest
 
 
+def _explain(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[str, yaml.Mark | None]:
+    """The parser's complaint in words a manifest's author knows, and the mark to show it at.
+
+    Parsers report where they gave up, which for an unclosed bracket or quote is the end of the
+    file (a line past the last one); the opening mark, where the fix goes, is shown instead. The
+    wording differs between libyaml and the pure-Python parser, so both are matched.
+    """
+    problem = exc.problem or exc.context or "invalid YAML"
+    context = exc.context or ""
+    mark, opened = exc.problem_mark, exc.context_mark
+    if "mapping values are not allowed" in problem:
+        return (
+            "`: ` (a colon and a space) starts a new field here, where YAML does not allow one; "
+            'if it is part of the text, quote the whole value ("...") or write it as a block '
+            "after `|`; if it is a field, line it up with the fields above",
+            mark,
+        )
+    if "expected ':'" in problem and "simple key" in context and opened is not None:
+        text = lines[opened.line].strip() if opened.line < len(lines) else ""
+        return (
+            f"`{text}` is not `field: value`; add `:` after the field name, or indent it under "
+            "the value it continues",
+            opened,
+        )
+    for bracket, closing, kind in (("sequence", "]", "list"), ("mapping", "}", "mapping")):
+        if f"flow {bracket}" in context and opened is not None:
+            opening = "[" if closing == "]" else "{"
+            return (
+                f"the {kind} opened with `{opening}` here is never closed; add `{closing}` at its "
+                f'end, and quote ("...") values that contain `,` `:` `[` `]` `{{` or `}}`',
+                opened,
+            )
+    if "quoted scalar" in context and opened is not None:
+        return (
+            "the quote that opens this value is never closed; add the same quote at the end of "
+            "the value",
+            opened,
+        )
+    if "tab" in problem or "'\\t'" in problem or _character_at(mark, lines) == "\t":
+        return "a tab is used for indentation; indent with spaces only", mark
+    if ("expected key" in problem or "expected <block end>" in problem) and mark is not None:
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        before = line[: mark.column]
+        if before.strip() and before.rstrip()[-1:] in ("'", '"'):
+            return (
+                "text follows the closing quote of a value; put all of the text inside the "
+                "quotes, or drop the quotes",
+                mark,
+            )
+        return (
+            "this line does not line up with the fields around it (YAML reads structure from "
+            "indentation); line it up with the fields it belongs with, using spaces",
+            mark,
+        )
+    return problem, _within(mark, lines) or _within(opened, lines)
+
+
+def _character_at(mark: yaml.Mark | None, lines: list[str]) -> str:
+    if mark is None or mark.line >= len(lines):
+        return ""
+    return lines[mark.line][mark.column : mark.column + 1]
+
+
+def _within(mark: yaml.Mark | None, lines: list[str]) -> yaml.Mark | None:
+    """`mark`, or the end of the last line when it points past the end of the file."""
+    if mark is None or mark.line < len(lines):
+        return mark
+    if not lines:
+        return None
+    import yaml
+
+    last = len(lines) - 1
+    return yaml.Mark(mark.name, mark.index, last, len(lines[last]), None, 0)
+
+
 def _is_empty(node: yaml.Node) -> bool:
     """A document with nothing but comments, such as after a trailing `---`."""
     import yaml
@@ -139,9 +219,10 @@ def _is_empty(node: yaml.Node) -> bool:
 class _Builder:
     """Builds plain Python values from composed nodes, counting every node an alias expands to."""
 
-    def __init__(self, loader: yaml.SafeLoader, document: Document) -> None:
+    def __init__(self, loader: yaml.SafeLoader, document: Document, lines: list[str]) -> None:
         self.loader = loader
         self.document = document
+        self.lines = lines
         self.visited = 0
         self._merged: dict[int, list[tuple[Any, yaml.Node, yaml.Node]]] = {}
 
@@ -169,7 +250,34 @@ class _Builder:
             return items
         if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
             self.document.block_scalars.add(key)
-        return self.loader.construct_object(node, deep=True)
+        value = self.loader.construct_object(node, deep=True)
+        # A plain (unquoted) scalar has no style: None from PyYAML, "" from libyaml.
+        if isinstance(value, str) and isinstance(node, yaml.ScalarNode) and not node.style:
+            self._warn_of_dropped_comment(node)
+        return value
+
+    def _warn_of_dropped_comment(self, node: yaml.ScalarNode) -> None:
+        """Warn when a comment follows an unquoted text value on its line.
+
+        A hex colour or a hashtag in an unquoted prompt (`orange #FF6600 on a ledge`) silently
+        ends the value there. PyYAML keeps no comments, so the line's text after the scalar's end
+        is read instead; quoted and block values cannot lose text this way.
+        """
+        end = node.end_mark
+        if end.line >= len(self.lines):
+            return
+        match = _TRAILING_COMMENT.match(self.lines[end.line], end.column)
+        if match is None:
+            return
+        kept = node.value if len(node.value) <= 40 else "…" + node.value[-40:]
+        self.document.warnings.append(
+            ManifestError(
+                f'`{match[1]}` is read as a YAML comment, so the value stops at "{kept}"; to '
+                'keep that text, quote the whole value ("...") or write it as a block after '
+                "`|`; if it is a comment, move it to a line of its own",
+                Location(self.document.file, end.line + 1, match.start(1) + 1),
+            )
+        )
 
     def _mapping(self, node: yaml.MappingNode, key: Key, depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}

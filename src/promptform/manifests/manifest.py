@@ -195,11 +195,33 @@ def parse_manifest(document: Document) -> Manifest:
     except ValidationError as exc:
         raise ErrorGroup(
             ManifestError(
-                describe_validation_error(error, "the manifest", _known_fields),
+                _unindented_axis(document, error)
+                or describe_validation_error(error, "the manifest", _known_fields),
                 document.location(_key(error["loc"])),
             )
             for error in _collapse_scalar_unions(exc.errors())
         ) from None
+
+
+def _unindented_axis(document: Document, error: Any) -> str | None:
+    """The message for a matrix axis written at the manifest's top level, or None.
+
+    `time: [day, night]` under `matrix:` but not indented is a field of the manifest to YAML, so
+    the field's name alone would suggest an unrelated field instead of the indentation.
+    """
+    loc = tuple(error["loc"])
+    if error["type"] != "extra_forbidden" or len(loc) != 1 or "matrix" not in document.data:
+        return None
+    field = str(loc[0])
+    below_matrix = document.location((field,)).line or 0
+    if not isinstance(document.data[field], list) or below_matrix < (
+        document.location(("matrix",)).line or 0
+    ):
+        return None
+    return (
+        f"unknown field '{field}' in the manifest; it looks like a matrix axis that is not "
+        f"indented under `matrix:`: indent the line (e.g. two spaces before `{field}:`)"
+    )
 
 
 _SCALAR_MEMBERS = ("str", "int", "float", "bool")

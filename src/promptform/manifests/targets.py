@@ -105,7 +105,7 @@ class TargetBuilder:
 
     def expand(self, loaded: LoadedManifest) -> Expansion:
         manifest = loaded.manifest
-        warnings: list[PromptformError] = []
+        warnings: list[PromptformError] = [*loaded.document.warnings]
         targets: list[Target] = []
         # The same mistake fails every cell alike: one error for each, saying how many cells.
         failed_cells: dict[str, list[PromptformError]] = {}

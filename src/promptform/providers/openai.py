@@ -33,6 +33,7 @@ from promptform.core.images import (
     sniff,
 )
 from promptform.providers.base import Generation, ImageRequest, InputFile, ProviderError
+from promptform.providers.keys import KEY_CHARS
 
 GENERATIONS = "images/generations"
 EDITS = "images/edits"
@@ -45,7 +46,6 @@ QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "qu
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 _ERROR_BODY_BYTES = 64 * 1024
 _REDACTED = "[redacted]"
-_KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _SUMMARY_FIELDS = ("created", "output_format", "size", "quality", "background")
@@ -452,7 +452,7 @@ def _api_key(env: str | None, environ: Mapping[str, str]) -> str | None:
             retryable=False,
             code="missing_api_key",
         )
-    if not _KEY_CHARS.match(key):
+    if not KEY_CHARS.match(key):
         # Never echo the value: it may be a real key with a stray character.
         raise ProviderError(
             f"{env} contains spaces or characters not allowed in an HTTP header; check its value",

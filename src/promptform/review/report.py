@@ -323,7 +323,7 @@ def _export(picture: Picture, read: Callable[[str], bytes | None], images: Path)
     name = f"{hashlib.sha256(data).hexdigest()[:20]}.{info.format}"
     destination = images / name
     if not destination.exists():
-        atomic_write(destination, data)
+        atomic_write(destination, data, shared=True)
     return dataclasses.replace(
         picture,
         src=f"{IMAGES_DIR}/{quote(name)}",
@@ -363,7 +363,7 @@ def write_report(
     """Collect, copy the images and write `out_dir/index.html`; returns what was written."""
     prepare_out_dir(out_dir, config)
     gallery = export_images(collect(config, base), out_dir, config, base)
-    atomic_write(out_dir / "index.html", render(gallery).encode("utf-8"))
+    atomic_write(out_dir / "index.html", render(gallery).encode("utf-8"), shared=True)
     return gallery
 
 

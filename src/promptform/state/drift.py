@@ -122,14 +122,14 @@ def drift_message(kind: DriftKind, shown_path: str, address: str) -> str:
     """What happened to an output, and what to do about it."""
     if kind == "missing":
         return (
-            f"{shown_path} is missing; restore it from git, or run `promptform plan --repair` "
-            "to regenerate it"
+            f"{shown_path} is missing; restore it from git, or run `promptform apply --repair` "
+            "to regenerate it (`plan --repair` shows what that would do)"
         )
     if kind == "lfs-pointer":
         return f"{shown_path} is a Git LFS pointer, not the image; run `git lfs pull`"
     return (
         f"{shown_path} differs from what promptform.lock records; restore it from git, "
-        f"or regenerate it with `--replace '{address}'`"
+        f"or regenerate it with `promptform apply --replace '{address}'`"
     )
 
 

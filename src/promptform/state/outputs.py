@@ -95,7 +95,7 @@ def write_outputs(
         destination = outputs_dir / path
         try:
             kept = trash.keep(destination)
-            atomic_write(destination, data)
+            atomic_write(destination, data, shared=True)
         except BaseException:
             # All or nothing: a target half written would leave unrecorded files where the
             # lockfile records others. The caller keeps the new bytes elsewhere.
