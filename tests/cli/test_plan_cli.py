@@ -134,6 +134,11 @@ def test_a_changed_outputs_dir_is_a_change_with_the_way_to_move_the_files(
     assert "git mv generated art" in result.stdout
     data = json.loads(run_cli("-C", root, "plan", "--format", "json").stdout)
     assert data["outputs_dir_change"] == {"current": "art", "previous": "generated", "outputs": 2}
+    # the pull-request comment says it too, instead of listing every output as missing
+    markdown = run_cli("-C", root, "plan", "--format", "markdown").stdout
+    assert "outputs_dir is now art/" in markdown
+    assert "`git mv generated art`" in markdown
+    assert "missing" not in markdown
 
 
 def test_targets_previewed_offline_are_one_line_next_to_the_real_change(

@@ -303,8 +303,13 @@ def format_markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     ):
         if note:
             head += [f"> {_md_text(note)}", ""]
+    if plan.outputs_dir_change is not None:
+        # Every output is "missing" then; the one note says why and how to move them, as in text.
+        head += [f"> {_md_text(outputs_dir_note(plan.outputs_dir_change))}", ""]
+        drift: list[str] = []
+    else:
+        drift = _md_drift(plan.drift)
     table = _md_table(_listed(plan))
-    drift = _md_drift(plan.drift)
     details = [_md_details(change) for change in _listed(plan)]
     return _fit(head, table, drift, details, limit)
 
