@@ -140,3 +140,27 @@ def test_a_move_refuses_a_file_that_is_not_the_recorded_image(
     assert [
         output.path for output in read_lockfile(root / "promptform.lock").targets["a"].outputs
     ] == ["x.png"]
+
+
+def test_a_move_refused_part_way_records_the_outputs_it_already_moved(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    root = project(make_project, "prompt: A.\nn: 2\noutput: x.png\n", "prompt: B.\noutput: z.png\n")
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    first = digest(root / "generated/x-1.png")
+    (root / "generated/x-2.png").write_bytes(b"edited by hand")
+    (root / "prompts/a.yaml").write_text("prompt: A.\nn: 2\noutput: y.png\n")
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 1
+    assert "x-2.png is not the image promptform.lock records for `a`" in result.stderr
+    assert (root / "generated/x-2.png").read_bytes() == b"edited by hand"
+    # What moved before the refusal is recorded where it now is; the rest moves next time.
+    [first_output, _] = read_lockfile(root / "promptform.lock").targets["a"].outputs
+    assert first_output.sha256 == first
+    assert digest(root / "generated" / first_output.path) == first
+    (root / "generated/x-2.png").unlink()
+    assert run_cli("-C", root, "apply", "--yes", "--repair").exit_code == 0
+    locked_entries_match_disk(root)
+    assert digest(root / "generated/y-1.png") == first

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
+
+import pytest
 
 from promptform.state.lockfile import read_lockfile
 from tests.support.apply import locked_entries_match_disk
@@ -168,3 +171,25 @@ def test_rescued_images_that_no_longer_fit_are_generated_again(
     assert "a: could not record the images kept in" in result.stderr
     assert "[1/1] created a" in result.stderr
     locked_entries_match_disk(root)
+
+
+def test_a_lockfile_that_cannot_be_rewritten_leaves_the_previous_outputs_in_place(
+    make_project: MakeProject, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/hero.yaml": "prompt: A hero.\n"})
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    before = (root / "generated/hero-1.png").read_bytes()
+    (root / "prompts/hero.yaml").write_text("prompt: A braver hero.\n")
+
+    def disk_full(path: Path, data: bytes, durable: bool = True, shared: bool = False) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("promptform.state.lockfile_writer.atomic_write", disk_full)
+    result = run_cli("-C", root, "apply", "--yes")
+    monkeypatch.undo()
+
+    assert result.exit_code == 1
+    assert (root / "generated/hero-1.png").read_bytes() == before
+    locked_entries_match_disk(root)
+    [folder] = (root / ".promptform/rescued").iterdir()
+    assert (folder / "1.png").read_bytes() != before

@@ -387,3 +387,25 @@ def test_a_shallow_clone_is_refused_rather_than_checked_partly(
     assert result.exit_code == 1
     assert "shallow clone" in result.stderr
     assert "fetch-depth: 0" in result.stderr
+
+
+def test_swapping_an_image_another_target_reads_needs_an_approval(
+    history: History, fake_github: FakeGitHub, run_cli: RunCli
+) -> None:
+    history.commit("prompts/b.yaml", "name: b\nprompt: An owl.\nimages: [generated/a-1.png]\n", "b")
+    fake_github.add_run(history.git("rev-parse", "HEAD"))
+    history.apply(run_cli)
+    # a's entry is rewritten to record other pixels at its own fingerprint: the file and the lock
+    # agree, yet `b` reads that file, so the next apply would pay to generate `b` again.
+    other = (history.root / "generated/b-1.png").read_bytes()
+    history.write("generated/a-1.png", other)
+    lock = history.lock()
+    lock["targets"]["a"]["outputs"][0]["sha256"] = hashlib.sha256(other).hexdigest()  # type: ignore[index]
+    swapped = history.commit_lock(lock, "promptform apply: results")
+
+    result = run_cli("-C", history.root, "verify-approval", "--since-last-apply")
+
+    assert result.exit_code == 1
+    assert f"{swapped[:12]}: `b` reads generated/a-1.png" in result.stderr
+    plan = run_cli("-C", history.root, "plan")
+    assert "b" in plan.stdout and "replace" in plan.stdout

@@ -5,7 +5,8 @@ every lock entry it adds or changes holds the fingerprint the manifests at that 
 committed outputs whose hashes match, and every entry it removes belongs to a target that is no
 longer declared. That is what apply's own result commits do. Anything else (an entry dropped while
 its target is still declared, a fingerprint no manifest renders, an output that is not what its
-entry says) is judged like any other change. Nothing in the commit's message is consulted.
+entry says, an image another target reads replaced without that target being regenerated) is
+judged like any other change. Nothing in the commit's message is consulted.
 """
 
 from __future__ import annotations
@@ -67,6 +68,18 @@ def unexplained_changes(config: Config, sha: str, paths: Sequence[str]) -> list[
             reasons.append(
                 f"`{address}` is removed from the lock while its manifest still declares it"
             )
+    # Changing an image another target reads as a reference makes that target's entry stale:
+    # the next apply would pay to generate it again, unless this commit records it regenerated.
+    project = repo_path(config.root, config.root)
+    for address, target in sorted(targets.items()):
+        recorded = new.targets.get(address)
+        read = [
+            _join(project, item.path)
+            for item in target.inputs
+            if _join(project, item.path) in paths
+        ]
+        if read and recorded is not None and recorded.fingerprint != target.fingerprint:
+            reasons.append(f"`{address}` reads {read[0]}, changed without regenerating `{address}`")
     locked = {
         _join(outputs, output.path): output.sha256
         for entry in new.targets.values()

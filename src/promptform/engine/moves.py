@@ -111,11 +111,21 @@ class OutputMover:
     def _move(self, change: Change) -> None:
         assert change.entry is not None and change.target is not None
         by_old = dict(change.renames)
-        outputs = []
-        for output in change.entry.outputs:
+        recorded_as = change.moved_from or change.address
+        outputs = list(change.entry.outputs)
+        for index, output in enumerate(change.entry.outputs):
             new = by_old.get(output.path, output.path)
-            self._rename_output(change.moved_from or change.address, output, new)
-            outputs.append(output.model_copy(update={"path": new}))
+            try:
+                self._rename_output(recorded_as, output, new)
+            except BaseException:
+                if outputs != change.entry.outputs:
+                    # Files already renamed are recorded where they now are, under the entry
+                    # that holds them: the lockfile must name what is on disk, and the next
+                    # plan moves the rest.
+                    partial = change.entry.model_copy(update={"outputs": outputs})
+                    self.writer.update({recorded_as: partial}, ())
+                raise
+            outputs[index] = output.model_copy(update={"path": new})
         entry = change.entry.model_copy(update={"outputs": outputs})
         removed = (change.moved_from,) if change.moved_from else ()
         self.writer.update({change.address: entry}, removed)

@@ -20,7 +20,13 @@ from promptform.engine.plan_model import Change
 from promptform.manifests.render import slug
 from promptform.manifests.targets import Target
 from promptform.providers.base import Generation, ImageRequest
-from promptform.state.lockfile import LockedInput, LockEntry, ProviderRef, generated_at
+from promptform.state.lockfile import (
+    LockedInput,
+    LockedOutput,
+    LockEntry,
+    ProviderRef,
+    generated_at,
+)
 from promptform.state.lockfile_writer import LockfileWriter
 from promptform.state.outputs import Trash, held_by_others, write_outputs
 from promptform.state.rescued import RescueNote, rescue_images
@@ -90,6 +96,27 @@ class ResultStore:
         held = (
             held_by_others(self.writer, target.address, leaving, self.claimed) if leaving else set()
         )
+
+        def record(outputs: list[LockedOutput]) -> None:
+            entry = LockEntry(
+                fingerprint=request.fingerprint,
+                request=target.body,
+                endpoint=target.endpoint,
+                inputs=[
+                    LockedInput(role=item.role, path=target_input.path, sha256=item.sha256)
+                    for item, target_input in zip(request.inputs, target.inputs, strict=True)
+                ],
+                outputs=outputs,
+                provider=ProviderRef(kind=target.provider_kind, name=target.provider),
+                model=target.model,
+                generated_at=generated_at(),
+                source_commit=self.source_commit,
+                revised_prompt=generation.revised_prompt,
+                usage=generation.usage,
+                cost_usd=change.cost_usd,
+            )
+            self.writer.update({target.address: entry}, ())
+
         outputs = write_outputs(
             self.config.outputs_dir,
             self.trash,
@@ -97,25 +124,8 @@ class ResultStore:
             list(zip(generation.images, infos, strict=True)),
             previous,
             held,
+            record,
         )
-        entry = LockEntry(
-            fingerprint=request.fingerprint,
-            request=target.body,
-            endpoint=target.endpoint,
-            inputs=[
-                LockedInput(role=item.role, path=target_input.path, sha256=item.sha256)
-                for item, target_input in zip(request.inputs, target.inputs, strict=True)
-            ],
-            outputs=outputs,
-            provider=ProviderRef(kind=target.provider_kind, name=target.provider),
-            model=target.model,
-            generated_at=generated_at(),
-            source_commit=self.source_commit,
-            revised_prompt=generation.revised_prompt,
-            usage=generation.usage,
-            cost_usd=change.cost_usd,
-        )
-        self.writer.update({target.address: entry}, ())
         return len(outputs)
 
     def rescue(self, request: ImageRequest, images: Sequence[bytes], reason: str) -> str:

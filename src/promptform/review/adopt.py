@@ -74,17 +74,22 @@ def adopt(
         old = writer.entry(address)
         previous = old.outputs if old is not None else []
         claimed = {path_key(path) for other in targets.values() for path in other.outputs}
-        outputs = write_outputs(
+        recorded: list[LockEntry] = []
+
+        def record(outputs: list[LockedOutput]) -> None:
+            recorded.append(_entry(config, target, outputs, source, cost_usd, now))
+            writer.put(address, recorded[0])
+
+        write_outputs(
             config.outputs_dir,
             Trash(config.state_dir, config.outputs_dir, now),
             target.outputs,
             images,
             previous,
             held_by_others(writer, address, previous, claimed),
+            record,
         )
-        entry = _entry(config, target, outputs, source, cost_usd, now)
-        writer.put(address, entry)
-    return Adopted(address, entry, tuple(warnings))
+    return Adopted(address, recorded[0], tuple(warnings))
 
 
 def adopt_rescued(

@@ -47,6 +47,7 @@ class LockfileWriter:
         """Record and forget several entries in one atomic rewrite (a rename is both at once)."""
         fragments = {address: _fragment(entry) for address, entry in put.items()}
         with self._state:
+            before = {address: self.entries.get(address) for address in (*remove, *put)}
             for address in (*remove, *put):
                 gone = self.entries.pop(address, None)
                 if gone is not None:
@@ -61,7 +62,27 @@ class LockfileWriter:
         with self._disk:
             if self._written >= mine:
                 return  # another thread's rewrite, started after this change, already holds it
-            self._write_locked()
+            try:
+                self._write_locked()
+            except BaseException:
+                # Not on disk: forget it, so no later rewrite records what the caller undoes.
+                self._restore(before, put)
+                raise
+
+    def _restore(self, before: dict[str, LockEntry | None], put: dict[str, LockEntry]) -> None:
+        with self._state:
+            for address, entry in before.items():
+                current = self.entries.get(address)
+                if current is not put.get(address):
+                    continue  # changed again since: that change is the caller's to answer for
+                if current is not None:
+                    self._index(address, current, add=False)
+                    del self.entries[address]
+                    self._fragments.pop(address, None)
+                if entry is not None:
+                    self._index(address, entry, add=True)
+                    self.entries[address] = entry
+                    self._fragments[address] = _fragment(entry)
 
     def entry(self, address: str) -> LockEntry | None:
         """The entry recorded for `address` now (a move or step-aside may have changed it)."""

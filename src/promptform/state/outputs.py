@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,12 +82,15 @@ def write_outputs(
     images: Sequence[tuple[bytes, ImageInfo]],
     previous: Sequence[LockedOutput] = (),
     claimed: Collection[str] = (),
+    record: Callable[[list[LockedOutput]], None] | None = None,
 ) -> list[LockedOutput]:
     """Write `images` to `paths` (under outputs_dir) and describe them for the lockfile.
 
-    What was at those paths, and previous outputs that are no longer produced, go to the trash,
-    except a previous path in `claimed` (`path_key`s): another target's output is there now (a
-    move).
+    `record` is called with the new outputs once all are written (it rewrites the lockfile); if
+    it fails, what was at those paths is put back, so the lockfile and the files still agree.
+    Then previous outputs that are no longer produced go to the trash, as what was at the paths
+    already has, except a previous path in `claimed` (`path_key`s): another target's output is
+    there now (a move).
     """
     outputs = []
     written: list[tuple[Path, Path | None]] = []  # (destination, what it held, kept in the trash)
@@ -112,6 +115,12 @@ def write_outputs(
                 height=info.height,
             )
         )
+    if record is not None:
+        try:
+            record(outputs)
+        except BaseException:
+            _put_back(written)
+            raise
     # Case-folded: where `Hero.png` became `hero.png`, the old path is the file just written.
     current = {path_key(path) for path in paths}
     for old in previous:
