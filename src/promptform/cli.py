@@ -182,6 +182,15 @@ def schema(app: AppContext) -> int:
     is_flag=True,
     help="Commit and push to the branch's upstream; rebase and retry if rejected, never force.",
 )
+@click.option(
+    "--base-config",
+    metavar="REF",
+    help=(
+        "Take providers, [pricing], [budget] and [limits] from the config at git ref REF (e.g. "
+        "origin/main): refuse if this checkout's config changes them (a budget may be lowered), "
+        "and enforce the per-pull-request budget for everything generated since REF."
+    ),
+)
 @pass_app
 def apply(
     app: AppContext,
@@ -196,6 +205,7 @@ def apply(
     provider: str | None,
     commit: bool,
     push: bool,
+    base_config: str | None,
 ) -> int:
     """Generate what the plan says: only new and changed targets, then update the lockfile.
 
@@ -218,6 +228,7 @@ def apply(
         yes=yes,
         commit=commit or push,
         push=push,
+        base_config=base_config,
     )
     return app.run(lambda: run_apply(app.config(), app.output, request, terminal_confirm()))
 
@@ -258,6 +269,11 @@ def apply(
 @click.option(
     "--provider", metavar="NAME", help="Plan every target for this provider (e.g. offline)."
 )
+@click.option(
+    "--base-config",
+    metavar="REF",
+    help="Refuse as `apply --base-config REF` would (see apply --help).",
+)
 @pass_app
 def plan(
     app: AppContext,
@@ -269,6 +285,7 @@ def plan(
     out: Path | None,
     detailed_exitcode: bool,
     provider: str | None,
+    base_config: str | None,
 ) -> int:
     """Show what apply would generate, replace, move or delete, why, and what it would cost.
 
@@ -280,7 +297,9 @@ def plan(
 
     options = PlanOptions(targets, replace, repair, verify, provider)
     return app.run(
-        lambda: run_plan(app.config(), app.output, options, plan_format, out, detailed_exitcode)
+        lambda: run_plan(
+            app.config(), app.output, options, plan_format, out, detailed_exitcode, base_config
+        )
     )
 
 

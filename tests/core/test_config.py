@@ -140,7 +140,10 @@ def test_unknown_table_points_at_its_header(tmp_path: Path) -> None:
 def test_unknown_key_without_a_close_match_lists_the_valid_ones(tmp_path: Path) -> None:
     error = config_error(tmp_path, "[budget]\nzzz = 1\n")
 
-    assert error.message == "unknown field 'zzz' in [budget]; expected one of: max_cost, max_images"
+    assert error.message == (
+        "unknown field 'zzz' in [budget]; expected one of: max_cost, max_cost_per_pull_request, "
+        "max_images, max_images_per_pull_request"
+    )
 
 
 def test_bad_type_names_the_key_and_value(tmp_path: Path) -> None:

@@ -17,10 +17,12 @@ from promptform.core.output import Output
 from promptform.engine.apply import check_budget, run_apply
 from promptform.engine.apply_model import ApplyOptions, ApplyReport
 from promptform.engine.apply_progress import BarProgress, LineProgress
+from promptform.engine.base_config import BaseConfig, pin_to_base
 from promptform.engine.credentials import require_keys
 from promptform.engine.plan import compute_plan
 from promptform.engine.plan_format import count_text, format_text
-from promptform.engine.plan_model import PlanOptions
+from promptform.engine.plan_model import Plan, PlanOptions
+from promptform.engine.pull_request_budget import check_pull_request_budget, describe_spent
 from promptform.engine.saved_plan import check_fresh, load_saved_plan
 from promptform.gitops.gitrepo import source_state
 from promptform.state.apply_lock import apply_lock
@@ -37,10 +39,15 @@ class ApplyRequest:
     yes: bool
     commit: bool = False  # --commit: commit the changed outputs and lockfile
     push: bool = False  # --push: also push, rebasing on a rejection (implies --commit)
+    # --base-config REF: providers, pricing and budgets must be REF's (a pull request's config is
+    # untrusted), and the per-pull-request budget counts what the branch generated since REF.
+    base_config: str | None = None
 
 
 def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confirm | None) -> int:
     """`confirm` asks the user (None: no terminal to ask on)."""
+    # First of all: nothing, not even adopting rescued images, runs on a config that fails this.
+    base = pin_to_base(config, request.base_config) if request.base_config else None
     if request.plan_file is None:
         # Before the apply lock: adopt takes it itself. A saved plan is applied as reviewed, so
         # there the rescued images are only offered.
@@ -73,6 +80,8 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             return EXIT_OK
         config = config.with_provider(plan.options.provider)
         check_budget(plan, config, request.options)
+        if base is not None:
+            _check_pull_request_budget(config, base, plan, output)
         options = _with_source_commit(config, request.options, output)
         progress = (
             BarProgress(output.stderr) if _is_tty(output.stderr) else LineProgress(output.stderr)
@@ -85,6 +94,15 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
         code = _summarise(report, config, output)
         # Still under the lock: a rebase rewrites the lockfile that another apply would write.
         return _publish(config, output, request, report, code)
+
+
+def _check_pull_request_budget(
+    config: Config, base: BaseConfig, plan: Plan, output: Output
+) -> None:
+    summary = plan.summary()
+    spent = check_pull_request_budget(config, base, summary)
+    if spent is not None:
+        output.info(describe_spent(config, base, spent, summary))
 
 
 def _publish(

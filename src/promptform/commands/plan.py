@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptform.commands.rescued import offer_rescued
 from promptform.core.config import Config
@@ -16,6 +17,9 @@ from promptform.engine.plan_format import format_json, format_markdown, format_t
 from promptform.engine.plan_model import PlanOptions
 from promptform.engine.saved_plan import save_plan
 
+if TYPE_CHECKING:
+    from promptform.engine.base_config import BaseConfig
+
 
 def plan(
     config: Config,
@@ -24,12 +28,20 @@ def plan(
     plan_format: str = "text",
     out: Path | None = None,
     detailed_exitcode: bool = False,
+    base_config: str | None = None,
 ) -> int:
+    """With `base_config` (a git ref), refuses as `apply --base-config` would."""
+    base = None
+    if base_config is not None:
+        # Only here: it reads git, which plan otherwise never needs.
+        from promptform.engine.base_config import pin_to_base
+
+        base = pin_to_base(config, base_config)
     # Every object a plan builds lives until it is printed. Once loading had the collector paused,
     # the collections that followed walked all of those objects again (a sixth of a no-op plan
     # on 10,000 targets); the plan's own garbage is freed by reference counting when it returns.
     with gc_paused():
-        return _plan(config, output, options, plan_format, out, detailed_exitcode)
+        return _plan(config, output, options, plan_format, out, detailed_exitcode, base)
 
 
 def _plan(
@@ -39,6 +51,7 @@ def _plan(
     plan_format: str,
     out: Path | None,
     detailed_exitcode: bool,
+    base: BaseConfig | None,
 ) -> int:
     project, _, result = compute_plan(config, options)
     for warning in project.warnings:
@@ -52,6 +65,15 @@ def _plan(
     offer_rescued(config, output, result)
     # The plan is printed first so that a refusal can be read next to what caused it.
     check_budget(result.summary(), config.budget.max_images, config.budget.max_cost)
+    if base is not None:
+        from promptform.engine.pull_request_budget import (
+            check_pull_request_budget,
+            describe_spent,
+        )
+
+        spent = check_pull_request_budget(config, base, result.summary(), "this plan")
+        if spent is not None:
+            output.info(describe_spent(config, base, spent, result.summary()))
     if out is not None:
         save_plan(result, out)
         output.info(f"Saved the plan to {out}; apply exactly it with `promptform apply {out}`.")

@@ -98,6 +98,9 @@ class ProviderSettings(_Strict):
 class Budget(_Strict):
     max_images: int | None = Field(default=None, ge=0)
     max_cost: float | None = Field(default=None, ge=0)
+    # Enforced with --base-config REF: everything generated on the branch since it forked from REF.
+    max_images_per_pull_request: int | None = Field(default=None, ge=0)
+    max_cost_per_pull_request: float | None = Field(default=None, ge=0)
 
 
 class Limits(_Strict):
@@ -221,18 +224,45 @@ def load_config(start: Path, explicit: Path | None = None, require_project: bool
             )
         return _resolve(start, None, _ConfigFile())
     text, table = _read_table(path)
+    parsed = _validated(table, text, path.name, path.name)
+    return _resolve(path.parent, path, parsed, text)
+
+
+def config_from_text(text: str, file_name: str, shown: str, root: Path) -> Config | None:
+    """The configuration in `text`, the content of a config file called `file_name` read from
+    somewhere other than the working tree (a commit); problems are reported in `shown`.
+
+    None for a pyproject.toml without [tool.promptform]: that file configures no project.
+    """
+    table = _parse_table(text, file_name, shown)
+    if table is None:
+        return None
+    return _resolve(root, None, _validated(table, text, file_name, shown), text, shown)
+
+
+def config_line(config: Config, *keys: str) -> Location | None:
+    """Where the key `keys` (e.g. "providers", "wisgate", "base_url") is in the config file."""
+    if config.source is None:
+        return None
     try:
-        parsed = _ConfigFile.model_validate(table)
+        text = config.source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return Location(config.source.name)
+    return Location(config.source.name, _line_of(text, keys))
+
+
+def _validated(table: dict[str, Any], text: str, file_name: str, shown: str) -> _ConfigFile:
+    try:
+        return _ConfigFile.model_validate(table)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(str(part) for part in error["loc"])
-        prefix = ("tool", "promptform") if path.name == PYPROJECT_FILE else ()
+        prefix = ("tool", "promptform") if file_name == PYPROJECT_FILE else ()
         section = ".".join(prefix + loc[:-1])
         raise ConfigError(
             describe_validation_error(error, f"[{section}]" if section else "the config", _known),
-            Location(path.name, _line_of(text, loc)),
+            Location(shown, _line_of(text, loc)),
         ) from None
-    return _resolve(path.parent, path, parsed, text)
 
 
 def _known(section: tuple[str | int, ...]) -> list[str]:
@@ -251,10 +281,14 @@ def _known(section: tuple[str | int, ...]) -> list[str]:
     return list(model.model_fields) if model else []
 
 
-def _resolve(root: Path, source: Path | None, parsed: _ConfigFile, text: str = "") -> Config:
+def _resolve(
+    root: Path, source: Path | None, parsed: _ConfigFile, text: str = "", shown: str | None = None
+) -> Config:
     # Shown relative to the project root (the config's directory), as manifests are.
+    shown = shown or (source.name if source else None)
+
     def where(*loc: str) -> Location | None:
-        return Location(source.name, _line_of(text, loc)) if source else None
+        return Location(shown, _line_of(text, loc)) if shown else None
 
     providers = {**BUILTIN_PROVIDERS, **parsed.providers}
     config = Config(
@@ -287,18 +321,25 @@ def _resolve(root: Path, source: Path | None, parsed: _ConfigFile, text: str = "
 def _read_table(path: Path) -> tuple[str, dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigError("not valid UTF-8; save the file as UTF-8", Location(path.name)) from None
+    table = _parse_table(text, path.name, path.name)
+    return text, {} if table is None else table
+
+
+def _parse_table(text: str, file_name: str, shown: str) -> dict[str, Any] | None:
+    """The promptform tables of a config file's text; None for a pyproject.toml without them."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         message = re.sub(r"\s*\(at line.*\)", "", str(exc))
         line, column = (int(match[1]), int(match[2])) if match else (None, None)
-        raise ConfigError(f"invalid TOML: {message}", Location(path.name, line, column)) from None
-    if path.name == PYPROJECT_FILE:
-        table = _tool_table(data)
-        data = {} if table is None else table
-    return text, data
+        raise ConfigError(f"invalid TOML: {message}", Location(shown, line, column)) from None
+    if file_name == PYPROJECT_FILE:
+        # Not a table at all is reported by validation, as for any other bad value.
+        return _tool_table(data)  # type: ignore[no-any-return]
+    return data
 
 
 def _has_tool_table(pyproject: Path) -> bool:

@@ -171,11 +171,14 @@ def blob_at(root: Path, commit: str, path: str) -> bytes | None:
         return bytes(blob.data_stream.read())
 
 
-def file_history(root: Path, path: str, since: str | None = None) -> list[FileVersion]:
+def file_history(
+    root: Path, path: str, since: str | None = None, every_branch: bool = False
+) -> list[FileVersion]:
     """Every committed version of `path`, newest first; with `since`, only commits after it.
 
     `since` excludes the commit itself and its ancestors (`since..HEAD`), so a version that was
-    already there at `since` is not included.
+    already there at `since` is not included. With `every_branch`, versions on a merged branch are
+    listed too when the merge kept the other side's file (git log's --full-history).
     """
     with _open(root) as repo:
         try:
@@ -184,7 +187,8 @@ def file_history(root: Path, path: str, since: str | None = None) -> list[FileVe
             return []
         revision = f"{since}..{head}" if since else head
         try:
-            hashes = repo.git.log("--format=%H", revision, "--", path).split()
+            history = ["--full-history"] if every_branch else []
+            hashes = repo.git.log("--format=%H", *history, revision, "--", path).split()
         except git.GitCommandError as exc:
             raise GitHistoryError(
                 f"cannot read the history of {path}: {exc.stderr.strip()}"
@@ -424,6 +428,12 @@ def head_commit(root: Path) -> str:
 # -- which commits an apply would act on ---------------------------------------------------------
 
 MAX_UNAPPLIED = 200
+
+
+def is_shallow_clone(root: Path) -> bool:
+    """Whether the repository's history is cut off (a shallow clone): older commits are missing."""
+    with _open(root) as repo:
+        return (Path(repo.git_dir) / "shallow").exists()
 
 
 def refuse_shallow_clone(root: Path) -> None:
