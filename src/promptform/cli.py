@@ -448,6 +448,35 @@ def github_comment(
     return app.run(lambda: comment(app.output, request))
 
 
+@github.command("authorize-generation")
+@click.option(
+    "--targets-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Where to write the addresses of `/promptform regenerate`, one a line "
+    "(default: $RUNNER_TEMP/promptform-targets.txt).",
+)
+@click.option("--repo", metavar="OWNER/NAME", help="The repository (default: $GITHUB_REPOSITORY).")
+@pass_app
+def github_authorize_generation(
+    app: AppContext, targets_file: Path | None, repo: str | None
+) -> int:
+    """Decide whether a label or comment may generate a pull request's images before merge.
+
+    For the generate workflow, on pull_request_target (labeled promptform:generate) or
+    issue_comment (`/promptform generate`, `/promptform regenerate ADDRESS...`). Allowed only
+    for someone with write, maintain or admin permission, on an open pull request from a branch
+    of this repository into the default branch. Writes generate=true|false, reason, and when
+    true pr, head-ref, head-sha, base-ref, command and targets-file to $GITHUB_OUTPUT. A refusal
+    exits 0 with generate=false (and a reply comment when a person asked); exit 1 only when
+    something is broken. Needs $GITHUB_TOKEN with pull-requests: write.
+    """
+    from promptform.commands.authorize_generation import AuthorizeRequest, authorize_generation
+
+    request = AuthorizeRequest(targets_file, repo)
+    return app.run(lambda: authorize_generation(app.output, request))
+
+
 @cli.command()
 @click.option(
     "--out",

@@ -46,6 +46,7 @@ def step(workflow: dict[str, Any], name: str) -> dict[str, Any]:
 PLAN = load(REPO / ".github/workflows/promptform-plan.yml")
 APPLY = load(REPO / ".github/workflows/promptform-apply.yml")
 PREVIEW = load(REPO / ".github/workflows/promptform-preview.yml")
+GENERATE = load(REPO / ".github/workflows/promptform-generate.yml")
 PINNED_PROMPTFORM = f"${{{{ vars.PROMPTFORM_PACKAGE || 'promptform=={__version__}' }}}}"
 
 
@@ -55,6 +56,7 @@ PINNED_PROMPTFORM = f"${{{{ vars.PROMPTFORM_PACKAGE || 'promptform=={__version__
         "workflows/promptform-plan.yml",
         "workflows/promptform-apply.yml",
         "workflows/promptform-preview.yml",
+        "workflows/promptform-generate.yml",
         "actions/promptform/action.yml",
     ],
 )
@@ -71,6 +73,7 @@ def test_init_writes_the_workflows_the_action_and_the_merge_attribute(
     for relative in [
         "workflows/promptform-plan.yml",
         "workflows/promptform-apply.yml",
+        "workflows/promptform-generate.yml",
         "actions/promptform/action.yml",
     ]:
         scaffold = (SCAFFOLD / relative).read_text().replace(VERSION_PLACEHOLDER, __version__)
@@ -571,3 +574,201 @@ def test_the_kept_results_hold_the_committed_new_and_rescued_files(tmp_path: Pat
         "generated/new image.png",
         "promptform.lock",
     ]
+
+
+# --- promptform-generate.yml: generating on the pull request, before merge -----------------------
+
+GENERATE_TEXT = (REPO / ".github/workflows/promptform-generate.yml").read_text()
+PR_COPY = "pull-request"
+
+
+def test_generate_runs_on_a_label_or_a_comment_never_on_pull_request() -> None:
+    assert GENERATE["on"] == {
+        "pull_request_target": {"types": ["labeled"]},
+        "issue_comment": {"types": ["created"]},
+    }
+    condition = GENERATE["jobs"]["authorize"]["if"]
+    assert "github.event.label.name == 'promptform:generate'" in condition
+    assert "github.event.issue.pull_request" in condition
+    assert "startsWith(github.event.comment.body, '/promptform')" in condition
+
+
+def test_generate_asks_for_only_the_permissions_each_job_needs() -> None:
+    assert GENERATE["permissions"] == {}
+    jobs = GENERATE["jobs"]
+    assert jobs["authorize"]["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "issues": "write",
+    }
+    assert jobs["generate"]["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert "environment" not in jobs["authorize"]
+
+
+def test_generate_runs_only_when_authorised_one_at_a_time_per_pull_request() -> None:
+    authorize, generate = GENERATE["jobs"]["authorize"], GENERATE["jobs"]["generate"]
+    assert step(GENERATE, "Authorize the request")["run"] == (
+        "promptform github authorize-generation"
+    )
+    assert authorize["outputs"]["generate"] == "${{ steps.decide.outputs.generate }}"
+    assert generate["needs"] == "authorize"
+    assert generate["if"] == "needs.authorize.outputs.generate == 'true'"
+    assert generate["environment"] == "promptform"
+    assert generate["concurrency"] == {
+        "group": "promptform-generate-${{ needs.authorize.outputs.pr }}",
+        "cancel-in-progress": False,
+    }
+    # Not on the workflow: any comment starts a run, and would displace a queued generation.
+    assert "concurrency" not in GENERATE
+
+
+def test_generate_runs_the_default_branchs_code_and_checks_the_pull_request_out_as_data() -> None:
+    for job in GENERATE["jobs"].values():
+        checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+        # The workspace root, where ./.github/actions/promptform is found, is the event's commit:
+        # the base branch for pull_request_target, the default branch for issue_comment.
+        assert job["steps"][0] is checkouts[0]
+        assert "ref" not in checkouts[0]["with"]
+        assert "path" not in checkouts[0]["with"]
+        assert checkouts[0]["with"]["persist-credentials"] is False
+    pull_request = step(GENERATE, "Check out the pull request's files")
+    assert pull_request["with"]["path"] == PR_COPY
+    assert pull_request["with"]["ref"] == "${{ needs.authorize.outputs.head-sha }}"
+    assert pull_request["with"]["fetch-depth"] == 0  # the per-pull-request budget reads history
+    assert pull_request["with"]["token"] == "${{ secrets.PROMPTFORM_PUSH_TOKEN || github.token }}"
+    # promptform is installed from the default branch's pin before the pull request is there.
+    names = [s.get("name") for s in GENERATE["jobs"]["generate"]["steps"]]
+    assert names.index("Install promptform") < names.index(pull_request["name"])
+
+
+def test_no_step_runs_or_installs_anything_from_the_pull_request() -> None:
+    for each in steps(GENERATE):
+        uses = each.get("uses", "")
+        assert not uses.startswith("./") or uses == "./.github/actions/promptform", each
+        assert "package" not in each.get("with", {}) or each["with"]["package"] == (
+            PINNED_PROMPTFORM
+        )
+        script = each.get("run", "")
+        assert "pip" not in script, each
+        # The copy is only ever a project directory (-C) or where git runs.
+        assert re.findall(rf"\S*{PR_COPY}\S*", script) in ([], ["pull-request"]), each
+        # No script is run: nothing in command position is a path, a shell or an interpreter.
+        command_position = r"(?:^|[;|&(]|\n|\bthen|\bdo)\s*"
+        runners = r"(?:\S*/|bash\b|sh\b|source\b|\.\s|python|make\b|npm\b|node\b)"
+        assert not re.search(command_position + runners, script), each
+        if each.get("working-directory") == PR_COPY:
+            commands = {
+                part.split()[0]
+                for line in script.splitlines()
+                for part in line.split("|")
+                if part.strip()
+            }
+            assert commands <= {"if", "echo", "exit", "fi", "git", "sed"}, commands
+    assert "-C pull-request apply --yes --commit" in step(GENERATE, "Apply and commit")["run"]
+
+
+def test_generate_applies_with_the_base_branchs_config_and_the_requested_targets() -> None:
+    apply = step(GENERATE, "Apply and commit")
+    assert '--base-config "origin/$BASE_REF"' in apply["run"]
+    assert apply["env"]["BASE_REF"] == "${{ needs.authorize.outputs.base-ref }}"
+    assert apply["env"]["TARGETS"] == "${{ needs.authorize.outputs.targets }}"
+    assert '"${args[@]}"' in apply["run"]
+    refresh = step(GENERATE, "Refresh the plan comment")
+    assert '--base-config "origin/$BASE_REF"' in refresh["run"]
+    assert 'promptform github comment --pr "$PR_NUMBER"' in refresh["run"]
+
+
+def test_the_api_key_reaches_only_the_apply_step_of_the_generate_job() -> None:
+    with_key = [s["name"] for s in steps(GENERATE) if "WISGATE_API_KEY" in yaml.safe_dump(s)]
+    assert with_key == ["Apply and commit"]
+    assert [line.strip() for line in GENERATE_TEXT.splitlines() if "WISGATE" in line] == [
+        "WISGATE_API_KEY: ${{ secrets.WISGATE_API_KEY }}"
+    ]
+    with_secrets = [s.get("name") for s in steps(GENERATE) if "secrets." in yaml.safe_dump(s)]
+    assert with_secrets == ["Check out the pull request's files", "Apply and commit"]
+
+
+def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_targets_reach_apply_as_separate_arguments_untouched_by_the_shell(
+    tmp_path: Path,
+) -> None:
+    targets = ["hero[size=large]", 'icon[style="flat"]', "banners/wide"]
+    (tmp_path / "targets.txt").write_text("".join(f"{t}\n" for t in targets))
+    (tmp_path / "hero=").write_text("a file a glob could match")
+    passed = step(GENERATE, "Pass on the targets")["run"]
+    out = tmp_path / "out"
+    done = run_script(passed, tmp_path, {"TARGETS_FILE": "targets.txt", "GITHUB_OUTPUT": str(out)})
+    assert done.returncode == 0, done.stderr
+    key, _, value = out.read_text().strip().partition("=")
+    assert key == "targets"
+    # The apply step's own script, with promptform replaced by something printing its arguments.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "promptform").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    (bin_dir / "promptform").chmod(0o755)
+    apply = step(GENERATE, "Apply and commit")["run"]
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    done = run_script(apply, tmp_path, {"TARGETS": value, "BASE_REF": "main", "PATH": path})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "-C",
+        PR_COPY,
+        "apply",
+        "--yes",
+        "--commit",
+        "--base-config",
+        "origin/main",
+        *[arg for target in targets for arg in ("--target", target)],
+    ]
+    done = run_script(apply, tmp_path, {"TARGETS": "", "BASE_REF": "main", "PATH": path})
+    assert done.stdout.splitlines()[-2:] == ["--base-config", "origin/main"]
+
+
+def test_the_push_goes_to_the_branch_without_skip_ci_and_never_over_new_commits(
+    tmp_path: Path,
+) -> None:
+    from tests.support.git import commit_all, git, init_repo
+
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True, timeout=30)
+    repo = init_repo(tmp_path / PR_COPY)
+    (repo / "promptform.lock").write_text("{}\n")
+    commit_all(repo, "prompt change")
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "HEAD:refs/heads/feature-7")
+    head = git(repo, "rev-parse", "HEAD")
+    push = step(GENERATE, "Push to the pull request's branch")
+    assert push["working-directory"] == PR_COPY
+    env = {"HEAD_REF": "feature-7", "HEAD_SHA": head}
+
+    done = run_script(push["run"], repo, env)
+    assert done.returncode == 0, done.stderr
+    assert "nothing to push" in done.stdout
+
+    (repo / "promptform.lock").write_text('{"targets": {}}\n')
+    commit_all(repo, "promptform apply for 1a2b3c4d5e6f: hero [skip ci]\n\nGenerated:\n- hero")
+    done = run_script(push["run"], repo, env)
+    assert done.returncode == 0, done.stderr
+    pushed = git(remote, "log", "-1", "--format=%B", "feature-7")
+    assert pushed.splitlines()[0] == "promptform apply for 1a2b3c4d5e6f: hero"
+    assert "- hero" in pushed
+
+    # The author pushed meanwhile: refused, not overwritten.
+    git(repo, "reset", "-q", "--hard", head)
+    (repo / "promptform.lock").write_text('{"targets": {"x": 1}}\n')
+    commit_all(repo, "promptform apply for 1a2b3c4d5e6f: x [skip ci]")
+    done = run_script(push["run"], repo, env)
+    assert done.returncode != 0
+    assert git(remote, "log", "-1", "--format=%s", "feature-7") == (
+        "promptform apply for 1a2b3c4d5e6f: hero"
+    )

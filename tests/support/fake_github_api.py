@@ -1,11 +1,11 @@
 """A fake of the GitHub REST API endpoints promptform calls, served over real HTTP on 127.0.0.1.
 
-Endpoints: a commit's pull requests, a PR's reviews and commits, a collaborator's permission,
-a workflow's runs (filtered by branch, event and status), an issue's comments (list, create) and
-comment edits. Lists are paginated with Link headers (`page_size` forces small pages), every
-request needs the configured bearer token (else 401), an unknown repository is a 404, and
-`fail(path_part, status)` scripts errors. Every request is recorded, Authorization included,
-so tests can check where the token went.
+Endpoints: a commit's pull requests, a PR (state, head, base), its reviews and commits, a
+collaborator's permission, a workflow's runs (filtered by branch, event and status), an issue's
+comments (list, create) and comment edits. Lists are paginated with Link headers (`page_size`
+forces small pages), every request needs the configured bearer token (else 401), an unknown
+repository is a 404, and `fail(path_part, status)` scripts errors. Every request is recorded,
+Authorization included, so tests can check where the token went.
 """
 
 from __future__ import annotations
@@ -73,8 +73,13 @@ class FakeGitHub:
             "number": number,
             "title": f"Pull request {number}",
             "user": {"login": author},
-            "head": {"sha": head, "ref": f"feature-{number}"},
-            "base": {"ref": base},
+            "state": "closed" if merge_commit else "open",
+            "head": {
+                "sha": head,
+                "ref": f"feature-{number}",
+                "repo": {"full_name": self.repository},
+            },
+            "base": {"ref": base, "repo": {"full_name": self.repository}},
             "merged_at": "2026-01-02T03:04:05Z" if merge_commit else None,
             "merge_commit_sha": merge_commit,
             "html_url": f"https://github.example/{self.repository}/pull/{number}",
@@ -196,6 +201,10 @@ class FakeGitHub:
             if match := re.fullmatch(r"commits/([0-9a-f]+)/pulls", rest):
                 numbers = self.commit_pulls.get(match[1], [])
                 return self._page(request, [self.pulls[n] for n in numbers])
+            if match := re.fullmatch(r"pulls/(\d+)", rest):
+                if int(match[1]) not in self.pulls:
+                    return 404, {"message": "Not Found"}, {}
+                return 200, self.pulls[int(match[1])], {}
             if match := re.fullmatch(r"pulls/(\d+)/reviews", rest):
                 if int(match[1]) not in self.pulls:
                     return 404, {"message": "Not Found"}, {}

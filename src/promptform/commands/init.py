@@ -20,6 +20,7 @@ SCAFFOLD = {
     "github/workflows/promptform-plan.yml": ".github/workflows/promptform-plan.yml",
     "github/workflows/promptform-apply.yml": ".github/workflows/promptform-apply.yml",
     "github/workflows/promptform-preview.yml": ".github/workflows/promptform-preview.yml",
+    "github/workflows/promptform-generate.yml": ".github/workflows/promptform-generate.yml",
     "github/actions/promptform/action.yml": ".github/actions/promptform/action.yml",
 }
 MERGE_ATTRIBUTE = "promptform.lock merge=promptform"

@@ -1,5 +1,5 @@
 """The GitHub REST API calls promptform makes: a commit's pull requests, their reviews and
-commits, a collaborator's permission, a workflow's runs, PR comments.
+commits, a pull request itself, a collaborator's permission, a workflow's runs, PR comments.
 
 Paginates through Link headers, retries only what may pass on retry (5xx, connection errors),
 and turns every failure into one GitHubError line that says what to check. The token goes in one
@@ -108,6 +108,11 @@ class GitHub:
 
     def reviews(self, number: int) -> list[dict[str, Any]]:
         return list(self._pages(f"{self._repo}/pulls/{number}/reviews"))
+
+    def pull(self, number: int) -> dict[str, Any]:
+        """Pull request `number` as GitHub has it now (state, head and base)."""
+        path = f"{self._repo}/pulls/{number}"
+        return _object(self._request("GET", path), "GET", path)
 
     def pull_commits(self, number: int) -> list[dict[str, Any]]:
         return list(self._pages(f"{self._repo}/pulls/{number}/commits"))

@@ -30,6 +30,17 @@ def bad_name(name: str) -> bool:
     return not name or _BAD_NAME.search(name) is not None
 
 
+def well_formed_address(text: str) -> bool:
+    """Whether `text` is one address as written (`name` or `name[axis=value,...]`): not a glob,
+    not an option, no whitespace or control characters."""
+    if not text or text.startswith("-") or re.search(r"[\s\x00-\x1f\x7f*?]", text):
+        return False
+    if "[" not in text and "]" not in text:
+        return not bad_name(text)
+    parsed = _parse_address(text)
+    return parsed is not None and not bad_name(parsed[0]) and all(axis for axis, _ in parsed[1])
+
+
 def path_aliases(
     manifest_file: str | None, outputs: Iterable[str], prompts_dir: str, outputs_dir: str
 ) -> tuple[str, ...]:

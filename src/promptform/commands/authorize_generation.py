@@ -1,0 +1,310 @@
+"""`promptform github authorize-generation`: decide whether a label or a comment may have a pull
+request's images generated on the pull request, before merge.
+
+Run by the generate workflow on `pull_request_target` (labeled `promptform:generate`) or
+`issue_comment` (`/promptform generate`, `/promptform regenerate ADDRESS...`). Only someone with
+write, maintain or admin permission may ask; the pull request must be open, from a branch of this
+repository, into the default branch. Every decision exits 0 and writes `generate=true|false` and
+`reason=...` to $GITHUB_OUTPUT, so a refusal skips the rest of the workflow without failing it;
+a refusal that a person asked for gets a reply comment on the pull request. Exit 1 is for what
+is broken (no event, a GitHub API failure), never for a "no".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from promptform.core.error_handler import EXIT_OK
+from promptform.core.output import Output
+from promptform.gitops.approval import can_write
+from promptform.gitops.github_api import GitHub, GitHubError, settings_from_env
+from promptform.manifests.addresses import well_formed_address
+
+LABEL = "promptform:generate"
+COMMAND_PREFIX = "/promptform"
+MAX_ADDRESSES = 100
+REPLY_MARKER = "<!-- promptform:generate-reply -->"
+USAGE = (
+    "`/promptform generate` (everything the plan shows) or "
+    "`/promptform regenerate ADDRESS...` (only these targets, e.g. `hero[size=large]`)"
+)
+# What git refuses in a branch name (git check-ref-format), and what an output line must not hold.
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|^[/.-]|[/.]$|\.lock$|//")
+_SHELL_SPECIAL = re.compile(r"[$`;|&<>'\\!]")
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    targets_file: Path | None = None  # default: $RUNNER_TEMP/promptform-targets.txt
+    repository: str | None = None
+
+
+@dataclass
+class Decision:
+    generate: bool
+    reason: str  # authorised | not-authorised | fork | closed | not-default-base | changed |
+    # malformed | ignored
+    summary: str  # the line printed to stdout
+    reply: str | None = None  # a comment for the pull request, when a person asked
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What the event asks for, once it is known to be a request."""
+
+    number: int
+    actor: str
+    command: str  # generate | regenerate
+    arguments: tuple[str, ...]
+    labeled_head: str | None  # the head the label was put on; None for a comment
+    default_branch: str
+
+
+def authorize_generation(
+    output: Output, request: AuthorizeRequest, transport: httpx.BaseTransport | None = None
+) -> int:
+    event_name = os.environ.get("GITHUB_EVENT_NAME", "")
+    event = _read_event()
+    settings = settings_from_env(repository=request.repository)
+    ask_or_reason = _ask(event_name, event)
+    if isinstance(ask_or_reason, str):
+        decision = Decision(False, "ignored", f"generate=false: {ask_or_reason}")
+        _write_outputs(decision)
+        output.result(decision.summary)
+        return EXIT_OK
+    ask = ask_or_reason
+    with GitHub(settings, transport) as github:
+        decision = _decide(github, ask, settings.repository, request)
+        if decision.reply is not None:
+            github.create_comment(ask.number, f"{REPLY_MARKER}\n{decision.reply}")
+    _write_outputs(decision)
+    output.result(decision.summary)
+    return EXIT_OK
+
+
+def _ask(event_name: str, event: dict[str, Any]) -> Ask | str:
+    """The request the event makes, or why it makes none (a string)."""
+    repository = event.get("repository")
+    default_branch = repository.get("default_branch") if isinstance(repository, dict) else None
+    sender = event.get("sender")
+    actor = sender.get("login") if isinstance(sender, dict) else None
+    if event_name == "pull_request_target":
+        label = event.get("label")
+        if event.get("action") != "labeled" or not isinstance(label, dict):
+            return "not a labelling of the pull request"
+        if label.get("name") != LABEL:
+            return f"the label is not {LABEL}"
+        pull = _mapping(event.get("pull_request"), "pull_request")
+        head = _mapping(pull.get("head"), "pull_request.head")
+        return Ask(
+            _number(pull),
+            _text(actor, "sender.login"),
+            "generate",
+            (),
+            _text(head.get("sha"), "pull_request.head.sha"),
+            _text(default_branch, "repository.default_branch"),
+        )
+    if event_name == "issue_comment":
+        issue = _mapping(event.get("issue"), "issue")
+        if event.get("action") != "created":
+            return "the comment was not just created"
+        if not issue.get("pull_request"):
+            return f"#{_number(issue)} is an issue, not a pull request"
+        comment = _mapping(event.get("comment"), "comment")
+        body = comment.get("body") if isinstance(comment.get("body"), str) else ""
+        words = str(body).strip().splitlines()[0].split() if str(body).strip() else []
+        if not words or words[0] != COMMAND_PREFIX:
+            return f"the comment is not a {COMMAND_PREFIX} command"
+        return Ask(
+            _number(issue),
+            _text(actor, "sender.login"),
+            words[1] if len(words) > 1 else "",
+            tuple(words[2:]),
+            None,
+            _text(default_branch, "repository.default_branch"),
+        )
+    raise GitHubError(
+        f"authorize-generation runs on pull_request_target (labeled) and issue_comment events, "
+        f"not '{event_name or 'none'}' (GITHUB_EVENT_NAME)"
+    )
+
+
+def _decide(github: GitHub, ask: Ask, repository: str, request: AuthorizeRequest) -> Decision:
+    mention = f"@{ask.actor}"
+    if not can_write(github.collaborator_permission(ask.actor)):
+        return Decision(
+            False,
+            "not-authorised",
+            f"generate=false: {ask.actor} may not start a paid generation (needs write access)",
+            f"Thanks, {mention}. Generating images costs money, so only people with write "
+            "access to this repository can start it. A maintainer can add the "
+            f"`{LABEL}` label or comment `/promptform generate` once they have reviewed the "
+            "changes.",
+        )
+    pull = github.pull(ask.number)
+    if pull.get("state") != "open":
+        merged = "merged" if pull.get("merged_at") else "closed"
+        return Decision(
+            False,
+            "closed",
+            f"generate=false: #{ask.number} is {merged}",
+            f"{mention}, #{ask.number} is {merged}, so nothing is generated on it. Images of "
+            "merged changes are generated by the apply workflow on the default branch.",
+        )
+    head = _mapping(pull.get("head"), "pull request head")
+    base = _mapping(pull.get("base"), "pull request base")
+    head_repo = head.get("repo")
+    head_name = head_repo.get("full_name") if isinstance(head_repo, dict) else None
+    if not isinstance(head_name, str) or head_name.lower() != repository.lower():
+        return Decision(
+            False,
+            "fork",
+            f"generate=false: #{ask.number} comes from a fork ({head_name or 'deleted'})",
+            f"{mention}, images can be generated on a pull request only when it comes from a "
+            "branch of this repository: the workflow pushes the images to that branch, and it "
+            "cannot push to a fork. Push the branch here and open the pull request from it, or "
+            "merge and let the apply workflow generate them.",
+        )
+    base_ref = _ref(base.get("ref"), "base.ref")
+    if base_ref != ask.default_branch:
+        return Decision(
+            False,
+            "not-default-base",
+            f"generate=false: #{ask.number} targets {base_ref}, not {ask.default_branch}",
+            f"{mention}, images are generated only on pull requests into `{ask.default_branch}`, "
+            f"and this one targets `{base_ref}`.",
+        )
+    head_sha = _text(head.get("sha"), "head.sha")
+    if not _SHA.fullmatch(head_sha):
+        raise GitHubError(f"GitHub API: pull request #{ask.number} has a malformed head sha")
+    if ask.labeled_head is not None and ask.labeled_head != head_sha:
+        return Decision(
+            False,
+            "changed",
+            f"generate=false: #{ask.number} got new commits after it was labelled",
+            f"{mention}, #{ask.number} got new commits after the `{LABEL}` label was added "
+            f"({ask.labeled_head[:12]}, now {head_sha[:12]}), so nothing was generated. Review "
+            "the new commits, then remove and add the label again.",
+        )
+    targets, problem = _targets(ask)
+    if problem is not None:
+        return Decision(
+            False,
+            "malformed",
+            f"generate=false: {problem}",
+            f"{mention}, {problem}. Use {USAGE}.",
+        )
+    outputs = {
+        "pr": str(ask.number),
+        "head-ref": _ref(head.get("ref"), "head.ref"),
+        "head-sha": head_sha,
+        "base-ref": base_ref,
+        "command": ask.command,
+        "targets-file": "",
+    }
+    if ask.command == "regenerate":
+        path = _write_targets(request.targets_file, targets)
+        outputs["targets-file"] = str(path)
+    what = f"{len(targets)} target(s)" if ask.command == "regenerate" else "the plan"
+    return Decision(
+        True,
+        "authorised",
+        f"generate=true: {ask.command} {what} on #{ask.number} ({outputs['head-ref']} at "
+        f"{head_sha[:12]}), asked by {ask.actor}",
+        outputs=outputs,
+    )
+
+
+def _targets(ask: Ask) -> tuple[tuple[str, ...], str | None]:
+    """The addresses to regenerate, or a problem with the command."""
+    if ask.command == "generate":
+        if ask.arguments:
+            return (), "`/promptform generate` takes no addresses (use `regenerate` for those)"
+        return (), None
+    if ask.command != "regenerate":
+        shown = f"`{ask.command}`" if ask.command else "nothing"
+        return (), f"`/promptform` must be followed by `generate` or `regenerate`, not {shown}"
+    if not ask.arguments:
+        return (), "`/promptform regenerate` needs at least one address"
+    if len(ask.arguments) > MAX_ADDRESSES:
+        return (), f"`/promptform regenerate` takes at most {MAX_ADDRESSES} addresses"
+    for address in ask.arguments:
+        if not well_formed_address(address) or _SHELL_SPECIAL.search(address):
+            shown = address if len(address) <= 80 else address[:80] + "…"
+            return (), f"`{shown.replace('`', '')}` is not a target address"
+    return tuple(dict.fromkeys(ask.arguments)), None
+
+
+def _write_targets(path: Path | None, targets: tuple[str, ...]) -> Path:
+    if path is None:
+        temp = os.environ.get("RUNNER_TEMP")
+        path = Path(temp) / "promptform-targets.txt" if temp else Path("promptform-targets.txt")
+    try:
+        path.write_text("".join(f"{target}\n" for target in targets), encoding="utf-8")
+    except OSError as exc:
+        raise GitHubError(f"cannot write the targets file {path}: {exc.strerror}") from None
+    return path.resolve()
+
+
+def _write_outputs(decision: Decision) -> None:
+    values = {"generate": "true" if decision.generate else "false", "reason": decision.reason}
+    values.update(decision.outputs)
+    for key, value in values.items():
+        if "\n" in value or "\r" in value:  # one line each: a newline could set other outputs
+            raise GitHubError(f"refusing to write output {key}: it spans lines")
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    try:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{key}={value}\n" for key, value in values.items())
+    except OSError as exc:
+        raise GitHubError(f"cannot append to GITHUB_OUTPUT ({path}): {exc.strerror}") from None
+
+
+def _read_event() -> dict[str, Any]:
+    path = os.environ.get("GITHUB_EVENT_PATH")
+    if not path:
+        raise GitHubError("no event: set GITHUB_EVENT_PATH (GitHub Actions sets it)")
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise GitHubError(f"cannot read the event file GITHUB_EVENT_PATH={path}") from None
+    if not isinstance(event, dict):
+        raise GitHubError(f"the event file GITHUB_EVENT_PATH={path} is not a JSON object")
+    return event
+
+
+def _mapping(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise GitHubError(f"the event or API answer has no {what}")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise GitHubError(f"the event or API answer has no {what}")
+    return value
+
+
+def _number(holder: dict[str, Any]) -> int:
+    number = holder.get("number")
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise GitHubError("the event has no pull request number")
+    return number
+
+
+def _ref(value: object, what: str) -> str:
+    ref = _text(value, what)
+    if _BAD_REF.search(ref):
+        raise GitHubError(f"the pull request's {what} is not a usable branch name")
+    return ref
