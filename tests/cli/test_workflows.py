@@ -534,6 +534,26 @@ def test_a_failed_apply_or_push_keeps_the_results_as_an_artifact() -> None:
     assert upload["with"]["include-hidden-files"] is True
 
 
+def test_a_failed_generation_or_push_on_a_pull_request_keeps_the_results_too() -> None:
+    names = [s.get("name") for s in steps(GENERATE)]
+    apply = step(GENERATE, "Apply and commit")
+    push = step(GENERATE, "Push to the pull request's branch")
+    keep = step(GENERATE, "Keep the results the push did not deliver")
+    upload = step(GENERATE, "Upload the results the push did not deliver")
+    assert names.index(push["name"]) < names.index(keep["name"]) < names.index(upload["name"])
+    assert keep["if"] == f"failure() && steps.{apply['id']}.outcome != 'skipped'"
+    assert keep["working-directory"] == "pull-request"
+    assert keep["env"]["BEFORE"] == "${{ needs.authorize.outputs.head-sha }}"
+    assert upload["if"] == f"failure() && steps.{keep['id']}.outcome == 'success'"
+    assert upload["uses"] == step(APPLY, "Upload the gallery")["uses"]
+    assert upload["with"]["include-hidden-files"] is True
+    # The same script as the apply workflow's, which the next test runs.
+    assert (
+        keep["run"].splitlines()[:-1]
+        == step(APPLY, "Keep the results the push did not deliver")["run"].splitlines()[:-1]
+    )
+
+
 def test_the_kept_results_hold_the_committed_new_and_rescued_files(tmp_path: Path) -> None:
     from tests.support.git import commit_all, git, init_repo
 
@@ -643,6 +663,13 @@ def test_generate_runs_the_default_branchs_code_and_checks_the_pull_request_out_
 
 def test_no_step_runs_or_installs_anything_from_the_pull_request() -> None:
     for each in steps(GENERATE):
+        if each.get("name") == "Keep the results the push did not deliver":
+            # The apply workflow's script (asserted identical above, and run for real below): it
+            # only lists files with git and copies them with cp; it runs nothing it copies.
+            allowed = {"kept", "mkdir", "git", "sort", "while", "do", "done", "if", "then", "fi"}
+            allowed |= {"cp", "echo"}
+            assert set(re.findall(r"(?:^|\n|[|;{])\s*([a-z]+)\b", each["run"])) <= allowed, each
+            continue
         uses = each.get("uses", "")
         assert not uses.startswith("./") or uses == "./.github/actions/promptform", each
         assert "package" not in each.get("with", {}) or each["with"]["package"] == (
