@@ -3,6 +3,7 @@ repository runs, the security rules hold, and actionlint and the workflow schema
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -534,6 +535,19 @@ def test_a_failed_apply_or_push_keeps_the_results_as_an_artifact() -> None:
     assert upload["with"]["include-hidden-files"] is True
 
 
+def test_the_new_images_are_commented_beside_the_ones_they_replace() -> None:
+    names = [s.get("name") for s in steps(GENERATE)]
+    push = step(GENERATE, "Push to the pull request's branch")
+    comment = step(GENERATE, "Comment the new images on the pull request")
+    assert names.index(push["name"]) < names.index(comment["name"])
+    assert comment["if"] == f"steps.{push['id']}.outputs.sha != ''"
+    assert comment["env"]["AFTER"] == f"${{{{ steps.{push['id']}.outputs.sha }}}}"
+    assert 'report --format markdown --base "origin/$BASE_REF"' in comment["run"]
+    assert '--commit "$AFTER"' in comment["run"]
+    assert "--marker promptform:images" in comment["run"]
+    assert "secrets." not in json.dumps(comment)
+
+
 def test_a_failed_generation_or_push_on_a_pull_request_keeps_the_results_too() -> None:
     names = [s.get("name") for s in steps(GENERATE)]
     apply = step(GENERATE, "Apply and commit")
@@ -776,11 +790,14 @@ def test_the_push_goes_to_the_branch_without_skip_ci_and_never_over_new_commits(
     head = git(repo, "rev-parse", "HEAD")
     push = step(GENERATE, "Push to the pull request's branch")
     assert push["working-directory"] == PR_COPY
-    env = {"HEAD_REF": "feature-7", "HEAD_SHA": head}
+    outputs = tmp_path / "github-output"
+    outputs.write_text("")
+    env = {"HEAD_REF": "feature-7", "HEAD_SHA": head, "GITHUB_OUTPUT": str(outputs)}
 
     done = run_script(push["run"], repo, env)
     assert done.returncode == 0, done.stderr
     assert "nothing to push" in done.stdout
+    assert outputs.read_text() == ""  # so no image comment either
 
     (repo / "promptform.lock").write_text('{"targets": {}}\n')
     commit_all(repo, "promptform apply for 1a2b3c4d5e6f: hero [skip ci]\n\nGenerated:\n- hero")
@@ -789,6 +806,7 @@ def test_the_push_goes_to_the_branch_without_skip_ci_and_never_over_new_commits(
     pushed = git(remote, "log", "-1", "--format=%B", "feature-7")
     assert pushed.splitlines()[0] == "promptform apply for 1a2b3c4d5e6f: hero"
     assert "- hero" in pushed
+    assert outputs.read_text() == f"sha={git(remote, 'rev-parse', 'feature-7')}\n"
 
     # The author pushed meanwhile: refused, not overwritten.
     git(repo, "reset", "-q", "--hard", head)

@@ -249,6 +249,23 @@ def test_markdown_comment_links_changed_images_at_the_commit(repo: Path, run_cli
     assert "cards[animal=fox]" not in body
 
 
+def test_markdown_comment_shows_each_new_image_beside_the_one_it_replaces(
+    repo: Path, run_cli: RunCli
+) -> None:
+    base = git(repo, "rev-parse", "main")
+    head = git(repo, "rev-parse", "HEAD")
+    result = run_cli(
+        "-C", repo, "report", "--format", "markdown", "--repo", "acme/art", "--base", "main"
+    )
+    assert result.exit_code == 0, result.stderr
+    [row] = [line for line in result.stdout.splitlines() if line.startswith("| <a")]
+    before, after = row.strip("| ").split(" | ")
+    assert f"/blob/{base}/generated/hero-1.png?raw=true" in before
+    assert f"/blob/{base}/generated/hero-2.png?raw=true" in before
+    assert f"/blob/{head}/generated/hero-1.png?raw=true" in after
+    assert "| before | after |" in result.stdout
+
+
 def test_markdown_fences_hostile_prompts() -> None:
     prompt = "```\n</details><img src=x onerror=alert(1)>\n````"
     body = render_markdown(

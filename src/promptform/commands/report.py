@@ -68,7 +68,8 @@ def _markdown(config: Config, base: Snapshot | None, request: ReportRequest) -> 
     if request.repo is not None:
         commit = request.commit or gitrepo.resolve_commit(config.root, "HEAD")
         check_links(request.repo, commit)
-        links = Links(request.repo, commit)
+        base_commit = base.commit if isinstance(base, GitSnapshot) else None
+        links = Links(request.repo, commit, base_commit=base_commit)
         prefix = gitrepo.repo_path(config.root, config.outputs_dir)
     elif request.commit is not None:
         raise PromptformError("--commit needs --repo OWNER/NAME to link the images")

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from promptform.core.errors import PromptformError
 from promptform.engine.plan_format import count_text, format_usd
-from promptform.review.report import Card, Gallery
+from promptform.review.report import Card, Gallery, Picture
 
 GITHUB_COMMENT_LIMIT = 65_536
 MARKER = "<!-- promptform:images -->"
@@ -29,12 +29,13 @@ class Links:
     repo: str
     commit: str
     server: str = "https://github.com"
+    base_commit: str | None = None  # where the images a change replaces are; None: not shown
 
-    def image(self, repo_path: str) -> str:
-        return f"{self.server}/{self.repo}/blob/{self.commit}/{quote(repo_path)}?raw=true"
+    def image(self, repo_path: str, commit: str | None = None) -> str:
+        return f"{self.blob(repo_path, commit)}?raw=true"
 
-    def blob(self, repo_path: str) -> str:
-        return f"{self.server}/{self.repo}/blob/{self.commit}/{quote(repo_path)}"
+    def blob(self, repo_path: str, commit: str | None = None) -> str:
+        return f"{self.server}/{self.repo}/blob/{commit or self.commit}/{quote(repo_path)}"
 
 
 def check_links(repo: str, commit: str) -> None:
@@ -87,13 +88,13 @@ def _section(card: Card, links: Links | None, width: int) -> str:
         if part
     )
     lines = [f"#### <code>{html.escape(card.address)}</code>", details, ""]
-    if links is not None:
-        pictures = [
-            f'<a href="{html.escape(links.blob(p.repo_path))}"><img src="{html.escape(links.image(p.repo_path))}" '
-            f'width="{width}" alt="{html.escape(p.path)}"></a>'
-            for p in card.pictures
-        ]
-        lines.append(" ".join(pictures))
+    if links is not None and card.before and links.base_commit is not None:
+        # What reviewers approve: each new image beside the one it replaces.
+        before = _pictures(card.before, links, width, links.base_commit)
+        after = _pictures(card.pictures, links, width, None)
+        lines += ["| before | after |", "|---|---|", f"| {before} | {after} |"]
+    elif links is not None:
+        lines.append(_pictures(card.pictures, links, width, None))
     else:
         lines.append(", ".join(f"<code>{html.escape(p.repo_path)}</code>" for p in card.pictures))
     fence = _fence_for(card.prompt)
@@ -108,6 +109,15 @@ def _section(card: Card, links: Links | None, width: int) -> str:
         "</details>",
     ]
     return "\n".join(lines)
+
+
+def _pictures(pictures: tuple[Picture, ...], links: Links, width: int, commit: str | None) -> str:
+    return " ".join(
+        f'<a href="{html.escape(links.blob(p.repo_path, commit))}">'
+        f'<img src="{html.escape(links.image(p.repo_path, commit))}" '
+        f'width="{width}" alt="{html.escape(p.path)}"></a>'
+        for p in pictures
+    )
 
 
 def _fit(head: str, sections: list[str], limit: int, artifact_url: str | None) -> str:
