@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from promptform.state.lockfile import read_lockfile
+from promptform.state.outputs import Trash
 from tests.support.apply import locked_entries_match_disk
 from tests.support.cli import RunCli
 from tests.support.files import MakeProject
@@ -193,3 +194,32 @@ def test_a_lockfile_that_cannot_be_rewritten_leaves_the_previous_outputs_in_plac
     locked_entries_match_disk(root)
     [folder] = (root / ".promptform/rescued").iterdir()
     assert (folder / "1.png").read_bytes() != before
+
+
+def test_a_delete_stopped_part_way_records_only_the_outputs_still_in_place(
+    make_project: MakeProject, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project({"promptform.toml": CONFIG, "prompts/pair.yaml": "prompt: A pair.\nn: 2\n"})
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    (root / "prompts/pair.yaml").unlink()
+    keep = Trash.keep
+    calls = []
+
+    def full_after_one(self: Trash, path: Path, move: bool = False) -> Path | None:
+        calls.append(path)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return keep(self, path, move)
+
+    monkeypatch.setattr(Trash, "keep", full_after_one)
+    result = run_cli("-C", root, "apply", "--yes")
+    monkeypatch.undo()
+
+    assert result.exit_code == 1
+    entry = read_lockfile(root / "promptform.lock").targets["pair"]
+    assert [output.path for output in entry.outputs] == ["pair-2.png"]
+    locked_entries_match_disk(root)
+    # The next apply finishes the delete; the first image is in the trash, not lost.
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    assert "pair" not in read_lockfile(root / "promptform.lock").targets
+    assert len(list((root / ".promptform/trash").rglob("pair-*.png"))) == 2

@@ -161,9 +161,20 @@ class OutputMover:
         entry = self.writer.entry(change.address) or change.entry
         assert entry is not None
         held = held_by_others(self.writer, change.address, entry.outputs, self.claimed)
-        for output in entry.outputs:
-            if path_key(output.path) not in held:
+        for index, output in enumerate(entry.outputs):
+            if path_key(output.path) in held:
+                continue
+            try:
                 self.trash.keep(self.outputs_dir / output.path, move=True)
+            except BaseException:
+                # Record what is still in place, so the lockfile names no file already trashed
+                # (a later plan would call it missing and pay for it again); the next apply
+                # finishes the delete.
+                remaining = entry.outputs[index:]
+                self.writer.update(
+                    {change.address: entry.model_copy(update={"outputs": remaining})}, ()
+                )
+                raise
         self.writer.remove(change.address)
         self.done(change)
 
