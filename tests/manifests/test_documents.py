@@ -204,6 +204,8 @@ def test_a_comment_after_the_last_line_of_a_multi_line_plain_value_is_a_warning(
         "prompt: |  # after a block indicator\n  A bottle #FF6600\n",
         "prompt: A bottle#FF6600 stays in the value\n",
         "n: 2 # after a number\n",
+        "size: 1024x1024 # after a setting, whose value is a word, not text\n",
+        "quality: high # the best we can afford\nmodel: gpt-image-2 # pinned\n",
         "matrix:  # after a key\n  colour: [orange, teal] # after a flow list\nprompt: x\n",
     ],
 )

@@ -20,6 +20,24 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 # What YAML drops after an unquoted value: whitespace, then `#` and the rest of the line.
 _TRAILING_COMMENT = re.compile(r"[ \t]+(#.*?)\s*$")
+# Top-level fields whose values are a word or a path, never prose: a comment after one of them
+# (`size: 1024x1024  # square`) is meant as a comment and loses no text.
+_SETTING_KEYS = frozenset(
+    {
+        "model",
+        "size",
+        "quality",
+        "n",
+        "output_format",
+        "output_compression",
+        "background",
+        "moderation",
+        "provider",
+        "output",
+        "mask",
+        "name",
+    }
+)
 
 if TYPE_CHECKING:
     import yaml
@@ -252,7 +270,12 @@ class _Builder:
             self.document.block_scalars.add(key)
         value = self.loader.construct_object(node, deep=True)
         # A plain (unquoted) scalar has no style: None from PyYAML, "" from libyaml.
-        if isinstance(value, str) and isinstance(node, yaml.ScalarNode) and not node.style:
+        if (
+            isinstance(value, str)
+            and isinstance(node, yaml.ScalarNode)
+            and not node.style
+            and not (len(key) == 1 and key[0] in _SETTING_KEYS)
+        ):
             self._warn_of_dropped_comment(node)
         return value
 
