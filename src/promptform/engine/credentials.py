@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from promptform.core.config import Config
 from promptform.core.errors import ConfigError, ErrorGroup
+from promptform.engine.plan_format import count_text
 from promptform.engine.plan_model import Plan
 from promptform.providers.keys import api_key_problem
 
@@ -45,7 +46,7 @@ def require_keys(config: Config, plan: Plan, environ: Mapping[str, str]) -> None
     """Raise, naming each provider and its key, when the plan cannot be applied for want of one."""
     problems = [
         ConfigError(
-            f"{missing.problem}, and apply would send {_targets(missing.targets)} to provider "
+            f"{missing.problem}, and apply would send {count_text(missing.targets, 'target')} to provider "
             f"'{missing.provider}'; set it (export {missing.variable}=...) and run apply again, "
             "or make labelled stand-ins for free with `promptform apply --provider offline`"
         )
@@ -61,10 +62,6 @@ def key_notes(config: Config, plan: Plan, environ: Mapping[str, str]) -> list[st
     """One line per key that apply would need and the environment lacks."""
     return [
         f"note: {missing.problem}; `promptform apply` will need it to send "
-        f"{_targets(missing.targets)} to provider '{missing.provider}'"
+        f"{count_text(missing.targets, 'target')} to provider '{missing.provider}'"
         for missing in missing_keys(config, plan, environ)
     ]
-
-
-def _targets(count: int) -> str:
-    return f"{count} target{'' if count == 1 else 's'}"
