@@ -12,7 +12,6 @@ is broken (no event, a GitHub API failure), never for a "no".
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import httpx
 
 from promptform.core.error_handler import EXIT_OK
 from promptform.core.output import Output
+from promptform.gitops.actions_files import append_to, read_event
 from promptform.gitops.approval import can_write
 from promptform.gitops.github_api import GitHub, GitHubError, settings_from_env
 from promptform.manifests.addresses import well_formed_address
@@ -73,7 +73,7 @@ def authorize_generation(
     output: Output, request: AuthorizeRequest, transport: httpx.BaseTransport | None = None
 ) -> int:
     event_name = os.environ.get("GITHUB_EVENT_NAME", "")
-    event = _read_event()
+    event = read_event("no event: set GITHUB_EVENT_PATH (GitHub Actions sets it)")
     settings = settings_from_env(repository=request.repository)
     ask_or_reason = _ask(event_name, event)
     if isinstance(ask_or_reason, str):
@@ -261,27 +261,7 @@ def _write_outputs(decision: Decision) -> None:
     for key, value in values.items():
         if "\n" in value or "\r" in value:  # one line each: a newline could set other outputs
             raise GitHubError(f"refusing to write output {key}: it spans lines")
-    path = os.environ.get("GITHUB_OUTPUT")
-    if not path:
-        return
-    try:
-        with Path(path).open("a", encoding="utf-8") as handle:
-            handle.writelines(f"{key}={value}\n" for key, value in values.items())
-    except OSError as exc:
-        raise GitHubError(f"cannot append to GITHUB_OUTPUT ({path}): {exc.strerror}") from None
-
-
-def _read_event() -> dict[str, Any]:
-    path = os.environ.get("GITHUB_EVENT_PATH")
-    if not path:
-        raise GitHubError("no event: set GITHUB_EVENT_PATH (GitHub Actions sets it)")
-    try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise GitHubError(f"cannot read the event file GITHUB_EVENT_PATH={path}") from None
-    if not isinstance(event, dict):
-        raise GitHubError(f"the event file GITHUB_EVENT_PATH={path} is not a JSON object")
-    return event
+    append_to("GITHUB_OUTPUT", "".join(f"{key}={value}\n" for key, value in values.items()))
 
 
 def _mapping(value: object, what: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import httpx
 
 from promptform.core.error_handler import EXIT_OK
 from promptform.core.output import Output
+from promptform.gitops.actions_files import append_to, read_event
 from promptform.gitops.github_api import GitHub, GitHubError, settings_from_env
 
 DEFAULT_MARKER = "promptform:plan"
@@ -32,7 +32,7 @@ def comment(
     output: Output, request: CommentRequest, transport: httpx.BaseTransport | None = None
 ) -> int:
     body = _read_body(request.body_file)
-    _append_summary(body)
+    append_to("GITHUB_STEP_SUMMARY", body)
     settings = settings_from_env(repository=request.repository)
     number = request.number if request.number is not None else _event_number()
     marker = f"<!-- {request.marker} -->"
@@ -82,27 +82,8 @@ def _read_body(path: Path | None) -> str:
         raise GitHubError(f"cannot read the comment body {path}: {reason}") from None
 
 
-def _append_summary(body: str) -> None:
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not summary:
-        return
-    try:
-        with Path(summary).open("a", encoding="utf-8") as handle:
-            handle.write(body if body.endswith("\n") else body + "\n")
-    except OSError as exc:
-        raise GitHubError(
-            f"cannot append to GITHUB_STEP_SUMMARY ({summary}): {exc.strerror}"
-        ) from None
-
-
 def _event_number() -> int:
-    path = os.environ.get("GITHUB_EVENT_PATH")
-    if not path:
-        raise GitHubError("no pull request number: pass --pr or set GITHUB_EVENT_PATH")
-    try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise GitHubError(f"cannot read the event file GITHUB_EVENT_PATH={path}") from None
+    event = read_event("no pull request number: pass --pr or set GITHUB_EVENT_PATH")
     for holder in (event.get("pull_request"), event.get("issue"), event):
         if isinstance(holder, dict) and isinstance(holder.get("number"), int):
             return int(holder["number"])

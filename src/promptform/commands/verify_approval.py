@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
@@ -18,6 +17,7 @@ from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_OK
 from promptform.core.output import Output
 from promptform.engine.lock_audit import touches_only_results, unexplained_changes
+from promptform.gitops.actions_files import append_to
 from promptform.gitops.approval import (
     ApprovalRefused,
     approving_reviewers,
@@ -118,10 +118,7 @@ def _apply_workflow() -> str:
 
 def _summary(line: str) -> None:
     """Add `line` to the GitHub Actions job summary, where a manual override stays on record."""
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with Path(path).open("a", encoding="utf-8") as summary:
-            summary.write(line + "\n")
+    append_to("GITHUB_STEP_SUMMARY", line)
 
 
 def _branch(request: VerifyRequest, config: Config | None) -> str:
