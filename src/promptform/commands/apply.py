@@ -48,10 +48,6 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
     """`confirm` asks the user (None: no terminal to ask on)."""
     # First of all: nothing, not even adopting rescued images, runs on a config that fails this.
     base = pin_to_base(config, request.base_config) if request.base_config else None
-    if request.plan_file is None:
-        # Before the apply lock: adopt takes it itself. A saved plan is applied as reviewed, so
-        # there the rescued images are only offered.
-        record_rescued(config, output, request.plan_options)
     with apply_lock(config.state_dir):
         if request.plan_file is not None:
             saved = load_saved_plan(request.plan_file)
@@ -60,6 +56,11 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             require_keys(config, plan, os.environ)
         else:
             _, lockfile, plan = compute_plan(config, request.plan_options)
+            # Images already paid for one of these exact requests are recorded, not bought again;
+            # the plan is made again only then. (A saved plan is applied as it was reviewed: there
+            # they are only offered.)
+            if record_rescued(config, output, plan):
+                _, lockfile, plan = compute_plan(config, request.plan_options)
             # Before the plan is shown and approved: a missing key found after is a wasted review.
             require_keys(config, plan, os.environ)
             output.result(format_text(plan, color=output.color))

@@ -6,6 +6,7 @@ does not pay to regenerate it; its provider kind `adopted` records where the pix
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,8 +54,12 @@ def adopt(
     source: str = "external",
     cost_usd: float | None = None,
     now: datetime | None = None,
+    lock_held: bool = False,
 ) -> Adopted:
-    """Check `files`, copy them to the target's output paths and record them in the lockfile."""
+    """Check `files`, copy them to the target's output paths and record them in the lockfile.
+
+    `lock_held`: the caller (apply) already holds the apply lock, which is not re-entrant.
+    """
     targets = load_project(config).by_address()
     target = _find_target(targets, address)
     images = _read_images(target, files)
@@ -65,7 +70,7 @@ def adopt(
             f"reference image '{pending[0]}' of '{address}' does not exist yet; apply its "
             "upstream first, so the adopted images are recorded against its real content"
         )
-    with apply_lock(config.state_dir):
+    with contextlib.nullcontext() if lock_held else apply_lock(config.state_dir):
         lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
         writer = LockfileWriter(config.lockfile, lockfile)
         # An entry still recording one of these paths (its move not applied yet) keeps its image.
@@ -93,7 +98,11 @@ def adopt(
 
 
 def adopt_rescued(
-    config: Config, address: str, folder: Path, now: datetime | None = None
+    config: Config,
+    address: str,
+    folder: Path,
+    now: datetime | None = None,
+    lock_held: bool = False,
 ) -> Adopted:
     """Adopt the images of a .promptform/rescued/ folder, if they were paid for `address`'s
     current request (its fingerprint), so nobody pays for them twice."""
@@ -115,7 +124,7 @@ def adopt_rescued(
             f"{folder} was paid for another request of '{address}' (its manifest or reference "
             "images changed since); adopt its images by naming the files if they still fit"
         )
-    return adopt(config, address, rescue.images(), source="rescued", now=now)
+    return adopt(config, address, rescue.images(), source="rescued", now=now, lock_held=lock_held)
 
 
 def _find_target(targets: dict[str, Target], address: str) -> Target:
