@@ -119,6 +119,8 @@ def _with_moved_inputs(targets: list[Target], lockfile: Lockfile, prefix: str) -
     """Targets whose reference image is an upstream's output that only moves (not there yet at
     its new path), fingerprinted with the hash the upstream's entry records for it: the same
     pixels, so nothing to pay for. Upstreams first, so a chain of moves carries through."""
+    if all(item.sha256 is not None for target in targets for item in target.inputs):
+        return targets  # every reference image exists: the usual plan does no more work here
     by_address = {target.address: target for target in targets}
     producer = {
         prefix + path: (target.address, index)
