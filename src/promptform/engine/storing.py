@@ -3,7 +3,7 @@
 Runs on writer threads. Bytes that were paid for but cannot be used (a count or format the request
 did not ask for) or cannot be written and recorded (a folder in the way, a full disk) go to
 .promptform/rescued/ with a note of the target, fingerprint and request, so nobody pays for them
-twice: the next plan offers them to `adopt --rescued`.
+twice: the next apply records them (as `adopt --rescued` does) instead of generating again.
 """
 
 from __future__ import annotations
@@ -88,11 +88,8 @@ class ResultStore:
         # The entry as recorded now: a step-aside may have renamed its files since the plan.
         recorded = self.writer.entry(target.address)
         previous = recorded.outputs if recorded is not None else []
-        leaving = [
-            output
-            for output in previous
-            if path_key(output.path) not in {path_key(path) for path in target.outputs}
-        ]
+        kept = {path_key(path) for path in target.outputs}
+        leaving = [output for output in previous if path_key(output.path) not in kept]
         held = (
             held_by_others(self.writer, target.address, leaving, self.claimed) if leaving else set()
         )
