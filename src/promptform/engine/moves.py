@@ -100,6 +100,7 @@ class OutputMover:
         return dataclasses.replace(change, entry=entry, renames=tuple(renames.items()))
 
     def _already_moved(self, output: LockedOutput, new: str) -> bool:
+        """Whether `output` is no longer at its path but its recorded image is at `new`."""
         source = check_inside(self.outputs_dir, self.outputs_dir / output.path)
         destination = check_inside(self.outputs_dir, self.outputs_dir / new)
         return (
@@ -136,10 +137,9 @@ class OutputMover:
         destination = check_inside(self.outputs_dir, self.outputs_dir / new)
         if source == destination:
             return
+        if self._already_moved(output, new):  # a crash after the rename, before the lock write
+            return
         if not source.exists():
-            # A crash after the rename but before the lockfile write: the file is already there.
-            if destination.is_file() and hash_file(destination) == output.sha256:
-                return
             raise PromptformError(f"cannot move {output.path}: the file is missing (see drift)")
         # Only the image the entry records moves under its name: a file edited or put there by
         # hand (or another target's image) would otherwise be filed as this target's.

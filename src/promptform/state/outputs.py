@@ -93,7 +93,7 @@ def write_outputs(
     there now (a move).
     """
     outputs = []
-    written: list[tuple[Path, Path | None]] = []  # (destination, what it held, kept in the trash)
+    written: list[tuple[Path, Path | None]] = []  # (destination, its old file kept in the trash)
     for path, (data, info) in zip(paths, images, strict=True):
         destination = outputs_dir / path
         try:
