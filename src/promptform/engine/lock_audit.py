@@ -22,9 +22,9 @@ from promptform.core.errors import PromptformError
 from promptform.engine.project import load_project
 from promptform.gitops.gitrepo import blob_at, export_tree, first_parent, repo_path
 from promptform.manifests.targets import Target
+from promptform.state.drift import LFS_POINTER_PREFIX
 from promptform.state.lockfile import Lockfile, loads
 
-_LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 _LFS_OID = re.compile(rb"^oid sha256:([0-9a-f]{64})$", re.MULTILINE)
 
 
@@ -74,9 +74,7 @@ def unexplained_changes(config: Config, sha: str, paths: Sequence[str]) -> list[
     for address, target in sorted(targets.items()):
         recorded = new.targets.get(address)
         read = [
-            _join(project, item.path)
-            for item in target.inputs
-            if _join(project, item.path) in paths
+            path for path in (_join(project, item.path) for item in target.inputs) if path in paths
         ]
         if read and recorded is not None and recorded.fingerprint != target.fingerprint:
             reasons.append(f"`{address}` reads {read[0]}, changed without regenerating `{address}`")
@@ -132,7 +130,7 @@ def _lock_at(root: Path, sha: str, path: str) -> Lockfile | None:
 
 def _content_sha256(data: bytes) -> str:
     """sha256 of a committed file's content; a Git LFS pointer names it as its oid."""
-    if data.startswith(_LFS_POINTER):
+    if data.startswith(LFS_POINTER_PREFIX):
         oid = _LFS_OID.search(data)
         if oid is not None:
             return oid[1].decode()
