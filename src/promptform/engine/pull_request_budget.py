@@ -20,6 +20,7 @@ from promptform.core.errors import PromptformError
 from promptform.core.pricing import request_cost
 from promptform.engine.base_config import BaseConfig
 from promptform.engine.plan import BudgetExceededError
+from promptform.engine.plan_format import count_text
 from promptform.engine.plan_model import Summary
 from promptform.gitops.gitrepo import (
     blob_at,
@@ -69,7 +70,7 @@ def check_pull_request_budget(
     since = f"since it forked from {base.ref}"
     if max_images is not None and spent.images + summary.images > max_images:
         raise BudgetExceededError(
-            f"this pull request already generated {_images(spent.images)} {since} and {run} "
+            f"this pull request already generated {count_text(spent.images, 'image')} {since} and {run} "
             f"would generate {summary.images} more, {spent.images + summary.images} in all, over "
             f"the limit of {max_images} ([budget] max_images_per_pull_request); {LIMIT_HINT}"
         )
@@ -89,7 +90,7 @@ def check_pull_request_budget(
     total = spent.cost_usd + summary.estimated_cost_usd
     if total > max_cost:
         raise BudgetExceededError(
-            f"this pull request already spent ${spent.cost_usd:.2f} ({_images(spent.images)}) "
+            f"this pull request already spent ${spent.cost_usd:.2f} ({count_text(spent.images, 'image')}) "
             f"{since} and {run} is estimated at ${summary.estimated_cost_usd:.2f} more, "
             f"${total:.2f} in all, over the limit of ${max_cost:.2f} "
             f"([budget] max_cost_per_pull_request); {LIMIT_HINT}"
@@ -167,10 +168,6 @@ def _bought(entry: LockEntry) -> bool:
     return entry.provider.kind != ADOPTED_KIND or entry.provider.name == RESCUED_SOURCE
 
 
-def _images(count: int) -> str:
-    return f"{count} image{'s' if count != 1 else ''}"
-
-
 def describe_spent(config: Config, base: BaseConfig, spent: Spent, summary: Summary) -> str:
     """One line for the log: what the pull request spent, this run adds, and the limits."""
     budget = config.budget
@@ -179,7 +176,7 @@ def describe_spent(config: Config, base: BaseConfig, spent: Spent, summary: Summ
         for text in (
             None
             if budget.max_images_per_pull_request is None
-            else _images(budget.max_images_per_pull_request),
+            else count_text(budget.max_images_per_pull_request, "image"),
             None
             if budget.max_cost_per_pull_request is None
             else f"${budget.max_cost_per_pull_request:.2f}",
@@ -189,7 +186,7 @@ def describe_spent(config: Config, base: BaseConfig, spent: Spent, summary: Summ
     spent_cost = "" if spent.cost_usd is None else f" (${spent.cost_usd:.2f})"
     run_cost = "" if summary.estimated_cost_usd is None else f" (${summary.estimated_cost_usd:.2f})"
     return (
-        f"Pull request budget: {_images(spent.images)}{spent_cost} already generated since the "
+        f"Pull request budget: {count_text(spent.images, 'image')}{spent_cost} already generated since the "
         f"branch forked from {base.ref}, {summary.images} more{run_cost} now; limit "
         f"{' and '.join(limits)}."
     )
