@@ -203,7 +203,7 @@ class Failures:
 
     def status_error(self, response: httpx.Response, raw: bytes) -> ProviderError:
         status = response.status_code
-        message, code = _error_fields(_json_or_none(raw))
+        message, code = error_fields(_json_or_none(raw))
         if 300 <= status < 400:
             summary = (
                 f"HTTP {status}: unexpected redirect to {response.headers.get('location', '?')}"
@@ -294,7 +294,7 @@ class PayloadDecoder:
         """`payload` if it is an images body with a `data` list; `shown()` describes it if not."""
         if isinstance(payload, dict) and "error" in payload and not payload.get("data"):
             # Some gateways answer 200 with an error object when the upstream call failed.
-            message, code = _error_fields(payload)
+            message, code = error_fields(payload)
             permanent = code in QUOTA_CODES or code == "moderation_blocked"
             raise self._error(
                 f"HTTP 200 {_with_code(code, message or 'error without a message')}",
@@ -527,7 +527,7 @@ def api_key(env: str | None, environ: Mapping[str, str]) -> str | None:
     return key
 
 
-def _error_fields(payload: Any) -> tuple[str, str | None]:
+def error_fields(payload: Any) -> tuple[str, str | None]:
     """(message, code) from the usual error shapes: OpenAI's, and the plainer ones gateways use."""
     if not isinstance(payload, dict):
         return "", None
