@@ -425,6 +425,38 @@ def test_calls_are_retried_on_429_5xx_and_dropped_connections(
     assert fake_images_api.stats()["uploads"] == 4  # each attempt sent the whole file again
 
 
+def test_a_create_whose_answer_was_lost_finds_its_batch_instead_of_making_a_second(
+    fake_images_api: FakeImagesAPI, tmp_path: Path
+) -> None:
+    # The batch is made, then the answer is lost: trying again blindly would pay for it twice.
+    fake_images_api.lose_batch_answers(server_error(502))
+    info = run(fake_images_api, lambda client: submit(client, three_lines(tmp_path)))
+    assert fake_images_api.stats()["batches_created"] == 1
+    assert info.request_counts.total == 3
+    creates = [
+        r for r in fake_images_api.requests if r.method == "POST" and r.path == "/v1/batches"
+    ]
+    assert len(creates) == 1
+
+
+def test_a_create_refused_before_it_was_made_is_tried_again(
+    fake_images_api: FakeImagesAPI, tmp_path: Path
+) -> None:
+    source = three_lines(tmp_path)
+
+    async def work(client: BatchClient) -> BatchInfo:
+        file_id = await client.upload_input(source)
+        fake_images_api.fail_batch_calls(server_error(503))
+        return await client.create_batch(file_id, GENERATIONS, {})
+
+    info = run(fake_images_api, work)
+    assert fake_images_api.stats()["batches_created"] == 1
+    creates = [
+        r for r in fake_images_api.requests if r.method == "POST" and r.path == "/v1/batches"
+    ]
+    assert len(creates) == 2 and info.status == "validating"
+
+
 def test_retries_stop_at_max_retries_with_the_last_error(
     fake_images_api: FakeImagesAPI, tmp_path: Path
 ) -> None:

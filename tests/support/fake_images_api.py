@@ -266,6 +266,7 @@ class FakeImagesAPI:
         self.images_served = 0
         self.rate_limited_count = 0
         self._batch_faults: deque[Behaviour] = deque()
+        self._lost_answers: deque[Behaviour] = deque()
         self._files_dir: Path | None = None
         self.batches = BatchStore(
             self._batch_files_dir, self._batch_body_problems, self._batch_result, _refused_body
@@ -325,10 +326,16 @@ class FakeImagesAPI:
         with self._lock:
             self._batch_faults.extend(behaviours)
 
+    def lose_batch_answers(self, *behaviours: Behaviour) -> None:
+        """Like fail_batch_calls, but each call is carried out first and only its answer is lost."""
+        with self._lock:
+            self._lost_answers.extend(behaviours)
+
     def reset(self) -> None:
         self.batches.reset()
         with self._lock:
             self._batch_faults.clear()
+            self._lost_answers.clear()
             self._queue.clear()
             self._requests.clear()
             self._files.clear()
@@ -407,6 +414,10 @@ class FakeImagesAPI:
     def _next_batch_fault(self) -> Behaviour | None:
         with self._lock:
             return self._batch_faults.popleft() if self._batch_faults else None
+
+    def _next_lost_answer(self) -> Behaviour | None:
+        with self._lock:
+            return self._lost_answers.popleft() if self._lost_answers else None
 
     def _batch_files_dir(self) -> Path:
         with self._lock:
@@ -605,7 +616,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "GET" and (found := _FILE_CONTENT.match(path)):
                 self._stream_file(found[1])
             else:
-                self._json(200, self._batch_answer(method, path, raw))
+                answer = self._batch_answer(method, path, raw)
+                if (lost := self.fake._next_lost_answer()) is not None:
+                    self._act(lost, {})
+                    return
+                self._json(200, answer)
         except FakeAPIError as exc:
             self._json(
                 exc.status, _error_body(exc.code, exc.message, "invalid_request_error", exc.param)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,8 @@ UNRUN_CODES = frozenset({"batch_expired", "batch_cancelled"})
 _JSON_BODY_BYTES = 16 * 1024 * 1024
 LIST_PAGE_SIZE = 100
 _MAX_BACKOFF_S = 60.0
+# How far the API's clock may trail ours when looking for a batch made moments ago.
+_CLOCK_SKEW_S = 600
 _MAX_RETRY_AFTER_S = 600.0
 _SNIPPET_CHARS = 200
 
@@ -231,7 +234,29 @@ class BatchClient:
             "completion_window": COMPLETION_WINDOW,
             "metadata": metadata,
         }
-        return self._info(await self._call("POST", "batches", json_body=body))
+        started = int(time.time()) - _CLOCK_SKEW_S
+
+        async def once() -> BatchInfo:
+            try:
+                answer = await self._call("POST", "batches", json_body=body, retries=0)
+            except ProviderError as exc:
+                # A lost or failed answer may hide a batch the API did create: look before trying
+                # again, because a second batch for one input file is paid for twice.
+                if exc.retryable and (found := await self.find_batch(input_file_id, started)):
+                    return found
+                raise
+            return self._info(answer)
+
+        return await self._retrying(once)
+
+    async def find_batch(self, input_file_id: str, created_after: int = 0) -> BatchInfo | None:
+        """The newest batch made from `input_file_id`, looking no further back than `created_after`."""
+        async for info in self.list_batches():
+            if info.input_file_id == input_file_id:
+                return info
+            if info.created_at < created_after:
+                return None  # newest first: everything after this is older still
+        return None
 
     async def retrieve(self, batch_id: str) -> BatchInfo:
         return self._info(await self._call("GET", f"batches/{quote(batch_id, safe='')}"))
@@ -337,8 +362,12 @@ class BatchClient:
         json_body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
         upload: Path | None = None,
+        retries: int | None = None,
     ) -> dict[str, Any]:
-        """The JSON object answered to `method path`, retried while failures may pass."""
+        """The JSON object answered to `method path`, retried while failures may pass.
+
+        `retries` overrides the provider's `max_retries` (0: one attempt, failures raised as they are).
+        """
 
         async def once() -> dict[str, Any]:
             url = endpoint_url(self._base, path)
@@ -362,7 +391,7 @@ class BatchClient:
                 )
                 return await self._send_for_json(request)
 
-        return await self._retrying(once)
+        return await self._retrying(once, retries)
 
     async def _send_for_json(self, request: httpx.Request) -> dict[str, Any]:
         response = await self._client.send(request, stream=True, follow_redirects=False)
@@ -405,7 +434,8 @@ class BatchClient:
             await response.aclose()
         raise self._failures.status_error(response, raw or b"")
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]], retries: int | None = None) -> T:
+        limit = self._settings.max_retries if retries is None else retries
         failures = 0
         while True:
             try:
@@ -418,7 +448,7 @@ class BatchClient:
                 except httpx.HTTPError as exc:
                     raise self._failures.transport_error(exc) from exc
             except ProviderError as exc:
-                if not exc.retryable or failures >= self._settings.max_retries:
+                if not exc.retryable or failures >= limit:
                     raise
                 delay = self._delay(exc, failures)
                 failures += 1
