@@ -297,6 +297,7 @@ def test_outputs_dir_must_be_a_folder_of_its_own(
         {"promptform": {"prompts_dir": "a/./b", "lockfile": "state/promptform.lock"}},
         {"defaults": {"n": 3, "vars": {"x": [1, 2]}, "output_format": "png", "size": "auto"}},
         {"providers": {"x": {"kind": "openai", "base_url": "http://l", "timeout_s": 5}}},
+        {"providers": {"x": {"kind": "openai", "batch": True}, "y": {"kind": "offline"}}},
         {"pricing": {"m": {"low": 1, "high": 0.5}}},
         {"budget": {"max_cost": 3, "max_images": 0}},
         {"limits": {"max_targets": 5}},
@@ -322,6 +323,8 @@ def test_a_well_formed_table_is_loaded_as_validation_would_load_it(table: dict[s
         {"defaults": {"output_format": "gif"}},
         {"providers": {"x": {"kind": "offline", "timeout_s": 0}}},
         {"providers": {"x": {"base_url": "http://l"}}},  # kind is required
+        {"providers": {"x": {"kind": "offline", "batch": True}}},  # offline has no Batch API
+        {"providers": {"x": {"kind": "openai", "batch": 1}}},  # a coercion
         {"bogus": 1},
     ],
 )

@@ -122,11 +122,20 @@ class ProviderSettings(_Strict):
     @field_validator("batch")
     @classmethod
     def _batch_needs_an_api(cls, value: bool, info: ValidationInfo) -> bool:
-        if value and info.data.get("kind") == "offline":
-            raise ValueError(
-                "cannot be true for kind 'offline', which has no Batch API; remove `batch = true`"
-            )
-        return value
+        return _batch_needs_an_api(value, info.data)
+
+
+def _batch_needs_an_api(value: bool, earlier: dict[str, Any]) -> bool:
+    if value and earlier.get("kind") == "offline":
+        raise ValueError(
+            "cannot be true for kind 'offline', which has no Batch API; remove `batch = true`"
+        )
+    return value
+
+
+def _provider_settings_rules(name: str, value: Any, earlier: dict[str, Any]) -> Any:
+    """ProviderSettings' field validators, for _well_formed."""
+    return _batch_needs_an_api(value, earlier) if name == "batch" else value
 
 
 class Budget(_Strict):
@@ -307,6 +316,7 @@ _Model = TypeVar("_Model", bound=BaseModel)
 # Field validators _well_formed runs itself; a model with others is always validated by pydantic.
 _FIELD_RULES: dict[type[BaseModel], Callable[[str, Any, dict[str, Any]], Any]] = {
     ProjectSettings: _project_settings_rules,
+    ProviderSettings: _provider_settings_rules,
 }
 
 
@@ -360,7 +370,7 @@ def _checked_value(annotation: Any, value: Any) -> Any:
     origin, args = get_origin(annotation), get_args(annotation)
     if annotation is Any:
         return value
-    if annotation in (str, int) and type(value) is annotation:
+    if annotation in (str, int, bool) and type(value) is annotation:
         return value
     if annotation is float and type(value) in (int, float):
         return float(value)  # what validation makes of an int
