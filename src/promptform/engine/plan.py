@@ -28,7 +28,13 @@ from promptform.manifests.addresses import (
 )
 from promptform.manifests.targets import Target
 from promptform.state.drift import Drift, check_drift, detect_outputs_dir_change
-from promptform.state.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfile
+from promptform.state.lockfile import (
+    LockEntry,
+    Lockfile,
+    lockfile_hash,
+    read_lockfile,
+    shards_of,
+)
 
 # Request fields named first in reasons, in this order; any others follow alphabetically.
 _FIELD_ORDER = ("prompt", "model", "size", "quality", "n")
@@ -56,6 +62,13 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
     plan = make_plan(project, lockfile, options, drift, lock_hash)
     moved = detect_outputs_dir_change(config, lockfile.targets)
     return project, lockfile, dataclasses.replace(plan, outputs_dir_change=moved)
+
+
+def lock_shards(project: Project) -> dict[str, str]:
+    """address -> the shard of promptform.lock its entry belongs in: its manifest file's."""
+    config = project.config
+    prompts_dir = display_path(config.prompts_dir, config.root)
+    return shards_of(((target.address, target.file) for target in project.targets), prompts_dir)
 
 
 def make_plan(
