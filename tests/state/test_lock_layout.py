@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,13 @@ def test_the_hash_covers_every_shard_name_and_its_bytes(tmp_path: Path) -> None:
     write_lockfile(path, Lockfile(targets={**ENTRIES, "b": ENTRIES["a"]}), SHARDS)
     changed = lockfile_hash(path)
     assert len({first, renamed, changed}) == 3
+    assert read_lock_state(path).hash == changed  # what plan pins: the hash of the bytes it read
+
+
+def test_the_hash_of_a_version_1_lockfile_is_its_sha256(tmp_path: Path) -> None:
+    path = write_legacy_lock(tmp_path / "promptform.lock", Lockfile(version=1, targets=ENTRIES))
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert lockfile_hash(path) == read_lock_state(path).hash == expected
 
 
 # -- migration from the single file of version 1, and a crash at each of its steps --

@@ -31,8 +31,7 @@ from promptform.state.drift import Drift, check_drift, detect_outputs_dir_change
 from promptform.state.lockfile import (
     LockEntry,
     Lockfile,
-    lockfile_hash,
-    read_lockfile,
+    read_lock_state,
     shards_of,
 )
 
@@ -48,9 +47,9 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
     """Load the project and lockfile, check drift, and plan. Reads files; never writes but the cache."""
     config = config.with_provider(options.provider)
     project = load_project(config, use_cache=True)
-    # Hash before reading: if the lockfile changes in between, a saved plan looks stale, not fresh.
-    lock_hash = lockfile_hash(config.lockfile)
-    lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
+    # The hash is of the very bytes parsed, so a saved plan pins exactly the lock it was made from.
+    state = read_lock_state(config.lockfile, display_path(config.lockfile, config.root))
+    lockfile, lock_hash = state.lockfile, state.hash
     in_scope = selected_addresses(project.targets, lockfile, options.targets, config)
     targets = project.by_address()
     entries = {
