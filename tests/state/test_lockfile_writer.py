@@ -136,9 +136,6 @@ def test_a_moved_entry_is_written_to_its_new_shard_before_it_leaves_the_old(
     writer = LockfileWriter(path, read_lockfile(path), {"a": "new.yaml", "b": "old.yaml"})
     writer.prepare()
 
-    def crash(*_: object) -> None:
-        raise KeyboardInterrupt
-
     # The first write (the new shard) lands; the crash comes before the old shard is rewritten.
     real_replace = Path.replace
     calls: list[Path] = []
@@ -146,7 +143,7 @@ def test_a_moved_entry_is_written_to_its_new_shard_before_it_leaves_the_old(
     def replace_once(self: Path, target: Path) -> Path:
         calls.append(Path(target))
         if len(calls) > 1:
-            crash()
+            raise KeyboardInterrupt
         return real_replace(self, target)
 
     monkeypatch.setattr(Path, "replace", replace_once)
@@ -185,3 +182,16 @@ def test_the_first_write_converts_a_version_1_lockfile(tmp_path: Path) -> None:
     assert writer.migrated
     assert sorted(lock_files(path)) == ["a.yaml.json", "sub/b.yaml.json"]
     assert list(read_lockfile(path).targets) == ["a", "ü"]
+
+
+def test_the_first_write_clears_temp_files_a_crash_left_in_the_directory(tmp_path: Path) -> None:
+    path = tmp_path / "promptform.lock"
+    write_lockfile(path, Lockfile(targets={"a": entry("x")}), SHARDS)
+    stale = path / "sub" / ".b.yaml.json.0123456789ab.tmp"
+    stale.parent.mkdir()
+    stale.write_text("{ cut short")
+    writer = LockfileWriter(path, read_lockfile(path), SHARDS)
+
+    writer.put("ü", entry("y", "u.png"))
+
+    assert sorted(lock_files(path)) == ["a.yaml.json", "sub/b.yaml.json"]

@@ -110,6 +110,7 @@ class LockfileWriter:
             if self._located is not None:
                 return
             self.migrated = migrate_lockfile(self.path, self._initial_shards())
+            _remove_stale_temps(self.path)
             located = {
                 address: set(shards)
                 for address, shards in read_lock_state(self.path).shards.items()
@@ -245,6 +246,14 @@ class LockfileWriter:
                 self._dirty |= dirty  # rewritten whole by the next write, whatever this one did
             raise
         self._written = changes
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files a crash left mid-write in the lock directory: `git add --all` must not commit
+    them. Only writers (under the apply lock) call this, so none of them is being written."""
+    if path.is_dir():
+        for temp in path.rglob(".*.tmp"):
+            temp.unlink(missing_ok=True)
 
 
 def _fragment(entry: LockEntry) -> str:
