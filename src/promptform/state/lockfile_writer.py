@@ -133,6 +133,16 @@ class LockfileWriter:
         if moving:
             self.update(moving, ())
 
+    def _rewritten(self, emptied: str, written: Mapping[str, str]) -> bool:
+        """Whether the file of shard `emptied` is one just written under another name: a manifest
+        renamed only in case, on a case-insensitive file system (macOS, Windows)."""
+        key = path_key(emptied)
+        return any(
+            path_key(shard) == key
+            and _same_file(shard_path(self.path, emptied), shard_path(self.path, shard))
+            for shard in written
+        )
+
     def _initial_shards(self) -> dict[str, str]:
         return {address: self._shard_of.get(address, NO_MANIFEST_SHARD) for address in self.entries}
 
@@ -240,12 +250,25 @@ class LockfileWriter:
             for shard in sorted(texts, key=lambda shard: (shard not in gaining, shard)):
                 atomic_write(shard_path(self.path, shard), texts[shard].encode("utf-8"))
             self.path.mkdir(parents=True, exist_ok=True)
-            remove_shards(self.path, sorted(emptied))
+            remove_shards(
+                self.path, [shard for shard in sorted(emptied) if not self._rewritten(shard, texts)]
+            )
         except BaseException:
             with self._state:
                 self._dirty |= dirty  # rewritten whole by the next write, whatever this one did
             raise
         self._written = changes
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two names that differ only in case are one file: the first is not listed under its
+    own spelling (some file systems give every spelling its own inode number), or the two share an
+    inode (one that kept the first spelling when the second was written over it)."""
+    try:
+        listed = {entry.name for entry in first.parent.iterdir()}
+        return first.name not in listed or first.samefile(second)
+    except FileNotFoundError:
+        return False
 
 
 def _remove_stale_temps(path: Path) -> None:
