@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from promptform.core.errors import LockfileError
 from promptform.state.lockfile import (
     LockedOutput,
     LockEntry,
@@ -195,3 +196,20 @@ def test_the_first_write_clears_temp_files_a_crash_left_in_the_directory(tmp_pat
     writer.put("ü", entry("y", "u.png"))
 
     assert sorted(lock_files(path)) == ["a.yaml.json", "sub/b.yaml.json"]
+
+
+def test_a_symlinked_folder_in_the_lock_directory_is_never_written_through(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "promptform.lock"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path.mkdir()
+    (path / "sub").symlink_to(elsewhere, target_is_directory=True)
+    writer = LockfileWriter(path, Lockfile(), SHARDS)
+
+    with pytest.raises(LockfileError, match=r"leads outside promptform\.lock/ through a symlink"):
+        writer.put("ü", entry("y", "u.png"))
+
+    assert list(elsewhere.iterdir()) == []
+    assert writer.entry("ü") is None  # not recorded, since not written

@@ -173,8 +173,19 @@ def backup_path(path: Path) -> Path:
 
 
 def shard_path(path: Path, shard: str) -> Path:
-    """The file of `shard` in the lock directory `path`."""
-    return path / (shard + SHARD_SUFFIX)
+    """The file of `shard` in the lock directory `path`, to write or delete.
+
+    The directory comes from pull requests too: a symlink in it (or the directory being one) must
+    not make apply write or delete a file elsewhere.
+    """
+    file = path / (shard + SHARD_SUFFIX)
+    if path.is_symlink() or not file.parent.resolve().is_relative_to(path.resolve()):
+        raise LockfileError(
+            f"{path.name}/{shard}{SHARD_SUFFIX} leads outside {path.name}/ through a symlink; "
+            f"make {path.name} a real directory of files (restore it from git)",
+            Location(path.name),
+        )
+    return file
 
 
 def shard_name(manifest_file: str, prompts_dir: str) -> str:
