@@ -181,3 +181,45 @@ def test_apply_commit_records_the_conversion_and_the_file_it_replaces(
     assert git(repo, "show", "HEAD:promptform.lock/cards.yaml.json") + "\n" == dumps(
         read_lockfile(repo / "promptform.lock/cards.yaml.json")
     )
+
+
+def test_with_nothing_to_generate_apply_commit_still_records_the_conversion(
+    run_cli: RunCli, legacy: Path
+) -> None:
+    repo = init_repo(legacy)
+    (repo / ".gitignore").write_text(".promptform/\n")
+    commit_all(repo, "applied with a version 1 lockfile")
+
+    result = run_cli("-C", repo, "apply", "--yes", "--commit")
+
+    assert result.exit_code == 0, result.stderr
+    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "log", "-1", "--format=%s") == (
+        "promptform apply: lock entries in the shards of their manifest files [skip ci]"
+    )
+    assert git(repo, "ls-tree", "--name-only", "HEAD", "promptform.lock/").splitlines() == [
+        f"promptform.lock/{name}" for name in SHARDS
+    ]
+    again = run_cli("-C", repo, "apply", "--yes", "--commit")
+    assert again.exit_code == 0
+    assert git(repo, "rev-list", "--count", "HEAD") == "2"  # nothing more to commit
+
+
+def test_apply_commit_records_entries_moved_with_their_manifest_file(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    repo = init_repo(make_project({**PROJECT, ".gitignore": ".promptform/\n"}))
+    assert run_cli("-C", repo, "apply", "--yes").exit_code == 0
+    commit_all(repo, "applied")
+    git(repo, "mv", "prompts/hero.yaml", "prompts/heroes.yaml")
+    commit_all(repo, "rename the manifest")
+
+    result = run_cli("-C", repo, "apply", "--yes", "--commit")
+
+    assert result.exit_code == 0, result.stderr
+    assert git(repo, "status", "--porcelain") == ""
+    changed = git(repo, "show", "--format=", "--no-renames", "--name-only", "HEAD")
+    assert sorted(changed.splitlines()) == [
+        "promptform.lock/hero.yaml.json",
+        "promptform.lock/heroes.yaml.json",
+    ]

@@ -71,7 +71,7 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             output.result(format_text(plan, color=output.color))
             offer_rescued(config, output, plan)
             if not plan.has_changes:
-                return EXIT_OK
+                return _publish_layout(config, output, request, writer)
             if not request.yes:
                 if confirm is None:
                     raise PromptformError(
@@ -83,7 +83,7 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
                     return EXIT_OK
         if not plan.has_changes:
             output.info("No changes.")
-            return EXIT_OK
+            return _publish_layout(config, output, request, writer)
         config = config.with_provider(plan.options.provider)
         check_budget(plan, config, request.options)
         if base is not None:
@@ -115,6 +115,18 @@ def _tidy_lock(
             f"commit it whole (`git add --all {shown}`)"
         )
     return writer
+
+
+def _publish_layout(
+    config: Config, output: Output, request: ApplyRequest, writer: LockfileWriter
+) -> int:
+    """Nothing to generate, yet the lock was converted or re-sharded: commit that when asked, or a
+    CI checkout would convert it again on every run and never keep it."""
+    if (writer.migrated or writer.relocated) and (request.commit or request.push):
+        from promptform.gitops.publish import publish
+
+        publish(config, output, push_too=request.push)
+    return EXIT_OK
 
 
 def _check_pull_request_budget(

@@ -341,7 +341,9 @@ def commit_paths(root: Path, paths: Sequence[Path], message: str) -> str | None:
         if not present:
             return None
         _run(repo, "add", "--all", "--", *present)
-        names = _run(repo, "diff", "--cached", "--name-only", "-z", "HEAD", "--", *present)
+        names = _run(
+            repo, "diff", "--cached", "--no-renames", "--name-only", "-z", "HEAD", "--", *present
+        )
         staged = [name for name in names.split("\0") if name]
         if not staged:
             return None

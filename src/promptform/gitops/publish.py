@@ -114,10 +114,9 @@ def commit_results(config: Config, output: Output) -> str | None:
     before = _lock_at_head(config, shown)
     after = read_lockfile(config.lockfile, shown)
     changes = lock_changes(before, after)
-    if not changes.addresses:
-        output.info("Nothing to commit: the lockfile matches HEAD.")
-        return None
     source = source_state(config.root, []).commit
+    if not changes.addresses:
+        return _commit_layout(config, output, source)
     message = commit_message(changes, source)
     sha = commit_paths(config.root, changed_paths(config, before, after), message)
     if sha is None:
@@ -125,6 +124,21 @@ def commit_results(config: Config, output: Output) -> str | None:
         return None
     subject = message.splitlines()[0]
     output.info(f"Committed {len(changes.addresses)} target(s) as {sha[:12]}: {subject}")
+    return sha
+
+
+def _commit_layout(config: Config, output: Output, source: str | None) -> str | None:
+    """The same entries as HEAD, maybe in other files: a converted lockfile of version 1, or
+    entries moved to the shard of their renamed manifest file. Committed alone if so."""
+    message = (
+        f"promptform apply: lock entries in the shards of their manifest files {SKIP_CI}\n\n"
+        f"{SOURCE_PREFIX}{source or 'none (not committed)'}\n"
+    )
+    sha = commit_paths(config.root, [config.lockfile], message)
+    if sha is None:
+        output.info("Nothing to commit: the lockfile matches HEAD.")
+        return None
+    output.info(f"Committed the lockfile's new layout as {sha[:12]}: {message.splitlines()[0]}")
     return sha
 
 

@@ -59,6 +59,7 @@ class LockfileWriter:
         self._dirty: set[str] = set()  # shards whose file is behind the entries
         self._gaining: set[str] = set()  # of those, shards an address is added to
         self.migrated = False  # whether the first write converted a version 1 lockfile
+        self.relocated = False  # whether `relocate` moved entries to other shards
         self._state = threading.Lock()  # guards entries, fragments, the index and change counter
         self._disk = threading.Lock()  # one rewrite at a time
         self._changes = 0
@@ -132,6 +133,7 @@ class LockfileWriter:
             }
         if moving:
             self.update(moving, ())
+            self.relocated = True
 
     def _rewritten(self, emptied: str, written: Mapping[str, str]) -> bool:
         """Whether the file of shard `emptied` is one just written under another name: a manifest
