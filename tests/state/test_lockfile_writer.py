@@ -53,6 +53,7 @@ def test_each_shard_is_byte_for_byte_a_full_serialisation_of_its_entries(tmp_pat
         Lockfile(targets={"b[x=1]": locked["b[x=1]"], "ü": locked["ü"]})
     )
     assert writer.text("sub/b.yaml") == files["sub/b.yaml.json"].decode()
+    assert writer.text() == dumps(writer.lockfile())
 
 
 def test_an_update_rewrites_only_the_shards_it_touches(tmp_path: Path) -> None:

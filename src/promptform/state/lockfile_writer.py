@@ -216,10 +216,13 @@ class LockfileWriter:
         with self._state:
             return Lockfile(version=self.version, targets=dict(self.entries))
 
-    def text(self, shard: str) -> str:
-        """The bytes `shard` has (or will have after the next write)."""
+    def text(self, shard: str | None = None) -> str:
+        """The bytes `shard` has (or will have after the next write); without one, every entry as
+        one lock in the same format (what the single file of version 1 held, at version 2)."""
         with self._state:
-            return self._text(self._members.get(shard, set()))
+            return self._text(
+                set(self.entries) if shard is None else self._members.get(shard, set())
+            )
 
     def _text(self, addresses: set[str]) -> str:
         if not addresses:
