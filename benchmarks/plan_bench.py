@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from promptform.core.config import load_config
+from promptform.engine.plan import lock_shards
 from promptform.engine.project import load_project
 from promptform.state.lockfile import LockedOutput, LockEntry, Lockfile, ProviderRef, write_lockfile
 
@@ -70,8 +71,9 @@ def build_project(root: Path, targets: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(MANIFEST.format(index=index, series=index // MANIFESTS_PER_SERIES))
     config = load_config(root)
+    project = load_project(config)
     entries = {}
-    for target in load_project(config).targets:
+    for target in project.targets:
         outputs = []
         for path in target.outputs:
             data = f"{target.address}:{path}".encode() * 40  # a few KB stand-in image
@@ -89,7 +91,8 @@ def build_project(root: Path, targets: int) -> None:
             model=target.model,
             generated_at="2025-01-01T00:00:00Z",
         )
-    write_lockfile(config.lockfile, Lockfile(targets=entries))
+    # One shard per manifest file, as apply writes them.
+    write_lockfile(config.lockfile, Lockfile(targets=entries), lock_shards(project))
 
 
 def plan_once(root: Path) -> tuple[float, int, dict[str, int]]:

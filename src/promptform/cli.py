@@ -338,10 +338,13 @@ def lock() -> None:
 def lock_merge(app: AppContext, base: Path, ours: Path, theirs: Path) -> int:
     """Git merge driver for promptform.lock: merge entry by entry, write the result into OURS.
 
+    Git calls it for one shard at a time (promptform.lock/PATH.yaml.json, or the single file of a
+    lock not converted yet); only two branches changing the same manifest file's shard need it.
     Changes to different addresses always combine; an address changed differently on both sides
     is a conflict (exit 1, the addresses named). Enable it once per clone with
     `git config merge.promptform.driver "promptform lock merge %O %A %B"` and the
-    .gitattributes line `promptform.lock merge=promptform` (both set up by `promptform init`).
+    .gitattributes lines `promptform.lock/** merge=promptform` and `promptform.lock
+    merge=promptform` (both set up by `promptform init`).
     """
     from promptform.commands.lock import merge
 

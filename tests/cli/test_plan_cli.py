@@ -10,6 +10,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from tests.support.cli import RunCli
 from tests.support.files import MakeProject
+from tests.support.lock import lock_files
 from tests.support.plans import CONFIG, apply_everything
 
 FILES = {
@@ -79,9 +80,9 @@ def test_plan_out_writes_a_saved_plan(root: Path, run_cli: RunCli) -> None:
 def test_plan_is_read_only_for_the_lockfile_and_outputs(root: Path, run_cli: RunCli) -> None:
     apply_everything(root)
     (root / "prompts/a.yaml").write_text("name: a\nprompt: A red fox.\n")
-    before = (root / "promptform.lock").read_bytes()
+    before = lock_files(root / "promptform.lock")
     run_cli("-C", root, "plan")
-    assert (root / "promptform.lock").read_bytes() == before
+    assert lock_files(root / "promptform.lock") == before
     assert sorted(path.name for path in (root / "generated").iterdir()) == ["a-1.png", "b-1.png"]
 
 
@@ -94,7 +95,7 @@ def test_corrupt_lockfile_is_a_clear_error_and_left_alone(root: Path, run_cli: R
 
 
 def test_newer_lockfile_version_asks_to_upgrade(root: Path, run_cli: RunCli) -> None:
-    (root / "promptform.lock").write_text('{"version": 2, "targets": {}}\n')
+    (root / "promptform.lock").write_text('{"version": 3, "targets": {}}\n')
     result = run_cli("-C", root, "plan")
     assert result.exit_code == 1
     assert "written by a newer promptform; upgrade promptform" in result.stderr

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCAFFOLD = REPO / "src" / "promptform" / "scaffold" / "github"
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 ACTION = REPO / ".github" / "actions" / "promptform" / "action.yml"
-WATCHED = ["prompts/**", "templates/**", "promptform.toml", "promptform.lock"]
+WATCHED = ["prompts/**", "templates/**", "promptform.toml", "promptform.lock", "promptform.lock/**"]
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -79,7 +79,9 @@ def test_init_writes_the_workflows_the_action_and_the_merge_attribute(
     ]:
         scaffold = (SCAFFOLD / relative).read_text().replace(VERSION_PLACEHOLDER, __version__)
         assert (tmp_path / ".github" / relative).read_text() == scaffold
-    assert "promptform.lock merge=promptform" in (tmp_path / ".gitattributes").read_text()
+    attributes = (tmp_path / ".gitattributes").read_text().splitlines()
+    assert "promptform.lock/** merge=promptform" in attributes
+    assert "promptform.lock merge=promptform" in attributes
     assert result.stderr.splitlines()[-1] == (
         "enable the lockfile merge driver in this clone: "
         'git config merge.promptform.driver "promptform lock merge %O %A %B"'
@@ -92,11 +94,21 @@ def test_init_adds_the_merge_attribute_to_an_existing_gitattributes(
     (tmp_path / ".gitattributes").write_text("*.psd binary")
     result = run_cli("init", tmp_path)
     assert (tmp_path / ".gitattributes").read_text() == (
-        "*.psd binary\npromptform.lock merge=promptform\n"
+        "*.psd binary\npromptform.lock/** merge=promptform\npromptform.lock merge=promptform\n"
     )
     assert "updated  .gitattributes (lockfile merge driver)" in result.stderr
     run_cli("init", tmp_path)
-    assert (tmp_path / ".gitattributes").read_text().count("merge=promptform") == 1
+    assert (tmp_path / ".gitattributes").read_text().count("merge=promptform") == 2
+
+
+def test_init_adds_the_shard_attribute_to_a_gitattributes_of_the_single_file(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    (tmp_path / ".gitattributes").write_text("promptform.lock merge=promptform\n")
+    run_cli("init", tmp_path)
+    assert (tmp_path / ".gitattributes").read_text() == (
+        "promptform.lock merge=promptform\npromptform.lock/** merge=promptform\n"
+    )
 
 
 def test_plan_runs_on_pull_requests_touching_prompts_only() -> None:

@@ -16,6 +16,7 @@ from promptform.core.images import check_format, sniff
 from promptform.state.lockfile import dumps, read_lockfile
 from tests.support.cli import RunCli
 from tests.support.files import MakeProject
+from tests.support.lock import lock_files, locked_targets
 
 CONFIG = """
 [promptform]
@@ -43,7 +44,7 @@ PROJECT: dict[str, str | bytes] = {
 
 
 def lock(root: Path) -> dict[str, dict[str, object]]:
-    return json.loads((root / "promptform.lock").read_text())["targets"]  # type: ignore[no-any-return]
+    return locked_targets(root / "promptform.lock")
 
 
 def test_apply_generates_every_output_and_records_it(
@@ -67,19 +68,22 @@ def test_apply_generates_every_output_and_records_it(
 def test_second_apply_has_nothing_to_do(make_project: MakeProject, run_cli: RunCli) -> None:
     root = make_project(PROJECT)
     run_cli("-C", root, "apply", "--yes")
-    before = (root / "promptform.lock").read_bytes()
+    before = lock_files(root / "promptform.lock")
     result = run_cli("-C", root, "apply", "--yes")
     assert result.exit_code == 0
     assert "No changes." in result.stdout
-    assert (root / "promptform.lock").read_bytes() == before
+    assert lock_files(root / "promptform.lock") == before
 
 
 def test_lockfile_written_by_apply_is_canonical(make_project: MakeProject, run_cli: RunCli) -> None:
     root = make_project(PROJECT)
     run_cli("-C", root, "apply", "--yes")
-    text = (root / "promptform.lock").read_text()
-    assert text == dumps(read_lockfile(root / "promptform.lock"))
-    assert str(root) not in text
+    shards = lock_files(root / "promptform.lock")
+    assert sorted(shards) == ["cards.yaml.json", "hero.yaml.json"]  # one per manifest file
+    for name, data in shards.items():
+        text = data.decode("utf-8")
+        assert text == dumps(read_lockfile(root / "promptform.lock" / name))
+        assert str(root) not in text
 
 
 def test_apply_without_yes_and_without_a_terminal_refuses(
@@ -170,15 +174,16 @@ def test_a_lockfile_path_leading_outside_outputs_is_not_deleted(
     run_cli("-C", root, "apply", "--yes")
     victim = root.parent / "victim.txt"
     victim.write_text("not an output")
-    data = json.loads((root / "promptform.lock").read_text())
+    shard = root / "promptform.lock/hero.yaml.json"
+    data = json.loads(shard.read_text())
     entry = json.loads(json.dumps(data["targets"]["hero"]))
     entry["outputs"] = [{**entry["outputs"][0], "path": f"../../{victim.name}"}]
     data["targets"]["gone"] = entry
-    (root / "promptform.lock").write_text(json.dumps(data))
+    shard.write_text(json.dumps(data))
     result = run_cli("-C", root, "apply", "--yes")
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: promptform.lock: corrupt lockfile: targets.gone.outputs.0.path: "
+        "error: promptform.lock/hero.yaml.json: corrupt lockfile: targets.gone.outputs.0.path: "
         "path '../../victim.txt' contains '..'; restore it from git\n"
     )
     assert victim.read_text() == "not an output"

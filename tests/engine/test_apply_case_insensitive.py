@@ -75,3 +75,23 @@ def test_a_case_only_rename_of_a_folder_renames_the_file(tmp_path: Path, run_cli
         [entry] = locked_entries_match_disk(root).values()
         assert entry.outputs[0].path == "web/a.png"
         assert not list((root / ".promptform").glob("trash/*/*/a.png"))
+
+
+def test_a_manifest_renamed_only_in_case_keeps_its_lock_entries(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    # Its shard moves from hero.yaml.json to Hero.yaml.json, one file on this file system: the
+    # old name must not be deleted after the new one was written.
+    with case_insensitive_dir(tmp_path) as mount:
+        root = write_files(
+            mount / "repo",
+            {"promptform.toml": CONFIG, "prompts/hero.yaml": "name: hero\nprompt: A hero.\n"},
+        )
+        assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+        (root / "prompts/hero.yaml").rename(root / "prompts/Hero.yaml")
+
+        result = run_cli("-C", root, "apply", "--yes")
+
+        assert result.exit_code == 0, result.stderr
+        assert list(read_lockfile(root / "promptform.lock").targets) == ["hero"]
+        assert run_cli("-C", root, "plan", "--detailed-exitcode").exit_code == 0

@@ -8,6 +8,7 @@ from promptform.core.config import load_config
 from promptform.engine.project import load_project
 from promptform.state.lockfile import dumps, read_lockfile, write_lockfile
 from tests.support.files import MakeProject
+from tests.support.lock import lock_files
 from tests.support.plans import CONFIG, apply_everything, lock_entry
 
 FILES = {
@@ -21,13 +22,15 @@ FILES = {
 def test_lockfile_is_byte_identical_across_runs(make_project: MakeProject) -> None:
     root = make_project(FILES)
     apply_everything(root)
-    first = (root / "promptform.lock").read_bytes()
+    first = lock_files(root / "promptform.lock")
+    assert sorted(first) == ["a.yaml.json", "b.yaml.json", "c.yaml.json"]
     apply_everything(root)
-    assert (root / "promptform.lock").read_bytes() == first
+    assert lock_files(root / "promptform.lock") == first
     write_lockfile(root / "promptform.lock", read_lockfile(root / "promptform.lock"))
-    assert (root / "promptform.lock").read_bytes() == first
-    assert b"\r\n" not in first
-    assert first.endswith(b"}\n")
+    assert lock_files(root / "promptform.lock") == first
+    for shard in first.values():
+        assert b"\r\n" not in shard
+        assert shard.endswith(b"}\n")
 
 
 def test_regenerating_one_entry_changes_only_its_lines(make_project: MakeProject) -> None:
@@ -52,9 +55,9 @@ def test_regenerating_one_entry_changes_only_its_lines(make_project: MakeProject
 def test_lockfile_has_no_absolute_paths_or_base_urls(make_project: MakeProject) -> None:
     root = make_project(FILES)
     apply_everything(root)
-    text = (root / "promptform.lock").read_text()
-    assert str(root) not in text
-    assert "https://" not in text
+    for data in lock_files(root / "promptform.lock").values():
+        assert str(root).encode() not in data
+        assert b"https://" not in data
 
 
 def _entry_span(lines: list[str], address: str) -> tuple[int, int]:

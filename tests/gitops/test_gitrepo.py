@@ -3,7 +3,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from promptform.gitops.gitrepo import source_state
+from promptform.gitops.gitrepo import commit_paths, source_state
+from tests.support.files import write_files
+from tests.support.git import commit_all, init_repo
 
 
 def git(root: Path, *args: str) -> str:
@@ -37,3 +39,27 @@ def test_source_commit_is_head_and_dirty_manifests_are_listed(tmp_path: Path) ->
 def test_a_repository_without_commits_has_no_source_commit(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
     assert source_state(tmp_path, ["prompts"]).commit is None
+
+
+def test_commit_paths_records_a_file_that_became_a_directory(tmp_path: Path) -> None:
+    # The lock of version 1 becoming its directory of shards, beside an output with a non-ASCII
+    # name, and a change the user staged that must stay out of the commit.
+    repo = init_repo(tmp_path / "repo")
+    write_files(repo, {"promptform.lock": "{}\n", "notes.txt": "a\n", "generated/old.png": "o"})
+    commit_all(repo, "version 1")
+    (repo / "promptform.lock").unlink()
+    write_files(repo, {"promptform.lock/a.yaml.json": "{}\n", "generated/ü.png": "new"})
+    (repo / "generated/old.png").unlink()
+    (repo / "notes.txt").write_text("staged\n")
+    git(repo, "add", "notes.txt")
+    paths = [repo / "promptform.lock", repo / "generated/ü.png", repo / "generated/old.png"]
+
+    assert commit_paths(repo, paths, "results") is not None
+
+    committed = git(repo, "ls-tree", "-r", "--name-only", "-z", "HEAD").split("\0")
+    assert [name for name in committed if name] == [
+        "generated/ü.png",
+        "notes.txt",
+        "promptform.lock/a.yaml.json",
+    ]
+    assert git(repo, "status", "--porcelain") == "M  notes.txt"

@@ -84,7 +84,11 @@ def merge_feature(origin: Path) -> str:
 
 
 def lock_at(repo: Path, ref: str) -> dict[str, dict[str, object]]:
-    return json.loads(git(repo, "show", f"{ref}:promptform.lock"))["targets"]  # type: ignore[no-any-return]
+    """Every entry committed in the shards of promptform.lock at `ref`."""
+    targets: dict[str, dict[str, object]] = {}
+    for shard in git(repo, "ls-tree", "-r", "--name-only", ref, "--", "promptform.lock/").split():
+        targets.update(json.loads(git(repo, "show", f"{ref}:{shard}"))["targets"])
+    return targets
 
 
 def changed_files(repo: Path, ref: str) -> list[str]:
@@ -109,7 +113,8 @@ def test_apply_pushes_exactly_the_changed_outputs_and_lock_entries(
         for address in changed
         for output in after[address]["outputs"]  # type: ignore[attr-defined]
     )
-    assert sorted(changed_files(origin, "main")) == sorted([*outputs, "promptform.lock"])
+    shards = ["promptform.lock/cards.yaml.json", "promptform.lock/hero.yaml.json"]
+    assert sorted(changed_files(origin, "main")) == sorted([*outputs, *shards])
     assert all(entry["source_commit"] == merged for entry in (after[a] for a in changed))
 
     message = git(origin, "log", "-1", "--format=%B", "main")
@@ -160,7 +165,7 @@ def test_a_concurrent_push_is_rebased_onto_and_retried(origin: Path, run_cli: Ru
     )
     assert git(origin, "rev-parse", "main^") == concurrent
     assert git(origin, "show", "main:notes.txt") == "pushed while apply ran"
-    assert "promptform.lock" in changed_files(origin, "main")
+    assert "promptform.lock/hero.yaml.json" in changed_files(origin, "main")
 
 
 def test_lockfile_changes_on_both_sides_merge_during_the_rebase(
@@ -181,7 +186,9 @@ def test_lockfile_changes_on_both_sides_merge_during_the_rebase(
     final = lock_at(origin, "main")
     assert final["logo"] == logo
     assert final["hero"]["request"]["prompt"] == "A brighter hero image."  # type: ignore[index]
-    assert git(origin, "show", "main", "--format=", "--name-only").count("promptform.lock") == 1
+    committed = git(origin, "show", "main", "--format=", "--name-only").splitlines()
+    assert "promptform.lock/hero.yaml.json" in committed
+    assert "promptform.lock/logo.yaml.json" not in committed
 
 
 def test_a_conflicting_concurrent_apply_fails_clearly_and_keeps_the_commit(
@@ -273,7 +280,11 @@ def test_a_deleted_target_commits_the_removal(origin: Path, run_cli: RunCli) -> 
     git(ci, "rm", "-q", "prompts/logo.yaml")
     git(ci, "commit", "-q", "-m", "No logo")
     assert run_cli("-C", ci, "apply", "--yes", "--commit").exit_code == 0
-    assert sorted(changed_files(ci, "HEAD")) == [f"generated/{logo}", "promptform.lock"]
+    assert sorted(changed_files(ci, "HEAD")) == [
+        f"generated/{logo}",
+        "promptform.lock/logo.yaml.json",  # the shard is deleted with its last entry
+    ]
+    assert not (ci / "promptform.lock/logo.yaml.json").exists()
     assert "Deleted:\n- logo" in git(ci, "log", "-1", "--format=%B")
 
 
@@ -333,6 +344,5 @@ def test_a_rebase_renames_the_source_commit_it_rewrote(origin: Path, run_cli: Ru
     assert rewritten != unpushed
     assert git(origin, "log", "-1", "--format=%s", "main^") == "Brighter hero"
     assert f"Source-Commit: {rewritten}" in git(origin, "log", "-1", "--format=%B", "main")
-    lock = json.loads(git(origin, "show", "main:promptform.lock"))
-    assert lock["targets"]["hero"]["source_commit"] == rewritten
+    assert lock_at(origin, "main")["hero"]["source_commit"] == rewritten
     assert git(local, "status", "--porcelain") == ""

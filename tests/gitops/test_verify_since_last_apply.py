@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 import promptform.gitops.gitrepo
 from tests.support.cli import CliResult, RunCli
 from tests.support.fake_github_api import FakeGitHub
+from tests.support.lock import locked_targets
 
 CONFIG = '[promptform]\ndefault_provider = "offline"\n\n[defaults]\nsize = "1024x1024"\n'
 
@@ -59,12 +61,20 @@ class History:
         return self.git("rev-parse", "HEAD")
 
     def lock(self) -> dict[str, object]:
-        data = json.loads((self.root / "promptform.lock").read_text())
-        assert isinstance(data, dict)
-        return data
+        return {"targets": locked_targets(self.root / "promptform.lock"), "version": 2}
 
     def commit_lock(self, lock: dict[str, object], message: str) -> str:
-        return self.commit("promptform.lock", json.dumps(lock, indent=2) + "\n", message)
+        """Commit `lock` as apply lays it out: each entry in the shard of its manifest file."""
+        shutil.rmtree(self.root / "promptform.lock", ignore_errors=True)
+        targets = lock["targets"]
+        assert isinstance(targets, dict)
+        shards = {f"{address}.yaml": {address: entry} for address, entry in targets.items()}
+        for name, entries in (shards or {"no-manifest": {}}).items():  # empty: still a change
+            shard = {"targets": entries, "version": 2}
+            self.write(f"promptform.lock/{name}.json", json.dumps(shard, indent=2) + "\n")
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
 
 
 @pytest.fixture

@@ -206,7 +206,7 @@ def test_report_writes_a_self_contained_folder(repo: Path, run_cli: RunCli, tmp_
 def test_report_copies_no_file_from_outside_outputs_dir(
     repo: Path, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    lockfile = repo / "promptform.lock"
+    lockfile = repo / "promptform.lock/hero.yaml.json"
     data = json.loads(lockfile.read_text())
     outside = repo.parent / "private.png"
     outside.write_bytes((repo / "generated/hero-1.png").read_bytes())

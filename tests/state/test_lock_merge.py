@@ -210,3 +210,61 @@ def test_the_driver_names_targets_sharing_an_output_path(run_cli: RunCli, tmp_pa
     result = run_cli("lock", "merge", base, ours, theirs)
     assert result.exit_code == 1
     assert "2 target(s) record the same output path: a, b" in result.stderr
+
+
+SHARD = "promptform.lock/shop.yaml.json"
+
+
+@pytest.fixture
+def sharded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository whose lock is a directory of shards, with init's attributes and the driver."""
+    root = init_repo(tmp_path / "sharded")
+    (root / ".gitattributes").write_text(
+        "promptform.lock/** merge=promptform\npromptform.lock merge=promptform\n"
+    )
+    (root / "promptform.lock").mkdir()
+    write(root / SHARD, lock(**{"shop/a": "a1", "shop/d": "d1"}))
+    commit_all(root, "base")
+    enable_merge_driver(root, monkeypatch)
+    return root
+
+
+def test_git_merges_two_branches_changing_one_shard_entry_by_entry(sharded: Path) -> None:
+    # Neighbouring additions to the same manifest file's shard: a line conflict for plain git.
+    git(sharded, "switch", "-q", "-c", "feature")
+    write(sharded / SHARD, lock(**{"shop/a": "a1", "shop/b": "b1", "shop/d": "d1"}))
+    commit_all(sharded, "feature: b")
+    git(sharded, "switch", "-q", "main")
+    write(sharded / SHARD, lock(**{"shop/a": "a1", "shop/c": "c1", "shop/d": "d1"}))
+    commit_all(sharded, "main: c")
+
+    git(sharded, "merge", "-q", "--no-edit", "feature")
+
+    merged = lock(**{"shop/a": "a1", "shop/b": "b1", "shop/c": "c1", "shop/d": "d1"})
+    assert (sharded / SHARD).read_text() == dumps(merged)
+    assert loads((sharded / SHARD).read_text(), SHARD).version == 2
+    assert git(sharded, "status", "--porcelain") == ""
+
+
+def test_git_reports_one_target_changed_on_both_sides_in_its_shard(sharded: Path) -> None:
+    git(sharded, "switch", "-q", "-c", "feature")
+    write(sharded / SHARD, lock(**{"shop/a": "feature", "shop/d": "d1"}))
+    commit_all(sharded, "feature: a")
+    git(sharded, "switch", "-q", "main")
+    write(sharded / SHARD, lock(**{"shop/a": "main", "shop/d": "d1"}))
+    commit_all(sharded, "main: a")
+
+    result = git(sharded, "merge", "--no-edit", "feature", check=False)
+
+    assert f"CONFLICT (content): Merge conflict in {SHARD}" in result
+    assert "<<<<<<< ours" in (sharded / SHARD).read_text()
+
+
+def test_a_merged_single_file_of_version_1_stays_version_1() -> None:
+    old = Lockfile(version=1, targets=lock(a="a1").targets)
+    ours = Lockfile(version=1, targets=lock(a="a1", b="b1").targets)
+    theirs = Lockfile(version=1, targets=lock(a="a2").targets)
+    result = merge_lockfiles(old, ours, theirs)
+    assert loads(result.text, "promptform.lock") == Lockfile(
+        version=1, targets=lock(a="a2", b="b1").targets
+    )

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from promptform.core.config import Config, load_config
+from promptform.engine.plan import lock_shards
 from promptform.engine.project import Project, load_project
 from promptform.manifests.targets import Target
 from promptform.state.lockfile import (
@@ -72,7 +73,7 @@ def apply_everything(root: Path) -> tuple[Project, Lockfile]:
         lockfile = Lockfile(
             targets={target.address: lock_entry(target, config) for target in project.targets}
         )
-    write_lockfile(config.lockfile, lockfile)
+    write_lockfile(config.lockfile, lockfile, lock_shards(project))
     return load_project(config), lockfile
 
 

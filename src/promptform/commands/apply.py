@@ -12,20 +12,22 @@ from pathlib import Path
 from promptform.commands.rescued import offer_rescued, record_rescued
 from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
-from promptform.core.errors import PromptformError
+from promptform.core.errors import PromptformError, display_path
 from promptform.core.output import Output
 from promptform.engine.apply import check_budget, run_apply
 from promptform.engine.apply_model import ApplyOptions, ApplyReport
 from promptform.engine.apply_progress import BarProgress, LineProgress
 from promptform.engine.base_config import BaseConfig, pin_to_base
 from promptform.engine.credentials import require_keys
-from promptform.engine.plan import compute_plan
+from promptform.engine.plan import compute_plan, lock_shards
 from promptform.engine.plan_format import count_text, format_text
 from promptform.engine.plan_model import Plan, PlanOptions
+from promptform.engine.project import Project
 from promptform.engine.pull_request_budget import check_pull_request_budget, describe_spent
 from promptform.engine.saved_plan import check_fresh, load_saved_plan
 from promptform.gitops.gitrepo import source_state
 from promptform.state.apply_lock import apply_lock
+from promptform.state.lockfile import Lockfile
 from promptform.state.lockfile_writer import LockfileWriter
 
 Confirm = Callable[[str], bool]
@@ -51,22 +53,25 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
     with apply_lock(config.state_dir):
         if request.plan_file is not None:
             saved = load_saved_plan(request.plan_file)
-            _, lockfile, plan = compute_plan(config, saved.options)
+            project, lockfile, plan = compute_plan(config, saved.options)
             check_fresh(saved, plan)
             require_keys(config, plan, os.environ)
+            writer = _tidy_lock(config, project, lockfile, output)
         else:
-            _, lockfile, plan = compute_plan(config, request.plan_options)
+            project, lockfile, plan = compute_plan(config, request.plan_options)
+            writer = _tidy_lock(config, project, lockfile, output)
             # Images already paid for one of these exact requests are recorded, not bought again;
             # the plan is made again only then. (A saved plan is applied as it was reviewed: there
             # they are only offered.)
             if record_rescued(config, output, plan):
-                _, lockfile, plan = compute_plan(config, request.plan_options)
+                project, lockfile, plan = compute_plan(config, request.plan_options)
+                writer = LockfileWriter(config.lockfile, lockfile, lock_shards(project))
             # Before the plan is shown and approved: a missing key found after is a wasted review.
             require_keys(config, plan, os.environ)
             output.result(format_text(plan, color=output.color))
             offer_rescued(config, output, plan)
             if not plan.has_changes:
-                return EXIT_OK
+                return _publish_layout(config, output, request, writer)
             if not request.yes:
                 if confirm is None:
                     raise PromptformError(
@@ -78,7 +83,7 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
                     return EXIT_OK
         if not plan.has_changes:
             output.info("No changes.")
-            return EXIT_OK
+            return _publish_layout(config, output, request, writer)
         config = config.with_provider(plan.options.provider)
         check_budget(plan, config, request.options)
         if base is not None:
@@ -87,7 +92,6 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
         progress = (
             BarProgress(output.stderr) if _is_tty(output.stderr) else LineProgress(output.stderr)
         )
-        writer = LockfileWriter(config.lockfile, lockfile)
         try:
             report = run_apply(config, plan, writer, progress, options, os.environ)
         finally:
@@ -95,6 +99,34 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
         code = _summarise(report, config, output)
         # Still under the lock: a rebase rewrites the lockfile that another apply would write.
         return _publish(config, output, request, report, code)
+
+
+def _tidy_lock(
+    config: Config, project: Project, lockfile: Lockfile, output: Output
+) -> LockfileWriter:
+    """Before apply writes anything: convert a version 1 lockfile into shards, and move the
+    entries of renamed or moved manifest files to their new shards. Neither changes an entry."""
+    writer = LockfileWriter(config.lockfile, lockfile, lock_shards(project))
+    writer.relocate()
+    if writer.migrated:
+        shown = display_path(config.lockfile, config.root)
+        output.info(
+            f"{shown} is now a directory with one lock file per manifest (lock version 2); "
+            f"commit it whole (`git add --all {shown}`)"
+        )
+    return writer
+
+
+def _publish_layout(
+    config: Config, output: Output, request: ApplyRequest, writer: LockfileWriter
+) -> int:
+    """Nothing to generate, yet the lock was converted or re-sharded: commit that when asked, or a
+    CI checkout would convert it again on every run and never keep it."""
+    if (writer.migrated or writer.relocated) and (request.commit or request.push):
+        from promptform.gitops.publish import publish
+
+        publish(config, output, push_too=request.push)
+    return EXIT_OK
 
 
 def _check_pull_request_budget(

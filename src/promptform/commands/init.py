@@ -23,7 +23,8 @@ SCAFFOLD = {
     "github/workflows/promptform-generate.yml": ".github/workflows/promptform-generate.yml",
     "github/actions/promptform/action.yml": ".github/actions/promptform/action.yml",
 }
-MERGE_ATTRIBUTE = "promptform.lock merge=promptform"
+# The lock's shards, and the single file of a lock that apply has not converted yet.
+MERGE_ATTRIBUTES = ("promptform.lock/** merge=promptform", "promptform.lock merge=promptform")
 MERGE_DRIVER_COMMAND = 'git config merge.promptform.driver "promptform lock merge %O %A %B"'
 SCHEMA_PATH = "schema/manifest.schema.json"
 # The workflows install exactly the promptform that wrote them: a new release reaches the jobs
@@ -68,10 +69,13 @@ def init(directory: Path, output: Output) -> int:
 
 
 def _add_merge_attribute(path: Path) -> bool:
-    """Append the lockfile's merge attribute to an existing .gitattributes that lacks it."""
+    """Append the lockfile's merge attributes an existing .gitattributes lacks."""
     text = path.read_text(encoding="utf-8")
-    if any(line.split() == MERGE_ATTRIBUTE.split() for line in text.splitlines()):
+    present = [line.split() for line in text.splitlines()]
+    missing = [line for line in MERGE_ATTRIBUTES if line.split() not in present]
+    if not missing:
         return False
     separator = "" if not text or text.endswith("\n") else "\n"
-    path.write_text(f"{text}{separator}{MERGE_ATTRIBUTE}\n", encoding="utf-8", newline="\n")
+    added = "".join(f"{line}\n" for line in missing)
+    path.write_text(f"{text}{separator}{added}", encoding="utf-8", newline="\n")
     return True

@@ -1,4 +1,5 @@
-"""`promptform lock merge BASE OURS THEIRS`: the git merge driver for promptform.lock."""
+"""`promptform lock merge BASE OURS THEIRS`: the git merge driver for a shard of promptform.lock
+(or the single file of a lock not converted yet)."""
 
 from __future__ import annotations
 

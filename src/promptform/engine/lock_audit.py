@@ -21,18 +21,22 @@ from promptform.core.config import Config, load_config
 from promptform.core.errors import PromptformError
 from promptform.engine.project import load_project
 from promptform.gitops.gitrepo import blob_at, export_tree, first_parent, repo_path
+from promptform.gitops.lock_history import lockfile_at
 from promptform.manifests.targets import Target
 from promptform.state.drift import LFS_POINTER_PREFIX
-from promptform.state.lockfile import Lockfile, loads
+from promptform.state.lockfile import Lockfile
 
 _LFS_OID = re.compile(rb"^oid sha256:([0-9a-f]{64})$", re.MULTILINE)
 
 
 def touches_only_results(config: Config, paths: Sequence[str]) -> bool:
-    """Whether every one of the repository `paths` is the lockfile or under the outputs directory."""
+    """Whether every one of the repository `paths` is the lockfile (a shard of it, or the single
+    file of version 1) or under the outputs directory."""
     lockfile = repo_path(config.root, config.lockfile)
     outputs = repo_path(config.root, config.outputs_dir)
-    return bool(paths) and all(path == lockfile or _under(path, outputs) for path in paths)
+    return bool(paths) and all(
+        path == lockfile or _under(path, lockfile) or _under(path, outputs) for path in paths
+    )
 
 
 def unexplained_changes(config: Config, sha: str, paths: Sequence[str]) -> list[str]:
@@ -119,12 +123,9 @@ def _targets_at(config: Config, sha: str) -> dict[str, Target] | str:
 
 
 def _lock_at(root: Path, sha: str, path: str) -> Lockfile | None:
-    data = blob_at(root, sha, path)
-    if data is None:
-        return Lockfile()
     try:
-        return loads(data.decode("utf-8"), path)
-    except (UnicodeDecodeError, PromptformError):
+        return lockfile_at(root, sha, path)
+    except PromptformError:
         return None
 
 

@@ -28,7 +28,12 @@ from promptform.manifests.addresses import (
 )
 from promptform.manifests.targets import Target
 from promptform.state.drift import Drift, check_drift, detect_outputs_dir_change
-from promptform.state.lockfile import LockEntry, Lockfile, lockfile_hash, read_lockfile
+from promptform.state.lockfile import (
+    LockEntry,
+    Lockfile,
+    read_lock_state,
+    shards_of,
+)
 
 # Request fields named first in reasons, in this order; any others follow alphabetically.
 _FIELD_ORDER = ("prompt", "model", "size", "quality", "n")
@@ -42,9 +47,9 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
     """Load the project and lockfile, check drift, and plan. Reads files; never writes but the cache."""
     config = config.with_provider(options.provider)
     project = load_project(config, use_cache=True)
-    # Hash before reading: if the lockfile changes in between, a saved plan looks stale, not fresh.
-    lock_hash = lockfile_hash(config.lockfile)
-    lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
+    # The hash is of the very bytes parsed, so a saved plan pins exactly the lock it was made from.
+    state = read_lock_state(config.lockfile, display_path(config.lockfile, config.root))
+    lockfile, lock_hash = state.lockfile, state.hash
     in_scope = selected_addresses(project.targets, lockfile, options.targets, config)
     targets = project.by_address()
     entries = {
@@ -56,6 +61,13 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
     plan = make_plan(project, lockfile, options, drift, lock_hash)
     moved = detect_outputs_dir_change(config, lockfile.targets)
     return project, lockfile, dataclasses.replace(plan, outputs_dir_change=moved)
+
+
+def lock_shards(project: Project) -> dict[str, str]:
+    """address -> the shard of promptform.lock its entry belongs in: its manifest file's."""
+    config = project.config
+    prompts_dir = display_path(config.prompts_dir, config.root)
+    return shards_of(((target.address, target.file) for target in project.targets), prompts_dir)
 
 
 def make_plan(

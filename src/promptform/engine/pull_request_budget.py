@@ -13,7 +13,6 @@ adopted from .promptform/rescued/ were.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError
@@ -22,14 +21,9 @@ from promptform.engine.base_config import BaseConfig
 from promptform.engine.plan import BudgetExceededError
 from promptform.engine.plan_format import count_text
 from promptform.engine.plan_model import Summary
-from promptform.gitops.gitrepo import (
-    blob_at,
-    file_history,
-    is_shallow_clone,
-    merge_base,
-    repo_path,
-)
-from promptform.state.lockfile import LockEntry, Lockfile, loads, read_lockfile
+from promptform.gitops.gitrepo import is_shallow_clone, merge_base, repo_path
+from promptform.gitops.lock_history import lock_history, lockfile_at
+from promptform.state.lockfile import LockEntry, Lockfile, read_lockfile
 
 FREE_KINDS = ("offline",)
 ADOPTED_KIND, RESCUED_SOURCE = "adopted", "rescued"
@@ -114,14 +108,11 @@ def spent_on_pull_request(config: Config, base: BaseConfig) -> Spent:
             "generated cannot be counted; pass the branch the pull request is based on"
         )
     lock_path = repo_path(root, config.lockfile)
-    already_there = _generations(_lockfile_at(root, fork, lock_path))
+    already_there = _generations(lockfile_at(root, fork, lock_path))
     already_there |= _generations(
-        _lockfile_at(root, base.commit, repo_path(root, base.config.lockfile))
+        lockfile_at(root, base.commit, repo_path(root, base.config.lockfile))
     )
-    lockfiles = [
-        _parsed(version.data, f"{lock_path} at {version.commit[:12]}")
-        for version in file_history(root, lock_path, since=fork, every_branch=True)
-    ]
+    lockfiles = lock_history(root, lock_path, since=fork, every_branch=True)
     lockfiles.append(read_lockfile(config.lockfile))
     # Each generation once, at the highest cost any version of its entry records.
     costs: dict[tuple[str, ...], tuple[int, float | None, str]] = {}
@@ -142,16 +133,6 @@ def spent_on_pull_request(config: Config, base: BaseConfig) -> Spent:
         cost_usd=None if unpriced else sum(cost or 0.0 for _, cost, _ in costs.values()),
         unpriced_model=unpriced,
     )
-
-
-def _lockfile_at(root: Path, commit: str, path: str) -> Lockfile:
-    data = blob_at(root, commit, path)
-    return Lockfile() if data is None else _parsed(data, f"{path} at {commit[:12]}")
-
-
-def _parsed(data: bytes, shown: str) -> Lockfile:
-    # Undecodable bytes become U+FFFD and fail as a corrupt lockfile, naming the commit.
-    return loads(data.decode("utf-8", errors="replace"), shown)
 
 
 def _generations(lockfile: Lockfile) -> set[tuple[str, ...]]:

@@ -12,7 +12,7 @@ import shlex
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import git
 
@@ -58,12 +58,6 @@ def _relative(path: Path, top: Path) -> str | None:
 
 class GitHistoryError(PromptformError):
     """A commit-ish that does not name a commit, or history that cannot be read."""
-
-
-@dataclass(frozen=True)
-class FileVersion:
-    commit: str
-    data: bytes
 
 
 def _open(root: Path, missing: Callable[[Path], PromptformError] | None = None) -> git.Repo:
@@ -171,10 +165,33 @@ def blob_at(root: Path, commit: str, path: str) -> bytes | None:
         return bytes(blob.data_stream.read())
 
 
-def file_history(
+# What a path holds in a commit: a blob's bytes, or the blobs of a tree by their path inside it.
+Files = bytes | dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class FilesVersion:
+    commit: str
+    files: Files
+
+
+def files_at(root: Path, commit: str, path: str) -> Files | None:
+    """What repository path `path` holds at `commit` (a file or a directory); None when nothing."""
+    with _open(root) as repo:
+        try:
+            item = repo.commit(commit).tree / path
+        except KeyError:
+            return None
+        except (git.BadName, ValueError):
+            raise GitHistoryError(f"'{commit}' is not a commit in this repository") from None
+        return _contents(item, {})
+
+
+def files_history(
     root: Path, path: str, since: str | None = None, every_branch: bool = False
-) -> list[FileVersion]:
-    """Every committed version of `path`, newest first; with `since`, only commits after it.
+) -> list[FilesVersion]:
+    """Every committed version of `path` (a file or a directory), newest first; with `since`, only
+    commits after it.
 
     `since` excludes the commit itself and its ancestors (`since..HEAD`), so a version that was
     already there at `since` is not included. With `every_branch`, versions on a merged branch are
@@ -193,14 +210,37 @@ def file_history(
             raise GitHistoryError(
                 f"cannot read the history of {path}: {exc.stderr.strip()}"
             ) from None
+        read: dict[str, bytes] = {}  # blob sha -> bytes: most files are the same in most versions
         versions = []
         for commit in hashes:
             try:
-                blob = repo.commit(commit).tree / path
+                item = repo.commit(commit).tree / path
             except KeyError:  # deleted in that commit
                 continue
-            versions.append(FileVersion(commit, bytes(blob.data_stream.read())))
+            files = _contents(item, read)
+            if files is not None:
+                versions.append(FilesVersion(commit, files))
         return versions
+
+
+def _contents(item: git.Object, read: dict[str, bytes]) -> Files | None:
+    if isinstance(item, git.Blob):
+        return _blob_bytes(item, read)
+    if isinstance(item, git.Tree):
+        prefix = len(str(item.path)) + 1
+        return {
+            str(blob.path)[prefix:]: _blob_bytes(blob, read)
+            for blob in item.traverse()
+            if isinstance(blob, git.Blob)
+        }
+    return None
+
+
+def _blob_bytes(blob: git.Blob, read: dict[str, bytes]) -> bytes:
+    data = read.get(blob.hexsha)
+    if data is None:
+        data = read[blob.hexsha] = bytes(blob.data_stream.read())
+    return data
 
 
 # --- publishing: `apply --commit/--push` -------------------------------------------------------
@@ -294,15 +334,24 @@ def commit_paths(root: Path, paths: Sequence[Path], message: str) -> str | None:
             return None
         tracked = set(_run(repo, "ls-files", "-z", "--", *relative).split("\0")) - {""}
         # `git add` refuses a path that is neither on disk nor tracked; such a path has nothing
-        # to record anyway (an output deleted before it was ever committed).
+        # to record anyway (an output deleted before it was ever committed). A directory (the
+        # lock's shards) is tracked when files under it are.
+        tracked |= {str(folder) for path in tracked for folder in PurePosixPath(path).parents}
         present = [rel for rel in relative if rel in tracked or (top / rel).exists()]
         if not present:
             return None
         _run(repo, "add", "--all", "--", *present)
-        if not _run(repo, "diff", "--cached", "--name-only", "HEAD", "--", *present):
+        names = _run(
+            repo, "diff", "--cached", "--no-renames", "--name-only", "-z", "HEAD", "--", *present
+        )
+        staged = [name for name in names.split("\0") if name]
+        if not staged:
             return None
+        # Each changed file by name: `git commit -- DIR` fails where DIR was a file in HEAD (the
+        # lock of version 1 becoming its directory of shards); that file's removal comes along.
+        changed = [path for path in staged if not (top / path).is_dir()]
         # --only: other changes the user staged stay staged and out of this commit.
-        _run(repo, "commit", "--quiet", "--no-verify", "--only", "-m", message, "--", *present)
+        _run(repo, "commit", "--quiet", "--no-verify", "--only", "-m", message, "--", *changed)
         return repo.head.commit.hexsha
 
 

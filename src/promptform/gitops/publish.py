@@ -24,7 +24,6 @@ from promptform.gitops.gitrepo import (
     Upstream,
     amend_head,
     commit_paths,
-    file_at_head,
     head_commit,
     head_message,
     path_in_repo,
@@ -33,7 +32,8 @@ from promptform.gitops.gitrepo import (
     source_state,
     upstream,
 )
-from promptform.state.lockfile import LockEntry, Lockfile, loads, read_lockfile, write_lockfile
+from promptform.gitops.lock_history import lockfile_at
+from promptform.state.lockfile import LockEntry, Lockfile, read_lockfile, write_lockfile
 
 PUSH_ATTEMPTS = 5
 BACKOFF_SECONDS = 1.0  # doubled after each rejection, plus jitter so racing runners spread out
@@ -110,15 +110,13 @@ def commit_message(changes: LockChanges, source_commit: str | None) -> str:
 
 def commit_results(config: Config, output: Output) -> str | None:
     """Commit the outputs and lockfile entries that differ from HEAD; the sha, or None if none."""
-    head_bytes = file_at_head(config.lockfile)
     shown = display(config)
-    before = loads(head_bytes.decode("utf-8"), f"HEAD:{shown}") if head_bytes else Lockfile()
+    before = _lock_at_head(config, shown)
     after = read_lockfile(config.lockfile, shown)
     changes = lock_changes(before, after)
-    if not changes.addresses:
-        output.info("Nothing to commit: the lockfile matches HEAD.")
-        return None
     source = source_state(config.root, []).commit
+    if not changes.addresses:
+        return _commit_layout(config, output, source)
     message = commit_message(changes, source)
     sha = commit_paths(config.root, changed_paths(config, before, after), message)
     if sha is None:
@@ -127,6 +125,29 @@ def commit_results(config: Config, output: Output) -> str | None:
     subject = message.splitlines()[0]
     output.info(f"Committed {len(changes.addresses)} target(s) as {sha[:12]}: {subject}")
     return sha
+
+
+def _commit_layout(config: Config, output: Output, source: str | None) -> str | None:
+    """The same entries as HEAD, maybe in other files: a converted lockfile of version 1, or
+    entries moved to the shard of their renamed manifest file. Committed alone if so."""
+    message = (
+        f"promptform apply: lock entries in the shards of their manifest files {SKIP_CI}\n\n"
+        f"{SOURCE_PREFIX}{source or 'none (not committed)'}\n"
+    )
+    sha = commit_paths(config.root, [config.lockfile], message)
+    if sha is None:
+        output.info("Nothing to commit: the lockfile matches HEAD.")
+        return None
+    output.info(f"Committed the lockfile's new layout as {sha[:12]}: {message.splitlines()[0]}")
+    return sha
+
+
+def _lock_at_head(config: Config, shown: str) -> Lockfile:
+    """The lock HEAD holds (either layout): a migration shows as the same entries, not a change."""
+    head = source_state(config.root, []).commit
+    if head is None:
+        return Lockfile()
+    return lockfile_at(config.root, head, path_in_repo(config.lockfile), f"HEAD:{shown}")
 
 
 def push_results(
@@ -207,7 +228,9 @@ def _merge_driver_config(config: Config, scratch: str) -> dict[str, str]:
     and for a lockfile that is not named promptform.lock.
     """
     attributes = Path(scratch) / "attributes"
-    attributes.write_text(f"/{path_in_repo(config.lockfile)} merge=promptform\n")
+    # The directory's shards, and the single file of a lock not migrated yet.
+    lock = path_in_repo(config.lockfile)
+    attributes.write_text(f"/{lock} merge=promptform\n/{lock}/** merge=promptform\n")
     driver = f"{shlex.quote(sys.executable)} -m promptform lock merge %O %A %B"
     return {
         "core.attributesFile": str(attributes),

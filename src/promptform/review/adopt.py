@@ -17,6 +17,7 @@ from promptform.core.config import Config
 from promptform.core.errors import PromptformError, display_path
 from promptform.core.images import ImageError, ImageInfo, check_format
 from promptform.core.paths import path_key
+from promptform.engine.plan import lock_shards
 from promptform.engine.project import load_project
 from promptform.gitops.gitrepo import source_state
 from promptform.manifests.targets import Target
@@ -60,7 +61,8 @@ def adopt(
 
     `lock_held`: the caller (apply) already holds the apply lock, which is not re-entrant.
     """
-    targets = load_project(config).by_address()
+    project = load_project(config)
+    targets = project.by_address()
     target = _find_target(targets, address)
     images = _read_images(target, files)
     warnings = _size_warnings(target, files, images)
@@ -72,7 +74,7 @@ def adopt(
         )
     with contextlib.nullcontext() if lock_held else apply_lock(config.state_dir):
         lockfile = read_lockfile(config.lockfile, display_path(config.lockfile, config.root))
-        writer = LockfileWriter(config.lockfile, lockfile)
+        writer = LockfileWriter(config.lockfile, lockfile, lock_shards(project))
         # An entry still recording one of these paths (its move not applied yet) keeps its image.
         claims = {path_key(path): {address} for path in target.outputs}
         step_aside_recorded(config.outputs_dir, writer, claims)

@@ -2,7 +2,7 @@
 generated since a commit or a date, found in the lockfile's git history.
 
 An entry counts once however many commits carry it: it is identified by address, fingerprint and
-generated_at. Summing is pure; reading the history is gitrepo's job.
+generated_at. Summing is pure; reading the history is gitops.lock_history's job.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from promptform.core.config import Config
@@ -17,7 +18,8 @@ from promptform.core.errors import PromptformError, display_path
 from promptform.engine.plan_format import format_usd
 from promptform.engine.project import load_project
 from promptform.gitops import gitrepo
-from promptform.state.lockfile import LockEntry, Lockfile, loads, read_lockfile
+from promptform.gitops.lock_history import lock_history, lockfile_at
+from promptform.state.lockfile import LockEntry, Lockfile, read_lockfile
 
 By = Literal["model", "manifest"]
 COST_JSON_VERSION = 1
@@ -123,15 +125,14 @@ def generated_since(config: Config, since: str | None) -> list[Generated]:
         return unique([current])
     path = gitrepo.repo_path(config.root, config.lockfile)
     if _DATE.match(since):
-        history = [_parse(version, path) for version in gitrepo.file_history(config.root, path)]
+        history = lock_history(config.root, path, skip_unreadable=True)
         return [
             item for item in unique([current, *history]) if item.entry.generated_at[:10] >= since
         ]
     commit = gitrepo.resolve_commit(config.root, since)
-    before = gitrepo.blob_at(config.root, commit, path)
-    known = unique([_parse(gitrepo.FileVersion(commit, before), path)]) if before else []
+    known = unique([_lock_at(config.root, commit, path)])
     old = {(item.address, item.entry.fingerprint, item.entry.generated_at) for item in known}
-    history = [_parse(version, path) for version in gitrepo.file_history(config.root, path, commit)]
+    history = lock_history(config.root, path, commit, skip_unreadable=True)
     return [
         item
         for item in unique([current, *history])
@@ -139,10 +140,10 @@ def generated_since(config: Config, since: str | None) -> list[Generated]:
     ]
 
 
-def _parse(version: gitrepo.FileVersion, path: str) -> Lockfile:
+def _lock_at(root: Path, commit: str, path: str) -> Lockfile:
     try:
-        return loads(version.data.decode("utf-8"), f"{path}@{version.commit[:7]}")
-    except (UnicodeDecodeError, PromptformError):
+        return lockfile_at(root, commit, path)
+    except PromptformError:
         # A lockfile committed mid-conflict must not hide the rest of the history.
         return Lockfile()
 

@@ -23,7 +23,7 @@ from promptform.core.pricing import request_cost
 from promptform.engine.apply import check_budget, run_apply
 from promptform.engine.apply_model import ApplyOptions, ApplyReport
 from promptform.engine.apply_progress import LineProgress
-from promptform.engine.plan import compute_plan
+from promptform.engine.plan import compute_plan, lock_shards
 from promptform.engine.plan_model import Change, Plan, PlanOptions
 from promptform.engine.project import load_project
 from promptform.gitops.gitrepo import source_state
@@ -31,6 +31,7 @@ from promptform.manifests.targets import Target
 from promptform.review.report import DirectorySnapshot, Gallery, write_report
 from promptform.review.report_html import render_html
 from promptform.state.apply_lock import apply_lock
+from promptform.state.lockfile import backup_path
 from promptform.state.lockfile_writer import LockfileWriter
 
 MARKER = ".promptform-preview"
@@ -67,7 +68,7 @@ def preview(
     copy_root = scratch / "project"
     copy_project(config, copy_root)
     copied = load_config(copy_root, copy_root / config.source.name if config.source else None)
-    _, lockfile, plan = compute_plan(
+    project, lockfile, plan = compute_plan(
         copied, PlanOptions(options.targets, provider=options.provider)
     )
     plan = with_quality(plan, options.quality, copied)
@@ -80,7 +81,7 @@ def preview(
     )
     check_budget(plan, copied, apply_options)
     with apply_lock(copied.state_dir):
-        writer = LockfileWriter(copied.lockfile, lockfile)
+        writer = LockfileWriter(copied.lockfile, lockfile, lock_shards(project))
         report = run_apply(
             copied, plan, writer, LineProgress(stderr), apply_options, environ or os.environ
         )
@@ -128,8 +129,7 @@ def copy_project(config: Config, destination: Path) -> None:
     for directory in (config.prompts_dir, config.templates_dir):
         if directory.is_dir():
             shutil.copytree(directory, destination / directory.relative_to(root), symlinks=True)
-    if config.lockfile.is_file():
-        _place(config.lockfile, destination / config.project.lockfile)
+    _copy_lock(config, destination / config.project.lockfile)
     if config.outputs_dir.is_dir():
         # Hard links, not copies: apply only ever replaces an output by renaming a new file over
         # it, so the original's inode is never written, and a large outputs folder costs nothing.
@@ -143,6 +143,17 @@ def copy_project(config: Config, destination: Path) -> None:
             source, copy = root / item.path, destination / item.path
             if source.is_file() and not copy.exists():
                 _place(source, copy)
+
+
+def _copy_lock(config: Config, destination: Path) -> None:
+    """The lock in whichever layout it is; a migration cut short leaves only the backup."""
+    source = config.lockfile
+    if source.is_dir():
+        shutil.copytree(source, destination, symlinks=True)
+    elif source.is_file():
+        _place(source, destination)
+    elif backup_path(source).is_file():
+        _place(backup_path(source), backup_path(destination))
 
 
 def _place(source: Path, destination: Path) -> None:

@@ -21,8 +21,9 @@ from promptform.core.errors import PromptformError, display_path
 from promptform.core.images import ImageError, sniff
 from promptform.engine.project import load_project
 from promptform.gitops import gitrepo
+from promptform.gitops.lock_history import lockfile_at
 from promptform.manifests.targets import Target
-from promptform.state.lockfile import LockEntry, Lockfile, loads, read_lockfile
+from promptform.state.lockfile import LockEntry, Lockfile, read_lockfile
 from promptform.state.outputs import check_inside
 
 Status = Literal["new", "changed", "unchanged", "pending", "removed"]
@@ -93,10 +94,8 @@ class GitSnapshot:
         self.outputs_path = gitrepo.repo_path(config.root, config.outputs_dir)
 
     def lockfile(self) -> Lockfile:
-        data = gitrepo.blob_at(self.root, self.commit, self.lockfile_path)
-        if data is None:
-            return Lockfile()
-        return loads(data.decode("utf-8", errors="replace"), f"{self.lockfile_path}@{self.label}")
+        shown = f"{self.lockfile_path}@{self.label}"
+        return lockfile_at(self.root, self.commit, self.lockfile_path, shown)
 
     def read_output(self, path: str) -> bytes | None:
         return gitrepo.blob_at(self.root, self.commit, f"{self.outputs_path}/{path}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptform.core.paths import path_key
-from promptform.state.lockfile import LOCK_VERSION, LockEntry, Lockfile, dumps, loads
+from promptform.state.lockfile import LockEntry, Lockfile, dumps, loads
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def merge_lockfiles(base: Lockfile, ours: Lockfile, theirs: Lockfile) -> LockMer
             del merged[address]
         sharing += group
     conflicting += sharing
-    version = max(ours.version, theirs.version, LOCK_VERSION)
+    version = max(ours.version, theirs.version)
     if not conflicting:
         return LockMerge(dumps(Lockfile(version=version, targets=merged)), ())
     groups = _conflict_groups(sorted(conflicting), ours, theirs)

@@ -1,8 +1,15 @@
 """promptform.lock: what was generated, per address. Reading, writing, and nothing else.
 
-Format: `{"version": 1, "targets": {ADDRESS: ENTRY}}`, sorted keys, 2-space indent, LF, trailing
+Layout (version 2): `promptform.lock/` is a directory of shards, one per manifest file; the entries
+of targets rendered from `prompts/marketing/hero.yaml` are in `promptform.lock/marketing/hero.yaml.json`
+(entries no manifest declares any more, until apply deletes them, in `no-manifest.json`). Two
+branches that generate images for different manifest files therefore change different files, and
+git merges them without a conflict. Version 1 is the single file this replaces: still read, and
+converted by the next apply (lock_migration.py).
+
+Each shard: `{"targets": {ADDRESS: ENTRY}, "version": 2}`, sorted keys, 2-space indent, LF, trailing
 newline, no absolute paths, base URLs or secrets: identical bytes on every machine, and an entry's
-lines change only when that entry is regenerated. Writes are atomic; a corrupt lockfile or one from a
+lines change only when that entry is regenerated. Writes are atomic; a corrupt shard or one from a
 newer promptform is an error and is never overwritten.
 """
 
@@ -10,9 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -21,7 +31,13 @@ from promptform.core.errors import Location, LockfileError
 from promptform.core.gc_pause import gc_paused
 from promptform.core.paths import relative_path_problem
 
-LOCK_VERSION = 1
+LOCK_VERSION = 2  # a directory of shards, one per manifest file
+LEGACY_LOCK_VERSION = 1  # one file holding every entry
+SHARD_SUFFIX = ".json"
+# Entries whose manifest file is unknown (their target was removed before the lock was split).
+# A manifest's shard always ends in .yaml.json or .yml.json, so this name is never one of theirs.
+NO_MANIFEST_SHARD = "no-manifest"
+BACKUP_SUFFIX = ".v1-backup"  # the single file, while a migration replaces it by the directory
 
 
 class _Frozen(BaseModel):
@@ -80,9 +96,9 @@ class LockEntry(_Frozen):
 
 
 class Lockfile(_Frozen):
-    # Only the version this promptform writes: an older number is a damaged file, a newer one is
-    # refused with an upgrade hint before validation.
-    version: int = Field(default=LOCK_VERSION, ge=LOCK_VERSION, le=LOCK_VERSION)
+    # The versions this promptform reads (a shard must be LOCK_VERSION): anything older is a damaged
+    # file, a newer one is refused with an upgrade hint before validation.
+    version: int = Field(default=LOCK_VERSION, ge=LEGACY_LOCK_VERSION, le=LOCK_VERSION)
     targets: dict[str, LockEntry] = Field(default_factory=dict)
 
     def with_entry(self, address: str, entry: LockEntry) -> Lockfile:
@@ -139,28 +155,224 @@ def _loads_explaining(text: str, shown: str) -> Lockfile:
         ) from None
 
 
+Layout = Literal["absent", "shards", "single", "backup"]
+
+
+@dataclass(frozen=True)
+class LockState:
+    """Every entry of the lock, and the shard (or shards, all with identical entries) holding each."""
+
+    lockfile: Lockfile
+    shards: Mapping[str, tuple[str, ...]]  # address -> shard names, e.g. ("marketing/hero.yaml",)
+    layout: Layout  # single and backup: version 1, not migrated yet (backup: migration cut short)
+    hash: str = "absent"  # of the bytes parsed (see `lockfile_hash`): saved plans pin it
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + BACKUP_SUFFIX)
+
+
+def shard_path(path: Path, shard: str) -> Path:
+    """The file of `shard` in the lock directory `path`, to write or delete.
+
+    The directory comes from pull requests too: a symlink in it (or the directory being one) must
+    not make apply write or delete a file elsewhere.
+    """
+    file = path / (shard + SHARD_SUFFIX)
+    if path.is_symlink() or not file.parent.resolve().is_relative_to(path.resolve()):
+        raise LockfileError(
+            f"{path.name}/{shard}{SHARD_SUFFIX} leads outside {path.name}/ through a symlink; "
+            f"make {path.name} a real directory of files (restore it from git)",
+            Location(path.name),
+        )
+    return file
+
+
+def shard_name(manifest_file: str, prompts_dir: str) -> str:
+    """The shard of a manifest file: its path under prompts_dir (both as shown, POSIX)."""
+    if prompts_dir in ("", "."):
+        return manifest_file
+    return PurePosixPath(manifest_file).relative_to(prompts_dir).as_posix()
+
+
+def shards_of(targets: Iterable[tuple[str, str]], prompts_dir: str) -> dict[str, str]:
+    """address -> shard for (address, manifest file as shown) pairs, e.g. current targets."""
+    names: dict[str, str] = {}  # a manifest file declares many targets: compute its name once
+    return {
+        address: names.get(file) or names.setdefault(file, shard_name(file, prompts_dir))
+        for address, file in targets
+    }
+
+
 def read_lockfile(path: Path, shown: str | None = None) -> Lockfile:
-    """The lockfile at `path`; an empty one when the file does not exist yet."""
+    """Every entry of the lock at `path`, in either layout; empty when there is none yet."""
+    return read_lock_state(path, shown).lockfile
+
+
+def read_lock_state(path: Path, shown: str | None = None) -> LockState:
+    """The lock at `path` and where each entry is: the shard directory, the single file of version
+    1, or that file's backup when a migration stopped after renaming it."""
     shown = shown or path.name
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return Lockfile()
+    if path.is_dir():
+        return lock_from_shards(_shard_files(path), shown)
+    backup = backup_path(path)
+    if not path.exists() and backup.is_file():
+        return _single(_read_bytes(backup), shown + BACKUP_SUFFIX, "backup")
+    raw = _read_bytes(path)
+    return _single(raw, shown, "single") if raw is not None else _EMPTY
+
+
+def lock_from_files(files: Mapping[str, bytes] | bytes | None, shown: str) -> LockState:
+    """The lock from what git holds at its path: a blob (version 1), the blobs of a tree by their
+    path inside it (version 2), or nothing."""
+    if files is None:
+        return _EMPTY
+    if isinstance(files, bytes):
+        return _single(files, shown, "single")
+    shards = {
+        name.removesuffix(SHARD_SUFFIX): data
+        for name, data in files.items()
+        if name.endswith(SHARD_SUFFIX)
+    }
+    return lock_from_shards(shards, shown)
+
+
+def lock_from_shards(shards: Mapping[str, bytes], shown: str) -> LockState:
+    """Every shard's entries in one lock; an address in two shards must have identical entries
+    there (what a crash between writing one shard and cleaning the other leaves)."""
+    targets: dict[str, LockEntry] = {}
+    where: dict[str, tuple[str, ...]] = {}
+    with gc_paused():
+        for name in sorted(shards):
+            shard_shown = f"{shown}/{name}{SHARD_SUFFIX}"
+            for address, entry in _parse_shard(shards[name], shard_shown).targets.items():
+                found = where.get(address)
+                if found is None:
+                    targets[address] = entry
+                    where[address] = (name,)
+                elif targets[address] == entry:
+                    where[address] = (*found, name)
+                else:
+                    raise _recorded_twice(address, f"{shown}/{found[0]}{SHARD_SUFFIX}", shard_shown)
+    return LockState(Lockfile(targets=targets), where, "shards", _shards_hash(shards))
+
+
+def _recorded_twice(address: str, first: str, second: str) -> LockfileError:
+    return LockfileError(
+        f"`{address}` is recorded differently in {first} and {second}; keep the entry in the "
+        "shard of the manifest file that declares it, delete it from the other file "
+        "(or restore both from git), then run `promptform plan`",
+        Location(second),
+    )
+
+
+def _parse_shard(raw: bytes, shown: str) -> Lockfile:
+    shard = _parse(raw, shown)
+    if shard.version != LOCK_VERSION:
+        raise LockfileError(
+            f"corrupt lockfile: a shard must be version {LOCK_VERSION}, this one says "
+            f"{shard.version}; restore it from git (`git checkout -- {shown}`)",
+            Location(shown, 1),
+        )
+    return shard
+
+
+def _single(raw: bytes | None, shown: str, layout: Layout) -> LockState:
+    if raw is None:
+        return _EMPTY
+    with gc_paused():
+        lockfile = _parse(raw, shown)
+    targets = dict.fromkeys(lockfile.targets, ())
+    return LockState(lockfile, targets, layout, hashlib.sha256(raw).hexdigest())
+
+
+def _parse(raw: bytes, shown: str) -> Lockfile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LockfileError("corrupt lockfile: not UTF-8", Location(shown)) from None
-    with gc_paused():
-        return loads(text, shown)
+    return loads(text, shown)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _shard_files(directory: Path) -> dict[str, bytes]:
+    """Every shard in the lock directory by name; temp files of a write cut short are not shards."""
+    found: dict[str, bytes] = {}
+    # os.walk, not Path.rglob: a no-op plan on 10,000 targets lists a thousand shards.
+    for folder, _, files in os.walk(directory):
+        under = Path(folder)
+        prefix = under.relative_to(directory).as_posix()
+        for file in files:
+            path = under / file
+            if file.endswith(SHARD_SUFFIX) and path.is_file():
+                name = file if prefix == "." else f"{prefix}/{file}"
+                found[name.removesuffix(SHARD_SUFFIX)] = path.read_bytes()
+    return found
+
+
+_EMPTY = LockState(Lockfile(), {}, "absent")
 
 
 def lockfile_hash(path: Path) -> str:
-    """sha256 of the lockfile's bytes ('absent' when there is none): saved plans pin this."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        return "absent"
+    """A hash of the whole lock ('absent' when there is none): saved plans pin it.
+
+    For the directory it covers every shard's name and bytes; for the single file (or its backup,
+    which holds the same bytes) it is the file's sha256.
+    """
+    if path.is_dir():
+        return _shards_hash(_shard_files(path))
+    for candidate in (path, backup_path(path)):
+        data = _read_bytes(candidate)
+        if data is not None:
+            return hashlib.sha256(data).hexdigest()
+    return "absent"
 
 
-def write_lockfile(path: Path, lockfile: Lockfile) -> None:
-    atomic_write(path, dumps(lockfile).encode("utf-8"))
+def _shards_hash(shards: Mapping[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(shards):
+        digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(shards[name]).digest())
+    return digest.hexdigest()
+
+
+def shard_texts(lockfile: Lockfile, shards: Mapping[str, str]) -> dict[str, str]:
+    """Each shard's bytes for `lockfile`; `shards` maps an address to its shard (NO_MANIFEST_SHARD
+    when it has none)."""
+    grouped: dict[str, dict[str, LockEntry]] = {}
+    for address, entry in lockfile.targets.items():
+        grouped.setdefault(shards.get(address, NO_MANIFEST_SHARD), {})[address] = entry
+    return {name: dumps(Lockfile(targets=entries)) for name, entries in grouped.items()}
+
+
+def write_lockfile(path: Path, lockfile: Lockfile, shards: Mapping[str, str] | None = None) -> None:
+    """Replace the lock directory at `path` by `lockfile`, each address in its shard of `shards`
+    (by default the shard holding it now). Shards left without entries are removed."""
+    if shards is None:
+        shards = {
+            address: names[0] for address, names in read_lock_state(path).shards.items() if names
+        }
+    texts = shard_texts(lockfile, shards)
+    for name, text in texts.items():
+        atomic_write(shard_path(path, name), text.encode("utf-8"))
+    path.mkdir(parents=True, exist_ok=True)
+    remove_shards(path, set(_shard_files(path)) - texts.keys())
+
+
+def remove_shards(path: Path, names: Iterable[str]) -> None:
+    """Delete these shards of the lock directory `path`, and folders they leave empty."""
+    for name in names:
+        file = shard_path(path, name)
+        file.unlink(missing_ok=True)
+        folder = file.parent
+        while folder != path and folder.is_relative_to(path):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another shard, or a file someone put there)
+                break
+            folder = folder.parent

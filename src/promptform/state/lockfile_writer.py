@@ -1,8 +1,16 @@
-"""Rewrites promptform.lock after every completed target without re-serialising every entry.
+"""Rewrites the shards of promptform.lock an update touches, after every completed target, without
+re-serialising every entry.
 
-Apply rewrites the whole file atomically after each target so a crash loses nothing recorded; with
-thousands of entries, serialising each only when it changes keeps that linear instead of quadratic.
-The bytes are exactly `lockfile.dumps()`'s (a test holds them to it).
+Apply rewrites the touched shard atomically after each target so a crash loses nothing recorded;
+each entry is serialised only when it changes, and only the shards holding a changed address are
+written, so a run stays linear however many entries and shards there are. Each shard's bytes are
+exactly `lockfile.dumps()`'s of its entries (a test holds them to it).
+
+An address belongs in the shard of its target's manifest file (`shard_of`, from the planned
+targets); an address without a current target stays where it was read from. An update that moves
+an entry to another shard writes the new shard first, then removes it from the old one: a crash in
+between leaves the entry in both, which readers accept when the two are identical. A lock still in
+the single file of version 1 is migrated on the first write (lock_migration.py).
 
 Several threads may record at once (apply writes images on a small pool): updates that arrive while
 a rewrite is on disk are all covered by the next one (a group commit), and `update` returns only
@@ -13,48 +21,75 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from promptform.core.atomic import atomic_write
 from promptform.core.paths import path_key
-from promptform.state.lockfile import LOCK_VERSION, LockEntry, Lockfile
+from promptform.state.lock_migration import migrate_lockfile
+from promptform.state.lockfile import (
+    LOCK_VERSION,
+    NO_MANIFEST_SHARD,
+    LockEntry,
+    Lockfile,
+    read_lock_state,
+    remove_shards,
+    shard_path,
+)
 
 
 class LockfileWriter:
-    def __init__(self, path: Path, lockfile: Lockfile) -> None:
+    def __init__(
+        self, path: Path, lockfile: Lockfile, shard_of: Mapping[str, str] | None = None
+    ) -> None:
+        """`lockfile` is what is at `path` now; `shard_of` maps the addresses of current targets
+        to the shards of their manifest files."""
         self.path = path
-        self.version = lockfile.version
+        self.version = LOCK_VERSION
         self.entries: dict[str, LockEntry] = dict(lockfile.targets)
         self._fragments = {address: _fragment(entry) for address, entry in self.entries.items()}
+        self._shard_of = dict(shard_of or {})
         # path_key -> addresses recording a file there, so "is this someone else's?" is a lookup.
         self._recorded: dict[str, set[str]] = {}
         for address, entry in self.entries.items():
             self._index(address, entry, add=True)
-        self._state = threading.Lock()  # guards entries, fragments and the change counter
+        # Where each address is on disk, and each shard's addresses: read on the first write.
+        self._located: dict[str, set[str]] | None = None
+        self._members: dict[str, set[str]] = {}
+        self._dirty: set[str] = set()  # shards whose file is behind the entries
+        self._gaining: set[str] = set()  # of those, shards an address is added to
+        self.migrated = False  # whether the first write converted a version 1 lockfile
+        self.relocated = False  # whether `relocate` moved entries to other shards
+        self._state = threading.Lock()  # guards entries, fragments, the index and change counter
         self._disk = threading.Lock()  # one rewrite at a time
         self._changes = 0
-        self._written = 0  # the change count the file on disk includes
+        self._written = 0  # the change count the files on disk include
 
     def put(self, address: str, entry: LockEntry) -> None:
-        """Record `entry` and rewrite the file."""
+        """Record `entry` and rewrite its shard."""
         self.update({address: entry}, ())
 
     def remove(self, address: str) -> None:
-        """Forget `address` and rewrite the file (no-op when absent)."""
+        """Forget `address` and rewrite its shard (no-op when absent)."""
         self.update({}, (address,))
 
     def update(self, put: dict[str, LockEntry], remove: tuple[str, ...]) -> None:
-        """Record and forget several entries in one atomic rewrite (a rename is both at once)."""
+        """Record and forget several entries in one rewrite of the shards they are in (a rename is
+        both at once)."""
+        self.prepare()
         fragments = {address: _fragment(entry) for address, entry in put.items()}
         with self._state:
             before = {address: self.entries.get(address) for address in (*remove, *put)}
+            was_at = {address: set(self._where(address)) for address in before}
             for address in (*remove, *put):
                 gone = self.entries.pop(address, None)
                 if gone is not None:
                     self._index(address, gone, add=False)
                 self._fragments.pop(address, None)
+                self._place(address, ())
             for address, entry in put.items():
                 self._index(address, entry, add=True)
+                self._place(address, (self._shard_of.get(address) or self._home(was_at[address]),))
             self.entries.update(put)
             self._fragments.update(fragments)
             self._changes += 1
@@ -66,10 +101,81 @@ class LockfileWriter:
                 self._write_locked()
             except BaseException:
                 # Not on disk: forget it, so no later rewrite records what the caller undoes.
-                self._restore(before, put)
+                self._restore(before, was_at, put)
                 raise
 
-    def _restore(self, before: dict[str, LockEntry | None], put: dict[str, LockEntry]) -> None:
+    def prepare(self) -> None:
+        """Migrate a version 1 lockfile and learn which shard holds each address; the first write
+        does this, apply calls it first so the migration precedes anything it writes."""
+        with self._disk:
+            if self._located is not None:
+                return
+            self.migrated = migrate_lockfile(self.path, self._initial_shards())
+            _remove_stale_temps(self.path)
+            located = {
+                address: set(shards)
+                for address, shards in read_lock_state(self.path).shards.items()
+            }
+            with self._state:
+                self._located = located
+                for address, shards in located.items():
+                    for shard in shards:
+                        self._members.setdefault(shard, set()).add(address)
+
+    def relocate(self) -> None:
+        """Move the entries of targets whose manifest file was renamed or moved to its shard."""
+        self.prepare()
+        with self._state:
+            moving = {
+                address: self.entries[address]
+                for address, shard in self._shard_of.items()
+                if address in self.entries and self._where(address) != {shard}
+            }
+        if moving:
+            self.update(moving, ())
+            self.relocated = True
+
+    def _rewritten(self, emptied: str, written: Mapping[str, str]) -> bool:
+        """Whether the file of shard `emptied` is one just written under another name: a manifest
+        renamed only in case, on a case-insensitive file system (macOS, Windows)."""
+        key = path_key(emptied)
+        return any(
+            path_key(shard) == key
+            and _same_file(shard_path(self.path, emptied), shard_path(self.path, shard))
+            for shard in written
+        )
+
+    def _initial_shards(self) -> dict[str, str]:
+        return {address: self._shard_of.get(address, NO_MANIFEST_SHARD) for address in self.entries}
+
+    def _where(self, address: str) -> set[str]:
+        assert self._located is not None
+        return self._located.get(address, set())
+
+    @staticmethod
+    def _home(shards: set[str]) -> str:
+        """The shard for an address no current target names: where it was, if anywhere."""
+        return min(shards) if shards else NO_MANIFEST_SHARD
+
+    def _place(self, address: str, shards: tuple[str, ...]) -> None:
+        """Record that `address` is (to be) in exactly `shards`; every shard that changes is dirty."""
+        assert self._located is not None
+        for shard in self._located.pop(address, set()):
+            self._members[shard].discard(address)
+            self._dirty.add(shard)
+        if shards:
+            self._located[address] = set(shards)
+        for shard in shards:
+            self._members.setdefault(shard, set()).add(address)
+            self._dirty.add(shard)
+            self._gaining.add(shard)
+
+    def _restore(
+        self,
+        before: dict[str, LockEntry | None],
+        was_at: dict[str, set[str]],
+        put: dict[str, LockEntry],
+    ) -> None:
         with self._state:
             for address, entry in before.items():
                 current = self.entries.get(address)
@@ -83,6 +189,8 @@ class LockfileWriter:
                     self._index(address, entry, add=True)
                     self.entries[address] = entry
                     self._fragments[address] = _fragment(entry)
+                # Back where it was; the shards involved are rewritten by the next write.
+                self._place(address, tuple(sorted(was_at[address])) if entry is not None else ())
 
     def entry(self, address: str) -> LockEntry | None:
         """The entry recorded for `address` now (a move or step-aside may have changed it)."""
@@ -108,30 +216,72 @@ class LockfileWriter:
         with self._state:
             return Lockfile(version=self.version, targets=dict(self.entries))
 
-    def text(self) -> str:
+    def text(self, shard: str | None = None) -> str:
+        """The bytes `shard` has (or will have after the next write); without one, every entry as
+        one lock in the same format (what the single file of version 1 held, at version 2)."""
         with self._state:
-            return self._text()
+            return self._text(
+                set(self.entries) if shard is None else self._members.get(shard, set())
+            )
 
-    def _text(self) -> str:
-        if not self._fragments:
+    def _text(self, addresses: set[str]) -> str:
+        if not addresses:
             body = '  "targets": {},\n'
         else:
             items = [
                 f"    {json.dumps(address, ensure_ascii=False)}: {self._fragments[address]}"
-                for address in sorted(self._fragments)
+                for address in sorted(addresses)
             ]
             body = '  "targets": {\n' + ",\n".join(items) + "\n  },\n"
-        return "{\n" + body + f'  "version": {self.version or LOCK_VERSION}\n' + "}\n"
+        return "{\n" + body + f'  "version": {self.version}\n' + "}\n"
 
     def write(self) -> None:
+        """Write every shard that is behind (after `prepare`, only those an update touched)."""
+        self.prepare()
         with self._disk:
             self._write_locked()
 
     def _write_locked(self) -> None:
         with self._state:
-            text, changes = self._text(), self._changes
-        atomic_write(self.path, text.encode("utf-8"))
+            dirty, self._dirty = self._dirty, set()
+            gaining, self._gaining = self._gaining & dirty, set()
+            texts = {
+                shard: self._text(self._members[shard]) for shard in dirty if self._members[shard]
+            }
+            emptied = dirty - texts.keys()
+            changes = self._changes
+        try:
+            # Shards gaining an entry first: a moved entry is then never missing from both.
+            for shard in sorted(texts, key=lambda shard: (shard not in gaining, shard)):
+                atomic_write(shard_path(self.path, shard), texts[shard].encode("utf-8"))
+            self.path.mkdir(parents=True, exist_ok=True)
+            remove_shards(
+                self.path, [shard for shard in sorted(emptied) if not self._rewritten(shard, texts)]
+            )
+        except BaseException:
+            with self._state:
+                self._dirty |= dirty  # rewritten whole by the next write, whatever this one did
+            raise
         self._written = changes
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two names that differ only in case are one file: the first is not listed under its
+    own spelling (some file systems give every spelling its own inode number), or the two share an
+    inode (one that kept the first spelling when the second was written over it)."""
+    try:
+        listed = {entry.name for entry in first.parent.iterdir()}
+        return first.name not in listed or first.samefile(second)
+    except FileNotFoundError:
+        return False
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files a crash left mid-write in the lock directory: `git add --all` must not commit
+    them. Only writers (under the apply lock) call this, so none of them is being written."""
+    if path.is_dir():
+        for temp in path.rglob(".*.tmp"):
+            temp.unlink(missing_ok=True)
 
 
 def _fragment(entry: LockEntry) -> str:
