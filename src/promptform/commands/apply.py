@@ -55,6 +55,10 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             check_fresh(saved, plan)
             require_keys(config, plan, os.environ)
         else:
+            # Finished batches first: their images are recorded, not planned again.
+            from promptform.commands.batch import collect_before_apply
+
+            collect_before_apply(config, output)
             _, lockfile, plan = compute_plan(config, request.plan_options)
             # Images already paid for one of these exact requests are recorded, not bought again;
             # the plan is made again only then. (A saved plan is applied as it was reviewed: there

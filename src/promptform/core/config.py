@@ -119,6 +119,20 @@ class _ConfigFile(_Strict):
     budget: Budget = Field(default_factory=Budget)
     limits: Limits = Field(default_factory=Limits)
 
+    @field_validator("pricing")
+    @classmethod
+    def _discount_is_a_share(
+        cls, value: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, float]]:
+        for model, table in value.items():
+            discount = table.get("batch_discount")
+            if discount is not None and not 0 <= discount <= 1:
+                raise ValueError(
+                    f"[pricing.{model}] batch_discount must be a share between 0 and 1 (0.5: "
+                    f"half price), not {discount:g}"
+                )
+        return value
+
 
 BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {
     "wisgate": ProviderSettings(
@@ -166,6 +180,12 @@ class Config(BaseModel):
     @property
     def lockfile(self) -> Path:
         return self.root / self.project.lockfile
+
+    @property
+    def batches_dir(self) -> Path:
+        """Committed batch submissions waiting for collection, one file each, beside the lockfile."""
+        lockfile = PurePosixPath(self.project.lockfile)
+        return self.root / lockfile.parent / f"{lockfile.stem}.batches"
 
     @property
     def state_dir(self) -> Path:
