@@ -33,6 +33,7 @@ from promptform.engine.base_config import pin_to_base
 from promptform.engine.batch_api import (
     BatchClients,
     BatchState,
+    ClientSet,
     ProviderClients,
     require_batch_provider,
 )
@@ -58,13 +59,13 @@ from promptform.state.lockfile_writer import LockfileWriter
 from promptform.state.pending_batches import Submission, read_submissions
 
 T = TypeVar("T")
-ClientsFactory = Callable[[Config, Mapping[str, str]], Any]
+ClientsFactory = Callable[[Config, Mapping[str, str]], ClientSet]
 
 # How each command opens its Batch API clients (tests swap in an in-memory API).
 open_clients: ClientsFactory = ProviderClients
 
 
-def _with_clients(config: Config, work: Callable[[BatchClients], Awaitable[T]]) -> T:
+def _with_clients(config: Config, work: Callable[[ClientSet], Awaitable[T]]) -> T:
     """Run `work` in one event loop with clients that are closed when it ends."""
 
     async def run() -> T:
@@ -282,7 +283,10 @@ def run_collect(config: Config, options: CollectOptions) -> CollectReport:
     lockfile = read_lockfile(config.lockfile, config.project.lockfile)
     writer = LockfileWriter(config.lockfile, lockfile)
     return _with_clients(
-        config, lambda clients: collect_batches(config, targets, writer, clients, options)
+        config,
+        lambda clients: collect_batches(
+            config, targets, writer, clients, clients.parse_line, options
+        ),
     )
 
 
@@ -334,6 +338,8 @@ def _describe_outcome(outcome: BatchOutcome, output: Output) -> None:
         output.info(f"  failed {address}: {message}")
     for address, why in outcome.returned:
         output.info(f"  back to create {address}: {why}")
+    for problem in outcome.unreadable:
+        output.info(f"  skipped a result line: {problem}")
     for path in outcome.rescued:
         output.info(
             f"paid-for images that could not be recorded were kept in {path} "

@@ -17,6 +17,8 @@ from promptform.providers.base import Generation
 
 # Statuses of a batch that will not change any more.
 FINISHED_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
+# Error codes of lines an expired or cancelled batch never ran: not failures, just not done.
+UNRUN_CODES = frozenset({"batch_expired", "batch_cancelled"})
 
 
 class RequestCounts(Protocol):
@@ -61,6 +63,8 @@ class LineResult(Protocol):
     @property
     def error_message(self) -> str | None: ...
     @property
+    def error_code(self) -> str | None: ...
+    @property
     def ok(self) -> bool: ...
 
 
@@ -73,9 +77,8 @@ class BatchApi(Protocol):
     def list_batches(self) -> AsyncIterator[BatchState]: ...
     async def cancel(self, batch_id: str) -> BatchState: ...
     def stream_lines(self, file_id: str) -> AsyncIterator[bytes]: ...
-    def parse_line(self, line: bytes) -> LineResult: ...
-    async def generation(self, body: Any, output_format: str, n: int) -> Generation:
-        """The images of a result line's response body, decoded and checked as apply's are."""
+    async def generation(self, result: Any, output_format: str, n: int) -> Generation:
+        """The images of a successful result line, decoded and checked as apply's are."""
         ...
 
     async def aclose(self) -> None: ...
@@ -83,6 +86,8 @@ class BatchApi(Protocol):
 
 # A client for the provider called NAME (opened once per provider and run).
 BatchClients = Callable[[str], BatchApi]
+# One line of an output or error file, parsed (ProviderError when it is not the documented shape).
+LineParser = Callable[[bytes], LineResult]
 
 
 def require_batch_provider(config: Config, name: str) -> None:
@@ -94,6 +99,14 @@ def require_batch_provider(config: Config, name: str) -> None:
             f"`batch = true` under [providers.{provider_name}] (only if its API has /v1/batches), "
             "or apply without --batch"
         )
+
+
+class ClientSet(Protocol):
+    """The Batch API clients of one run, and how their result lines are read."""
+
+    def __call__(self, name: str) -> BatchApi: ...
+    def parse_line(self, line: bytes) -> LineResult: ...
+    async def aclose(self) -> None: ...
 
 
 class ProviderClients:
@@ -115,6 +128,13 @@ class ProviderClients:
         for client in self._open.values():
             await client.aclose()
         self._open.clear()
+
+    @staticmethod
+    def parse_line(line: bytes) -> LineResult:
+        parsed: LineResult = importlib.import_module(
+            "promptform.providers.batch"
+        ).parse_result_line(line)
+        return parsed
 
 
 def _provider_client(name: str, settings: Any, environ: Mapping[str, str]) -> BatchApi:

@@ -23,7 +23,15 @@ from promptform.core.config import Config
 from promptform.core.errors import PromptformError
 from promptform.core.images import ImageError, ImageInfo, check_format
 from promptform.core.paths import path_key
-from promptform.engine.batch_api import FINISHED_STATUSES, BatchApi, BatchClients, BatchState
+from promptform.engine.batch_api import (
+    FINISHED_STATUSES,
+    UNRUN_CODES,
+    BatchApi,
+    BatchClients,
+    BatchState,
+    LineParser,
+    LineResult,
+)
 from promptform.engine.batch_submit import finish_interrupted
 from promptform.manifests.render import slug
 from promptform.manifests.targets import Target
@@ -57,6 +65,7 @@ class BatchOutcome:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (address, the API's message)
     returned: list[tuple[str, str]] = field(default_factory=list)  # (address, why) never ran
     rescued: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # lines not in the documented shape
     images: int = 0
     cost_usd: float = 0.0
 
@@ -76,7 +85,6 @@ class CollectReport:
 class CollectOptions:
     wait: bool = False  # poll unfinished batches until they finish
     timeout_s: float | None = None  # with `wait`: give up after this long
-    first_poll_s: float = FIRST_POLL_S
 
 
 async def collect_batches(
@@ -84,15 +92,16 @@ async def collect_batches(
     targets: Mapping[str, Target],
     writer: LockfileWriter,
     clients: BatchClients,
+    parse_line: LineParser,
     options: CollectOptions,
 ) -> CollectReport:
     """Collect every finished batch; with `options.wait`, wait for the others too."""
     await finish_interrupted(config, clients)
     report = CollectReport()
-    collector = _Collector(config, targets, writer)
+    collector = _Collector(config, targets, writer, parse_line)
     pending = read_submissions(config.batches_dir, config.root)
     deadline = None if options.timeout_s is None else time.monotonic() + options.timeout_s
-    poll = options.first_poll_s
+    poll = FIRST_POLL_S  # doubled after each poll, up to LONGEST_POLL_S
     while True:
         unfinished: list[tuple[Submission, BatchState]] = []
         for submission in pending:
@@ -115,7 +124,14 @@ async def collect_batches(
 
 
 class _Collector:
-    def __init__(self, config: Config, targets: Mapping[str, Target], writer: LockfileWriter):
+    def __init__(
+        self,
+        config: Config,
+        targets: Mapping[str, Target],
+        writer: LockfileWriter,
+        parse_line: LineParser,
+    ) -> None:
+        self.parse_line = parse_line
         self.config = config
         self.targets = targets
         self.writer = writer
@@ -152,13 +168,19 @@ class _Collector:
             async for line in client.stream_lines(file_id):
                 if not line.strip():
                     continue
-                result = client.parse_line(line)
+                try:
+                    result = self.parse_line(line)
+                except ProviderError as exc:
+                    outcome.unreadable.append(str(exc))
+                    continue
                 item = by_custom_id.get(result.custom_id)
                 if item is None or result.custom_id in seen:
                     continue  # not a request of this submission's
                 seen.add(result.custom_id)
                 if result.ok:
-                    await self._result(client, recorder, item, result.body, outcome)
+                    await self._result(client, recorder, item, result, outcome)
+                elif result.error_code in UNRUN_CODES:
+                    seen.discard(result.custom_id)  # returned below, with why
                 else:
                     message = result.error_message or f"HTTP {result.status_code}"
                     outcome.failed.append((item.address, message))
@@ -176,14 +198,14 @@ class _Collector:
         client: BatchApi,
         recorder: _Recorder,
         item: SubmittedTarget,
-        body: object,
+        result: LineResult,
         outcome: BatchOutcome,
     ) -> None:
         if recorder.already_recorded(item):
             outcome.already_recorded.append(item.address)
             return
         try:
-            generation = await client.generation(body, item.output_format, len(item.outputs))
+            generation = await client.generation(result, item.output_format, len(item.outputs))
         except ProviderError as exc:
             message = str(exc)
             if exc.paid:
@@ -203,6 +225,7 @@ class _Collector:
             return
         outcome.recorded.append(item.address)
         outcome.cost_usd += item.cost_usd or 0.0
+        recorder.flush_if_full()
 
 
 class _Recorder:
@@ -264,9 +287,11 @@ class _Recorder:
         recorded = self.writer.entry(target.address)
         self._previous[target.address] = list(recorded.outputs) if recorded else []
         self._entries[target.address] = self._entry(target, item, generation, outputs)
+        return len(outputs)
+
+    def flush_if_full(self) -> None:
         if len(self._entries) >= RECORD_EVERY:
             self.flush()
-        return len(outputs)
 
     def _entry(
         self,
@@ -295,12 +320,22 @@ class _Recorder:
         )
 
     def flush(self) -> None:
-        """Record the group in one lockfile rewrite, then trash the outputs it no longer names."""
+        """Record the group in one lockfile rewrite, then trash the outputs it no longer names.
+
+        A rewrite that fails stops the collect: the submission stays, so collecting again records
+        the group (its images are in the batch's output file still)."""
         if not self._entries:
             return
         entries, previous = self._entries, self._previous
         self._entries, self._previous = {}, {}
-        self.writer.update(entries, ())
+        try:
+            self.writer.update(entries, ())
+        except OSError as exc:
+            raise PromptformError(
+                f"cannot record the images of {self.batch_id} in the lockfile: "
+                f"{exc.strerror or exc}; nothing is lost, `promptform batch collect` records "
+                "them once that is fixed"
+            ) from None
         for address, outputs in previous.items():
             kept = {path_key(path) for path in self.writer_paths(entries[address])}
             leaving = [output for output in outputs if path_key(output.path) not in kept]
