@@ -6,12 +6,17 @@ batch finishes; tests/cli/test_batch_end_to_end.py runs the same flow over HTTP.
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from syrupy.assertion import SnapshotAssertion
 
+from promptform.commands.batch import status
 from promptform.core.config import load_config
+from promptform.core.output import Output
 from promptform.state.lockfile import read_lockfile
 from promptform.state.pending_batches import read_submissions
 from tests.support.cli import RunCli
@@ -415,3 +420,26 @@ def test_collect_wait_gives_up_at_the_timeout(
     assert result.exit_code == 1
     assert "Gave up waiting (--timeout)" in result.stderr
     assert len(submissions(root)) == 1
+
+
+def test_status_output(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, snapshot: SnapshotAssertion
+) -> None:
+    root = project(tmp_path)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1", "expired", done=2)
+    config = load_config(root)
+    [submission] = read_submissions(config.batches_dir)
+    later = datetime.strptime(submission.submitted_at, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=UTC
+    ) + timedelta(hours=2, minutes=5)
+    shown = []
+    for as_json in (False, True):
+        stdout = io.StringIO()
+        assert status(config, Output(stdout=stdout), as_json, now=later) == 0
+        shown.append(
+            stdout.getvalue()
+            .replace(submission.id, "SUBMISSION")
+            .replace(submission.submitted_at, "SUBMITTED_AT")
+        )
+    assert shown == snapshot

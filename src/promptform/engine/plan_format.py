@@ -360,7 +360,8 @@ def format_markdown(
         drift: list[str] = []
     else:
         drift = _md_drift(plan.drift)
-    drift = _md_pending(plan, now or datetime.now(UTC)) + drift
+    pending = _md_pending(plan, now or datetime.now(UTC))
+    drift = pending + ([""] if pending and drift else []) + drift
     table = _md_table(_listed(plan))
     details = [_md_details(change) for change in _listed(plan)]
     return _fit(head, table, drift, details, limit)
@@ -451,7 +452,7 @@ def _md_pending(plan: Plan, now: datetime) -> list[str]:
     more = _pending_more_note(plan)
     if more:
         rows += ["", f"_{_md_text(more)}_"]
-    return [*rows, ""]
+    return rows
 
 
 def _md_drift(drift: Iterable[Drift]) -> list[str]:

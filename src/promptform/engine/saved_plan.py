@@ -132,18 +132,18 @@ def check_fresh(saved: SavedPlan, current: Plan) -> None:
         raise StalePlanError(
             f"the saved plan is stale: {_listed(changed)} changed since it was made; {advice}"
         )
+    waiting = _differences(saved.pending, _pending(current))
+    if waiting:
+        raise StalePlanError(
+            f"the saved plan is stale: the batches of {_listed(waiting)} were submitted, "
+            f"collected or cancelled since it was made; {advice}"
+        )
     actions = {change.address: change.action for change in current.actionable}
     differing = _differences(saved.actions, actions)
     if differing:
         raise StalePlanError(
             f"the saved plan is stale: the plan for {_listed(differing)} is different now "
             f"(outputs on disk changed?); {advice}"
-        )
-    waiting = _differences(saved.pending, _pending(current))
-    if waiting:
-        raise StalePlanError(
-            f"the saved plan is stale: the batches of {_listed(waiting)} were submitted, "
-            f"collected or cancelled since it was made; {advice}"
         )
     moved = sorted(
         address
