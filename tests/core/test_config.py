@@ -174,6 +174,26 @@ def test_openai_provider_without_base_url_is_an_error_at_its_table(tmp_path: Pat
     assert error.location == Location("promptform.toml", 3)
 
 
+def test_batch_on_an_offline_provider_is_an_error_naming_the_setting(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[providers.local]\nkind = "offline"\nbatch = true\n')
+
+    assert error.message == (
+        "'providers.local.batch' cannot be true for kind 'offline', which has no Batch API; "
+        "remove `batch = true` (got True)"
+    )
+    assert error.location == Location("promptform.toml", 3)
+
+
+def test_a_provider_may_offer_the_batch_api(tmp_path: Path) -> None:
+    (tmp_path / "promptform.toml").write_text(
+        '[providers.gateway]\nkind = "openai"\nbase_url = "https://proxy.test/v1"\nbatch = true\n'
+    )
+    config = load_config(tmp_path)
+
+    assert config.provider("gateway")[1].batch
+    assert not config.provider("wisgate")[1].batch
+
+
 def test_unknown_default_provider_is_an_error_at_its_line(tmp_path: Path) -> None:
     error = config_error(tmp_path, '[promptform]\ndefault_provider = "nowhere"\n')
 

@@ -215,6 +215,10 @@ def test_standalone_server_serves_reports_stats_and_stops_on_sigterm() -> None:
             "images": 1,
             "rate_limited": 0,
             "violations": [],
+            "uploads": 0,
+            "batches_created": 0,
+            "batch_polls": 0,
+            "batch_cancels": 0,
         }
         process.terminate()
         assert process.wait(timeout=10) == 0

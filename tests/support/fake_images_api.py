@@ -13,6 +13,17 @@ In tests use the `fake_images_api` fixture: import `fake_images_api_fixture` fro
 test module (or list this module in the root conftest's `pytest_plugins`). From a shell or a benchmark: `python -m tests.support.fake_images_api --port 8089 --latency 0.25`,
 which prints `FAKE_IMAGES_API=http://127.0.0.1:8089/v1`; GET /_fake/stats returns the counters and
 POST /_fake/script {"queue": [BEHAVIOUR...], "default": BEHAVIOUR} scripts it from another process.
+
+It also serves the Files and Batch API (/v1/files, /v1/files/{id}/content, /v1/batches,
+/v1/batches/{id}, /v1/batches/{id}/cancel); tests/support/fake_batches.py describes how batches
+behave. Batches are scripted like images requests:
+
+    server.batches.enqueue(partial_failure(prompt_containing="nsfw"), expire(done_lines=2))
+    server.batches.default = complete(polls_per_step=0)                     # finished when created
+    server.fail_batch_calls(rate_limited(retry_after="0"), server_error(503))  # next Files/Batch calls
+
+and from another process with POST /_fake/script {"batch_queue": [SCENARIO...], "batch_default":
+SCENARIO, "batch_faults": [BEHAVIOUR...]}, a SCENARIO being BatchScenario's fields as JSON.
 """
 
 from __future__ import annotations
@@ -24,9 +35,11 @@ import io
 import json
 import math
 import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -36,17 +49,25 @@ from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from functools import cache
 from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 import pytest
 from PIL import Image
 
+from tests.support.fake_batches import BatchScenario, BatchStore, FakeAPIError
 from tests.support.openapi import OPENAPI_PATH
 from tests.support.waiting import join_thread, stop_serving
 
 GENERATIONS_PATH = "/v1/images/generations"
 EDITS_PATH = "/v1/images/edits"
+FILES_PATH = "/v1/files"
+BATCHES_PATH = "/v1/batches"
+_FILE_CONTENT = re.compile(r"^/v1/files/([^/]+)/content$")
+_BATCH = re.compile(r"^/v1/batches/([^/]+)$")
+_BATCH_CANCEL = re.compile(r"^/v1/batches/([^/]+)/cancel$")
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _RESPONSE_SIZES = {"1024x1024", "1024x1536", "1536x1024"}
@@ -244,6 +265,12 @@ class FakeImagesAPI:
         self.generations = 0
         self.images_served = 0
         self.rate_limited_count = 0
+        self._batch_faults: deque[Behaviour] = deque()
+        self._lost_answers: deque[Behaviour] = deque()
+        self._files_dir: Path | None = None
+        self.batches = BatchStore(
+            self._batch_files_dir, self._batch_body_problems, self._batch_result, _refused_body
+        )
         self._httpd = _Server((host, port), _Handler, self)
         self.port = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
@@ -264,6 +291,9 @@ class FakeImagesAPI:
             self._thread = None
         self._httpd.close_connections()
         self._httpd.server_close()
+        if self._files_dir is not None:
+            shutil.rmtree(self._files_dir, ignore_errors=True)
+            self._files_dir = None
 
     def __enter__(self) -> FakeImagesAPI:
         return self.start()
@@ -291,8 +321,21 @@ class FakeImagesAPI:
         with self._lock:
             self._bucket = _TokenBucket(per_second, burst) if per_second else None
 
-    def reset(self) -> None:
+    def fail_batch_calls(self, *behaviours: Behaviour) -> None:
+        """Errors (error, drop, html...) for the next Files and Batch API calls, in order."""
         with self._lock:
+            self._batch_faults.extend(behaviours)
+
+    def lose_batch_answers(self, *behaviours: Behaviour) -> None:
+        """Like fail_batch_calls, but each call is carried out first and only its answer is lost."""
+        with self._lock:
+            self._lost_answers.extend(behaviours)
+
+    def reset(self) -> None:
+        self.batches.reset()
+        with self._lock:
+            self._batch_faults.clear()
+            self._lost_answers.clear()
             self._queue.clear()
             self._requests.clear()
             self._files.clear()
@@ -325,6 +368,7 @@ class FakeImagesAPI:
                 "images": self.images_served,
                 "rate_limited": self.rate_limited_count,
                 "violations": [v for r in self._requests for v in r.violations],
+                **self.batches.stats(),
             }
 
     # used by the handler
@@ -366,6 +410,68 @@ class FakeImagesAPI:
     def _file(self, name: str) -> tuple[bytes, str] | None:
         with self._lock:
             return self._files.get(name)
+
+    def _next_batch_fault(self) -> Behaviour | None:
+        with self._lock:
+            return self._batch_faults.popleft() if self._batch_faults else None
+
+    def _next_lost_answer(self) -> Behaviour | None:
+        with self._lock:
+            return self._lost_answers.popleft() if self._lost_answers else None
+
+    def _batch_files_dir(self) -> Path:
+        with self._lock:
+            if self._files_dir is None:
+                self._files_dir = Path(tempfile.mkdtemp(prefix="fake-images-api-"))
+            return self._files_dir
+
+    def _batch_body_problems(self, endpoint: str, body: Any) -> list[str]:
+        """What the API would refuse in the body of a batch line sent to `endpoint`."""
+        if endpoint == GENERATIONS_PATH:
+            return schema_violations("CreateImageRequest", body, self.strict_fields)
+        found = schema_violations("EditImageBodyJsonParam", body, self.strict_fields)
+        references = [*body.get("images", [])] if isinstance(body.get("images"), list) else []
+        named = [(f"images/{index}", ref) for index, ref in enumerate(references)]
+        if "mask" in body:
+            named.append(("mask", body["mask"]))
+        return found + [
+            problem for where, ref in named for problem in self._image_ref_problems(where, ref)
+        ]
+
+    def _image_ref_problems(self, where: str, ref: Any) -> list[str]:
+        if not isinstance(ref, dict):
+            return []  # the schema check reports it
+        if isinstance(ref.get("file_id"), str) and not self.batches.has_file(ref["file_id"]):
+            return [f"{where}/file_id: no file {ref['file_id']!r}"]
+        url = ref.get("image_url")
+        if not isinstance(url, str):
+            return []
+        header, _, encoded = url.partition(",")
+        match = re.fullmatch(r"data:(image/[a-z]+);base64", header)
+        if not match:
+            return [f"{where}/image_url: the fake takes base64 data: URLs only"]
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            return [f"{where}/image_url: not valid base64"]
+        actual = _sniff_format(data)
+        if actual is None or MEDIA_TYPES[actual] != match[1]:
+            return [f"{where}/image_url: the data is {actual or 'not an image'}, not {match[1]}"]
+        return []
+
+    def _batch_result(self, body: dict[str, Any], seed: int) -> dict[str, Any]:
+        """The images response a batch line gets: what the direct endpoint would answer."""
+        n = int(body.get("n") or 1)
+        fmt = str(body.get("output_format") or "png")
+        items = [
+            {
+                "b64_json": base64.b64encode(
+                    _batch_image(fmt, seed * 16 + index, self.image_bytes)
+                ).decode()
+            }
+            for index in range(n)
+        ]
+        return _images_response(body, items, fmt)
 
     def _wait(self, seconds: float) -> bool:
         """Sleep; False if the server is stopping."""
@@ -437,6 +543,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_fake/stats":
             self._json(200, self.fake.stats())
             return
+        if path.startswith(FILES_PATH) or path.startswith(BATCHES_PATH):
+            self._batch_api("GET", path, headers, b"")
+            return
         if path.startswith("/files/"):
             self.fake._record(RecordedRequest("GET", path, headers, None))
             found = self.fake._file(path.removeprefix("/files/"))
@@ -450,7 +559,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = self.path.split("?")[0]
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if path == FILES_PATH:
+            self._batch_api("POST", path, headers, b"")  # streamed from rfile to disk
+            return
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if path.startswith(BATCHES_PATH):
+            self._batch_api("POST", path, headers, raw)
+            return
         if path == "/_fake/script":
             self._script(json.loads(raw))
             return
@@ -475,6 +590,68 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._act(behaviour, body or {})
+
+    def _batch_api(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> None:
+        """One Files or Batch API call: recorded, checked for the key, then served or faulted."""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.fake._record(RecordedRequest(method, path, headers, body))
+        try:
+            if method == "POST" and path == FILES_PATH:
+                # Read before anything else may answer, so a keep-alive connection stays usable.
+                length = int(headers.get("content-length") or 0)
+                upload = self.fake.batches.receive_upload(
+                    self.rfile, length, headers.get("content-type", "")
+                )
+            fault = self.fake._next_batch_fault()
+            if fault is not None:
+                self._act(fault, {})
+                return
+            if not self._authorised(headers):
+                return
+            if method == "POST" and path == FILES_PATH:
+                self._json(200, upload)
+            elif method == "GET" and (found := _FILE_CONTENT.match(path)):
+                self._stream_file(found[1])
+            else:
+                answer = self._batch_answer(method, path, raw)
+                if (lost := self.fake._next_lost_answer()) is not None:
+                    self._act(lost, {})
+                    return
+                self._json(200, answer)
+        except FakeAPIError as exc:
+            self._json(
+                exc.status, _error_body(exc.code, exc.message, "invalid_request_error", exc.param)
+            )
+
+    def _batch_answer(self, method: str, path: str, raw: bytes) -> dict[str, Any]:
+        store = self.fake.batches
+        if method == "POST" and path == BATCHES_PATH:
+            return store.create(_create_batch_body(raw))
+        if method == "GET" and path == BATCHES_PATH:
+            query = parse_qs(urlsplit(self.path).query)
+            after = query.get("after", [None])[0]
+            limit = query.get("limit", ["20"])[0]
+            if not limit.isdigit():
+                raise FakeAPIError(400, "invalid_request", "limit must be an integer", "limit")
+            return store.listing(after, int(limit))
+        if method == "GET" and (found := _BATCH.match(path)):
+            return store.retrieve(found[1])
+        if method == "POST" and (found := _BATCH_CANCEL.match(path)):
+            return store.cancel(found[1])
+        raise FakeAPIError(404, "not_found", f"Unknown path {method} {path}")
+
+    def _stream_file(self, file_id: str) -> None:
+        stored = self.fake.batches.file(file_id)
+        self.send_response(200)
+        self.send_header("content-type", "application/octet-stream")
+        self.send_header("content-length", str(stored.length))
+        self.send_header("date", formatdate(usegmt=True))
+        self.end_headers()
+        for chunk in stored.chunks(256 * 1024):
+            self.wfile.write(chunk)
 
     def _authorised(self, headers: dict[str, str]) -> bool:
         key = self.fake.api_key
@@ -553,6 +730,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.default = Behaviour(**spec["default"])
         if "rate_limit" in spec:
             self.fake.rate_limit(spec["rate_limit"], int(spec.get("burst", 1)))
+        self.fake.batches.enqueue(*(BatchScenario(**item) for item in spec.get("batch_queue", [])))
+        if "batch_default" in spec:
+            self.fake.batches.default = BatchScenario(**spec["batch_default"])
+        self.fake.fail_batch_calls(*(Behaviour(**item) for item in spec.get("batch_faults", [])))
         self._json(200, {"queued": len(spec.get("queue", []))})
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
@@ -770,6 +951,31 @@ def _images_response(body: dict[str, Any], items: list[Any], fmt: str) -> dict[s
     return response
 
 
+def _refused_body() -> dict[str, Any]:
+    return _error_body(
+        "moderation_blocked",
+        "Your request was rejected as a result of our safety system.",
+        "image_generation_user_error",
+    )
+
+
+def _create_batch_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise FakeAPIError(400, "invalid_request", "the body is not JSON") from None
+    problems = schema_violations("CreateBatchRequest", body)
+    if problems or not isinstance(body, dict):
+        raise FakeAPIError(400, "invalid_request", "; ".join(problems) or "not a JSON object")
+    return body
+
+
+@cache
+def _batch_image(fmt: str, seed: int, size: int | None) -> bytes:
+    # Colours repeat every 256 seeds, so a 50,000-line batch makes at most 256 images per format.
+    return _padded(_image(fmt, 64, 64, seed % 256), fmt, size)
+
+
 def _size(value: Any) -> tuple[int, int]:
     match = _SIZE.match(str(value or ""))
     return (int(match[1]), int(match[2])) if match else (1024, 1024)
@@ -829,6 +1035,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-bytes", type=int, help="pad images to about this size")
     parser.add_argument("--match-size", action="store_true", help="images of the requested size")
     parser.add_argument("--api-key", help="require this key")
+    parser.add_argument(
+        "--batch-polls-per-step",
+        type=int,
+        default=1,
+        help="batch retrievals per status step (0: batches finish when created)",
+    )
     args = parser.parse_args(argv)
     server = FakeImagesAPI(
         host=args.host,
@@ -839,6 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
         image_bytes=args.image_bytes,
     )
     server.rate_limit(args.rate_limit, args.burst)
+    server.batches.default = BatchScenario(polls_per_step=args.batch_polls_per_step)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with server:

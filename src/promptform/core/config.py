@@ -93,6 +93,16 @@ class ProviderSettings(_Strict):
     concurrency: int = Field(default=4, ge=1, le=256)
     timeout_s: float = Field(default=300.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
+    batch: bool = False  # the provider offers the Batch API
+
+    @field_validator("batch")
+    @classmethod
+    def _batch_needs_an_api(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("kind") == "offline":
+            raise ValueError(
+                "cannot be true for kind 'offline', which has no Batch API; remove `batch = true`"
+            )
+        return value
 
 
 class Budget(_Strict):

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -74,9 +74,13 @@ class OpenAIProvider:
         self._settings = settings
         self._client = client
         self._base = checked_base_url(name, settings.base_url)
-        self._key = _api_key(settings.api_key_env, environ)
+        self._key = api_key(settings.api_key_env, environ)
+        self._failures = Failures(name, settings, self._base, self._key)
         self._max_image_bytes = max_image_bytes
-        self._timeout = httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 30.0))
+        self._timeout = request_timeout(settings)
+        self._decoder = PayloadDecoder(
+            client, self._failures, self._base, self._headers(), settings, max_image_bytes
+        )
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(name={self.name!r}, base_url={str(self._base)!r})"
@@ -95,11 +99,11 @@ class OpenAIProvider:
                 f"no response within {self._settings.timeout_s:g}s", retryable=True
             ) from None
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            raise self._failures.transport_error(exc) from exc
 
     async def _attempt(self, request: ImageRequest) -> Generation:
         endpoint = EDITS if request.inputs else GENERATIONS
-        url = self._url(endpoint)
+        url = endpoint_url(self._base, endpoint)
         n = _int(request.body.get("n"), 1)
         output_format = str(request.body.get("output_format") or "png")
         http_request = await self._build(request, url)
@@ -109,7 +113,7 @@ class OpenAIProvider:
             try:
                 ok = response.status_code == 200
                 cap = n * self._max_image_bytes * 4 // 3 + 1024 * 1024 if ok else _ERROR_BODY_BYTES
-                raw = await _read_capped(response, cap, truncate=not ok)
+                raw = await read_capped(response, cap, truncate=not ok)
             finally:
                 await response.aclose()
         logger.debug(
@@ -122,28 +126,12 @@ class OpenAIProvider:
         if raw is None:
             raise self._error(f"the response is larger than {_amount(cap)}", retryable=False)
         if not ok:
-            raise self._status_error(response, raw)
+            raise self._failures.status_error(response, raw)
         payload = self._payload(response, raw)
-        images = await self._images(payload, output_format, n)
-        return Generation(
-            images=images,
-            revised_prompt=_revised_prompt(payload["data"]),
-            usage=payload.get("usage") if isinstance(payload.get("usage"), dict) else None,
-            extra={key: payload[key] for key in _SUMMARY_FIELDS if key in payload},
-        )
-
-    def _url(self, endpoint: str) -> httpx.URL:
-        # copy_with keeps a query string such as Azure's `?api-version=...` on every endpoint.
-        return self._base.copy_with(path=self._base.path.rstrip("/") + "/" + endpoint)
+        return await self._decoder.generation(payload, output_format, n)
 
     def _headers(self) -> dict[str, str]:
-        headers = {"accept": "application/json", "user-agent": f"promptform/{__version__}"}
-        if self._key is not None:
-            if self._settings.auth_header == "api-key":
-                headers["api-key"] = self._key
-            else:
-                headers["authorization"] = f"Bearer {self._key}"
-        return headers
+        return request_headers(self._settings, self._key)
 
     async def _build(self, request: ImageRequest, url: httpx.URL) -> httpx.Request:
         headers = self._headers()
@@ -185,12 +173,128 @@ class OpenAIProvider:
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise self._error(
-                f"the response is not valid JSON: {self._describe_body(raw, response)[1]}",
+                f"the response is not valid JSON: {self._failures.describe_body(raw, response)[1]}",
                 retryable=True,
             ) from None
+        return self._decoder.checked(
+            payload, lambda: self._failures.describe_body(raw, response)[1]
+        )
+
+    def _error(self, message: str, **kwargs: Any) -> ProviderError:
+        return self._failures.error(message, **kwargs)
+
+
+class Failures:
+    """What went wrong talking to one provider, as one-line ProviderErrors with the key scrubbed."""
+
+    def __init__(
+        self, name: str, settings: ProviderSettings, base: httpx.URL, key: str | None
+    ) -> None:
+        self.name = name
+        self._settings = settings
+        self._base = base
+        self._key = key
+
+    def error(self, message: str, **kwargs: Any) -> ProviderError:
+        return ProviderError(self.redact(f"{self.name}: {message}"), **kwargs)
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._key, _REDACTED) if self._key else text
+
+    def status_error(self, response: httpx.Response, raw: bytes) -> ProviderError:
+        status = response.status_code
+        message, code = error_fields(_json_or_none(raw))
+        if 300 <= status < 400:
+            summary = (
+                f"HTTP {status}: unexpected redirect to {response.headers.get('location', '?')}"
+            )
+        elif message:
+            summary = f"HTTP {status} {code}: {message}" if code else f"HTTP {status}: {message}"
+        else:
+            what, text = self.describe_body(raw, response)
+            summary = f"HTTP {status} {what}" + (f": {text}" if text else "")
+        if status in (401, 403) and self._settings.api_key_env:
+            summary += f" (check {self._settings.api_key_env})"
+        quota = code in QUOTA_CODES
+        retryable = (status in RETRYABLE_STATUSES or status >= 500) and not quota
+        return self.error(
+            summary,
+            retryable=retryable,
+            status=status,
+            code=code,
+            retry_after=retry_after(response.headers) if retryable else None,
+            rate_limited=status == 429 and not quota,
+        )
+
+    def transport_error(self, exc: httpx.HTTPError) -> ProviderError:
+        host = self._base.host
+        if isinstance(exc, httpx.TimeoutException):
+            phase = type(exc).__name__.removesuffix("Timeout").lower() or "request"
+            message = f"no response within {self._settings.timeout_s:g}s ({phase} timeout)"
+            return self.error(message, retryable=True)
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return self.error(
+                f"the connection to {host} closed without a complete response", retryable=True
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return self.error(f"cannot connect to {host}: {_reason(exc)}", retryable=True)
+        if isinstance(exc, httpx.TransportError) and not isinstance(
+            exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol
+        ):
+            return self.error(f"network error talking to {host}: {_reason(exc)}", retryable=True)
+        return self.error(f"request failed: {_reason(exc)}", retryable=False)
+
+    def describe_body(self, raw: bytes, response: httpx.Response) -> tuple[str, str]:
+        """(`with an HTML page`, TITLE), (`with a text/plain body`, TEXT), (`with an empty body`, ""):
+        a short, single-line, key-free account of a body that is not the JSON expected."""
+        if not raw.strip():
+            return "with an empty body", ""
+        kind = response.headers.get("content-type", "").split(";")[0].strip()
+        title = _TITLE.search(raw[:_ERROR_BODY_BYTES])
+        if title or "html" in kind or raw.lstrip()[:1] == b"<":
+            source = title[1] if title else raw
+            text = _TAG.sub(" ", source.decode("utf-8", errors="replace"))
+            what = "with an HTML page"
+        else:
+            text = raw.decode("utf-8", errors="replace")
+            what = f"with a {kind} body" if kind else "with a body"
+        return what, self.snippet(text)
+
+    def snippet(self, text: str) -> str:
+        """`text` on one line, key-free, cut to SNIPPET_CHARS."""
+        # Redact before cutting, so a key can never survive half-cut at the boundary.
+        text = " ".join(self.redact(text).split())
+        if len(text) > SNIPPET_CHARS:
+            text = text[: SNIPPET_CHARS - 3].rstrip() + "..."
+        return text
+
+
+class PayloadDecoder:
+    """The images of an images response body (a direct response's, or a batch output line's):
+    b64_json decoded, urls downloaded, count and format checked, the same way for both."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        failures: Failures,
+        base: httpx.URL,
+        headers: dict[str, str],
+        settings: ProviderSettings,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
+    ) -> None:
+        self._client = client
+        self._failures = failures
+        self._base = base
+        self._headers = headers
+        self._timeout_s = settings.timeout_s
+        self._timeout = request_timeout(settings)
+        self._max_image_bytes = max_image_bytes
+
+    def checked(self, payload: Any, shown: Callable[[], str]) -> dict[str, Any]:
+        """`payload` if it is an images body with a `data` list; `shown()` describes it if not."""
         if isinstance(payload, dict) and "error" in payload and not payload.get("data"):
             # Some gateways answer 200 with an error object when the upstream call failed.
-            message, code = _error_fields(payload)
+            message, code = error_fields(payload)
             permanent = code in QUOTA_CODES or code == "moderation_blocked"
             raise self._error(
                 f"HTTP 200 {_with_code(code, message or 'error without a message')}",
@@ -199,13 +303,20 @@ class OpenAIProvider:
                 code=code,
             )
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-            raise self._error(
-                f"the response has no `data` list: {self._describe_body(raw, response)[1]}",
-                retryable=True,
-            )
+            raise self._error(f"the response has no `data` list: {shown()}", retryable=True)
         return payload
 
-    async def _images(self, payload: dict[str, Any], output_format: str, n: int) -> list[bytes]:
+    async def generation(self, payload: dict[str, Any], output_format: str, n: int) -> Generation:
+        """The images of a `checked` payload, with what the API said about them."""
+        images = await self.images(payload, output_format, n)
+        return Generation(
+            images=images,
+            revised_prompt=_revised_prompt(payload["data"]),
+            usage=payload.get("usage") if isinstance(payload.get("usage"), dict) else None,
+            extra={key: payload[key] for key in _SUMMARY_FIELDS if key in payload},
+        )
+
+    async def images(self, payload: dict[str, Any], output_format: str, n: int) -> list[bytes]:
         items: list[Any] = payload["data"]
         if len(items) != n:
             raise self._error(
@@ -248,7 +359,7 @@ class OpenAIProvider:
             target = httpx.URL(url)
         except httpx.InvalidURL:
             raise self._error(f"image {index} has an invalid url", retryable=False) from None
-        async with asyncio.timeout(self._settings.timeout_s):
+        async with asyncio.timeout(self._timeout_s):
             for _ in range(MAX_REDIRECTS + 1):
                 if not _allowed_scheme(target):
                     raise self._error(
@@ -256,7 +367,7 @@ class OpenAIProvider:
                         retryable=False,
                     )
                 # The key goes to the configured origin only: image URLs often point at a CDN.
-                headers = self._headers() if _same_origin(target, self._base) else {}
+                headers = self._headers if _same_origin(target, self._base) else {}
                 request = self._client.build_request(
                     "GET", target, headers=headers, timeout=self._timeout
                 )
@@ -271,7 +382,7 @@ class OpenAIProvider:
                             retryable=True,
                             status=response.status_code,
                         )
-                    data = await _read_capped(response, self._max_image_bytes, truncate=False)
+                    data = await read_capped(response, self._max_image_bytes, truncate=False)
                 finally:
                     await response.aclose()
                 if data is None:
@@ -282,74 +393,28 @@ class OpenAIProvider:
                 return data
         raise self._error(f"image {index} url redirects too many times", retryable=False)
 
-    def _status_error(self, response: httpx.Response, raw: bytes) -> ProviderError:
-        status = response.status_code
-        message, code = _error_fields(_json_or_none(raw))
-        if 300 <= status < 400:
-            summary = (
-                f"HTTP {status}: unexpected redirect to {response.headers.get('location', '?')}"
-            )
-        elif message:
-            summary = f"HTTP {status} {code}: {message}" if code else f"HTTP {status}: {message}"
-        else:
-            what, text = self._describe_body(raw, response)
-            summary = f"HTTP {status} {what}" + (f": {text}" if text else "")
-        if status in (401, 403) and self._settings.api_key_env:
-            summary += f" (check {self._settings.api_key_env})"
-        quota = code in QUOTA_CODES
-        retryable = (status in RETRYABLE_STATUSES or status >= 500) and not quota
-        return self._error(
-            summary,
-            retryable=retryable,
-            status=status,
-            code=code,
-            retry_after=retry_after(response.headers) if retryable else None,
-            rate_limited=status == 429 and not quota,
-        )
-
-    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
-        host = self._base.host
-        if isinstance(exc, httpx.TimeoutException):
-            phase = type(exc).__name__.removesuffix("Timeout").lower() or "request"
-            message = f"no response within {self._settings.timeout_s:g}s ({phase} timeout)"
-            return self._error(message, retryable=True)
-        if isinstance(exc, httpx.RemoteProtocolError):
-            return self._error(
-                f"the connection to {host} closed without a complete response", retryable=True
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return self._error(f"cannot connect to {host}: {_reason(exc)}", retryable=True)
-        if isinstance(exc, httpx.TransportError) and not isinstance(
-            exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol
-        ):
-            return self._error(f"network error talking to {host}: {_reason(exc)}", retryable=True)
-        return self._error(f"request failed: {_reason(exc)}", retryable=False)
-
     def _error(self, message: str, **kwargs: Any) -> ProviderError:
-        return ProviderError(self._redact(f"{self.name}: {message}"), **kwargs)
+        return self._failures.error(message, **kwargs)
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._key, _REDACTED) if self._key else text
 
-    def _describe_body(self, raw: bytes, response: httpx.Response) -> tuple[str, str]:
-        """(`with an HTML page`, TITLE), (`with a text/plain body`, TEXT), (`with an empty body`, ""):
-        a short, single-line, key-free account of a body that is not the JSON expected."""
-        if not raw.strip():
-            return "with an empty body", ""
-        kind = response.headers.get("content-type", "").split(";")[0].strip()
-        title = _TITLE.search(raw[:_ERROR_BODY_BYTES])
-        if title or "html" in kind or raw.lstrip()[:1] == b"<":
-            source = title[1] if title else raw
-            text = _TAG.sub(" ", source.decode("utf-8", errors="replace"))
-            what = "with an HTML page"
+def endpoint_url(base: httpx.URL, endpoint: str) -> httpx.URL:
+    # copy_with keeps a query string such as Azure's `?api-version=...` on every endpoint.
+    return base.copy_with(path=base.path.rstrip("/") + "/" + endpoint)
+
+
+def request_headers(settings: ProviderSettings, key: str | None) -> dict[str, str]:
+    """Accept, user agent and the key in the header the provider reads it from."""
+    headers = {"accept": "application/json", "user-agent": f"promptform/{__version__}"}
+    if key is not None:
+        if settings.auth_header == "api-key":
+            headers["api-key"] = key
         else:
-            text = raw.decode("utf-8", errors="replace")
-            what = f"with a {kind} body" if kind else "with a body"
-        # Redact before cutting, so a key can never survive half-cut at the boundary.
-        text = " ".join(self._redact(text).split())
-        if len(text) > SNIPPET_CHARS:
-            text = text[: SNIPPET_CHARS - 3].rstrip() + "..."
-        return what, text
+            headers["authorization"] = f"Bearer {key}"
+    return headers
+
+
+def request_timeout(settings: ProviderSettings) -> httpx.Timeout:
+    return httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 30.0))
 
 
 def checked_base_url(name: str, base_url: str | None) -> httpx.URL:
@@ -427,7 +492,7 @@ def form_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-async def _read_capped(response: httpx.Response, cap: int, *, truncate: bool) -> bytes | None:
+async def read_capped(response: httpx.Response, cap: int, *, truncate: bool) -> bytes | None:
     """The body, streamed; past `cap` bytes either the first `cap` (truncate) or None."""
     declared = _int(response.headers.get("content-length"), -1)
     if declared > cap and not truncate:
@@ -442,7 +507,7 @@ async def _read_capped(response: httpx.Response, cap: int, *, truncate: bool) ->
     return b"".join(chunks)
 
 
-def _api_key(env: str | None, environ: Mapping[str, str]) -> str | None:
+def api_key(env: str | None, environ: Mapping[str, str]) -> str | None:
     if env is None:
         return None  # a gateway without authentication, such as a local proxy
     key = environ.get(env, "").strip()
@@ -462,7 +527,7 @@ def _api_key(env: str | None, environ: Mapping[str, str]) -> str | None:
     return key
 
 
-def _error_fields(payload: Any) -> tuple[str, str | None]:
+def error_fields(payload: Any) -> tuple[str, str | None]:
     """(message, code) from the usual error shapes: OpenAI's, and the plainer ones gateways use."""
     if not isinstance(payload, dict):
         return "", None
