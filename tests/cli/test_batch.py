@@ -1,7 +1,7 @@
 """Batch mode through the CLI: apply --batch, plan with pending targets, batch status/collect/cancel.
 
 The Batch API here is tests/support/memory_batches.py's, so each test decides exactly when and how a
-batch finishes; tests/cli/test_batch_end_to_end.py runs the same flow over HTTP.
+batch finishes; tests/engine/test_batch_network.py runs the same flow over HTTP.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ default_provider = "gateway"
 [providers.gateway]
 kind = "openai"
 base_url = "http://127.0.0.1:9/v1"
+batch = true
 
 [defaults]
 model = "gpt-image-2"
@@ -44,12 +45,7 @@ BATCH_PRICE = PRICE / 2
 
 
 @pytest.fixture
-def api(memory_batches: MemoryBatches, monkeypatch: pytest.MonkeyPatch) -> MemoryBatches:
-    # The provider settings' `batch` flag is checked by its own test below; here every provider
-    # counts as offering the Batch API.
-    monkeypatch.setattr(
-        "promptform.commands.batch.require_batch_provider", lambda config, name: None
-    )
+def api(memory_batches: MemoryBatches) -> MemoryBatches:
     return memory_batches
 
 
@@ -273,9 +269,6 @@ def test_a_recorded_intent_without_a_batch_gets_one_batch_on_restart(
     [submission] = read_submissions(load_config(root).batches_dir)
     assert (submission.input_file_id, submission.batch_id) == ("file-1", None)
     monkeypatch.undo()
-    monkeypatch.setattr(
-        "promptform.commands.batch.require_batch_provider", lambda config, name: None
-    )
     monkeypatch.setattr("promptform.commands.batch.open_clients", lambda config, environ: api)
     assert api.created == []
     collected = run_cli("-C", root, "batch", "collect")  # any batch command completes it
@@ -359,6 +352,8 @@ def test_apply_batch_on_a_provider_without_the_batch_api_names_the_setting(
     tmp_path: Path, memory_batches: MemoryBatches, run_cli: RunCli
 ) -> None:
     root = project(tmp_path)
+    config = root / "promptform.toml"
+    config.write_text(config.read_text().replace("batch = true\n", ""))
     result = run_cli("-C", root, "apply", "--batch", "--yes")
     assert result.exit_code == 1
     assert "add `batch = true` under [providers.gateway]" in result.stderr

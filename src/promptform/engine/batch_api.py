@@ -6,12 +6,11 @@ its tests can drive it with an in-memory client too.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from promptform.core.config import Config
+from promptform.core.config import Config, ProviderSettings
 from promptform.core.errors import ConfigError
 from promptform.providers.base import Generation
 
@@ -93,7 +92,7 @@ LineParser = Callable[[bytes], LineResult]
 def require_batch_provider(config: Config, name: str) -> None:
     """Refuse, naming the setting, a provider not declared to offer the Batch API."""
     provider_name, settings = config.provider(name)
-    if not getattr(settings, "batch", False):
+    if not settings.batch:
         raise ConfigError(
             f"provider '{provider_name}' does not offer the Batch API in this config: add "
             f"`batch = true` under [providers.{provider_name}] (only if its API has /v1/batches), "
@@ -131,14 +130,13 @@ class ProviderClients:
 
     @staticmethod
     def parse_line(line: bytes) -> LineResult:
-        parsed: LineResult = importlib.import_module(
-            "promptform.providers.batch"
-        ).parse_result_line(line)
-        return parsed
+        from promptform.providers.batch import parse_result_line
+
+        return parse_result_line(line)
 
 
-def _provider_client(name: str, settings: Any, environ: Mapping[str, str]) -> BatchApi:
-    # providers.batch is imported only by runs that talk to a Batch API.
-    batch = importlib.import_module("promptform.providers.batch")
-    client: BatchApi = batch.BatchClient(name, settings, environ)
-    return client
+def _provider_client(name: str, settings: ProviderSettings, environ: Mapping[str, str]) -> BatchApi:
+    # providers.batch (and httpx) is imported only by runs that talk to a Batch API.
+    from promptform.providers.batch import BatchClient
+
+    return BatchClient(name, settings, environ)
