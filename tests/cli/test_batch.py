@@ -438,3 +438,35 @@ def test_status_output(
             .replace(submission.submitted_at, "SUBMITTED_AT")
         )
     assert shown == snapshot
+
+
+def test_a_target_reading_a_pending_output_waits_for_its_collection(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    files = {
+        "promptform.toml": CONFIG,
+        "prompts/base.yaml": "name: base\nprompt: A base.\n",
+        "prompts/edit.yaml": "name: edit\nprompt: An edit.\nimages: [generated/base-1.png]\n",
+    }
+    root = write_files(tmp_path / "repo", files)
+    first = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert first.exit_code == 0, first.stderr
+    assert "Submitted 1 request in 1 batch" in first.stderr
+    assert (
+        "Not submitted yet (1 target), since a reference image is still being generated"
+        in first.stderr
+    )
+    # A plain apply does not generate it from the image about to be replaced either (the
+    # provider here is unreachable: trying would fail).
+    plain = run_cli("-C", root, "apply", "--yes")
+    assert plain.exit_code == 0, plain.stderr
+    assert "1 target left for later: a reference image is pending in a batch" in plain.stderr
+
+    api.finish("batch_1")
+    assert run_cli("-C", root, "batch", "collect").exit_code == 0
+    second = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert second.exit_code == 0, second.stderr
+    assert "Submitted 1 request in 1 batch (batch_2)" in second.stderr
+    [line] = api.input_lines(api.batches["batch_2"].input_file_id)
+    assert line["url"] == "/v1/images/edits"
+    assert line["body"]["images"][0]["image_url"].startswith("data:image/png;base64,")

@@ -80,6 +80,7 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
                 if not confirm("Apply these changes? Only 'yes' is accepted"):
                     output.info("Apply cancelled.")
                     return EXIT_OK
+        plan = _without_waiting_on_batches(plan, output)
         if not plan.has_changes:
             output.info("No changes.")
             return EXIT_OK
@@ -99,6 +100,22 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
         code = _summarise(report, config, output)
         # Still under the lock: a rebase rewrites the lockfile that another apply would write.
         return _publish(config, output, request, report, code)
+
+
+def _without_waiting_on_batches(plan: Plan, output: Output) -> Plan:
+    from promptform.engine.batch_submit import waiting_on_batches
+
+    waiting = waiting_on_batches(plan)
+    if not waiting:
+        return plan
+    output.info(
+        f"{count_text(len(waiting), 'target')} left for later: a reference image is pending in a "
+        f"batch (`promptform batch collect`, then apply again): {', '.join(waiting[:5])}"
+        + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else "")
+    )
+    skipped = set(waiting)
+    changes = tuple(change for change in plan.changes if change.address not in skipped)
+    return dataclasses.replace(plan, changes=changes)
 
 
 def _check_pull_request_budget(

@@ -174,8 +174,9 @@ def _summarise_submit(report: SubmitReport, output: Output) -> int:
         output.info("Nothing submitted.")
     if report.deferred:
         output.info(
-            f"{count_text(len(report.deferred), 'target')} wait for a reference image still being "
-            "generated; run `promptform apply --batch` again once it is collected: "
+            f"Not submitted yet ({count_text(len(report.deferred), 'target')}), since a reference "
+            "image is still being generated; run `promptform apply --batch` again once it is "
+            "collected: "
             + ", ".join(report.deferred[:5])
             + (f" and {len(report.deferred) - 5} more" if len(report.deferred) > 5 else "")
         )

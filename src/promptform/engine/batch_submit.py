@@ -80,6 +80,19 @@ def batch_changes(plan: Plan) -> tuple[list[Change], list[str]]:
     return ready, deferred
 
 
+def waiting_on_batches(plan: Plan) -> list[str]:
+    """Generations whose reference image is the output of a target pending in a batch (or of
+    another such generation): made now, they would be made from the image about to be replaced."""
+    blocked: set[str] = {item.address for item in plan.waiting}
+    waiting: list[str] = []
+    for change in plan.changes:  # upstream first
+        target = change.target
+        if change.generates and target and any(parent in blocked for parent in target.upstream):
+            blocked.add(change.address)
+            waiting.append(change.address)
+    return waiting
+
+
 async def submit_changes(
     config: Config,
     changes: Sequence[Change],
