@@ -21,6 +21,7 @@ from promptform.state.lockfile import read_lockfile
 from promptform.state.pending_batches import read_submissions
 from tests.support.cli import RunCli
 from tests.support.files import write_files
+from tests.support.git import commit_all, git, init_repo
 from tests.support.memory_batches import MemoryBatches
 
 # The fixture, imported under its own name so pytest finds it.
@@ -470,3 +471,57 @@ def test_a_target_reading_a_pending_output_waits_for_its_collection(
     [line] = api.input_lines(api.batches["batch_2"].input_file_id)
     assert line["url"] == "/v1/images/edits"
     assert line["body"]["images"][0]["image_url"].startswith("data:image/png;base64,")
+
+
+def test_requests_are_split_into_batches_at_the_line_limit(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("promptform.engine.batch_submit.MAX_LINES", 2)
+    root = project(tmp_path, cells=5)
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "Submitted 5 requests in 3 batches (batch_1, batch_2, batch_3)" in result.stderr
+    sizes = [len(api.input_lines(info.input_file_id)) for info in api.batches.values()]
+    assert sizes == [2, 2, 1]
+    custom_ids = [
+        line["custom_id"]
+        for info in api.batches.values()
+        for line in api.input_lines(info.input_file_id)
+    ]
+    assert len(set(custom_ids)) == 5
+    assert not list((root / ".promptform" / "batch-input").iterdir())  # request files cleaned up
+
+
+def test_a_corrupt_submission_file_is_one_line_naming_it(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    [path] = (root / "promptform.batches").iterdir()
+    path.write_text("<<<<<<< HEAD\n")
+    result = run_cli("-C", root, "plan")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: promptform.batches/{path.name}:1:1: corrupt batch")
+    assert "restore it from git" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_submit_and_collect_commit_the_pending_state(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = init_repo(project(tmp_path, cells=2))
+    commit_all(root, "project")
+    submitted = run_cli("-C", root, "apply", "--batch", "--yes", "--commit")
+    assert submitted.exit_code == 0, submitted.stderr
+    [path] = (root / "promptform.batches").iterdir()
+    subject, _, *paths = git(root, "show", "--name-only", "--format=%s", "HEAD").splitlines()
+    assert subject.endswith(": batch submissions [skip ci]")
+    assert paths == [f"promptform.batches/{path.name}"]
+    api.finish("batch_1")
+    collected = run_cli("-C", root, "batch", "collect", "--commit")
+    assert collected.exit_code == 0, collected.stderr
+    changed = git(root, "show", "--name-status", "--format=", "HEAD").splitlines()
+    assert f"D\tpromptform.batches/{path.name}" in changed
+    assert "A\tpromptform.lock" in changed
+    assert "A\tgenerated/cards-1-1.png" in changed
+    assert git(root, "status", "--porcelain") == ""

@@ -154,7 +154,8 @@ def read_submission(path: Path, root: Path | None = None) -> Submission:
         return _from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PendingBatchError(
-            f"corrupt batch submission (bad or missing {exc}); {fix}", Location(shown)
+            f"corrupt batch submission (bad or missing {exc.args[0] if exc.args else exc}); {fix}",
+            Location(shown),
         ) from None
 
 
