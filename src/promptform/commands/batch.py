@@ -49,6 +49,7 @@ from promptform.engine.batch_submit import (
     finish_interrupted,
     submit_changes,
 )
+from promptform.engine.credentials import require_keys
 from promptform.engine.plan import compute_plan
 from promptform.engine.plan_format import age_text, count_text, format_text, format_usd
 from promptform.engine.plan_model import Plan
@@ -104,6 +105,8 @@ def apply_batch(
         ready, deferred = batch_changes(plan)
         for name in sorted({str(change.target.provider) for change in ready if change.target}):
             require_batch_provider(config, name)
+        # Before the plan is shown and approved: a missing key found after is a wasted review.
+        require_keys(config, plan, os.environ)
         output.result(format_text(plan, color=output.color))
         if not plan.has_changes:
             return EXIT_OK

@@ -48,7 +48,10 @@ from promptform.state.pending_batches import (
 )
 from promptform.state.rescued import RescueNote, rescue_images
 
-RECORD_EVERY = 256  # targets recorded per lockfile rewrite
+# Targets recorded per lockfile rewrite: at least this many, and at most LOCK_REWRITES rewrites per
+# batch, so collecting a big batch into a big lockfile stays linear.
+RECORD_EVERY = 256
+LOCK_REWRITES = 32
 FIRST_POLL_S = 1.0
 LONGEST_POLL_S = 60.0
 
@@ -246,6 +249,7 @@ class _Recorder:
         self.claimed = claimed
         self.batch_id = batch_id
         self.outcome = outcome
+        self.group = max(RECORD_EVERY, len(outcome.submission.targets) // LOCK_REWRITES)
         self._entries: dict[str, LockEntry] = {}
         self._previous: dict[str, list[LockedOutput]] = {}
 
@@ -290,7 +294,7 @@ class _Recorder:
         return len(outputs)
 
     def flush_if_full(self) -> None:
-        if len(self._entries) >= RECORD_EVERY:
+        if len(self._entries) >= self.group:
             self.flush()
 
     def _entry(

@@ -113,8 +113,9 @@ def make_plan(
             pricing,
             paid_provider,
         )
-        if change.generates and in_batches:
-            change = _with_stale_batches(change, in_batches)
+        stale = [item for item in in_batches if item.stale]
+        if change.generates and stale:
+            change = _with_stale_batches(change, stale)
         if change.generates:
             regenerated.add(target.address)
         changes.append(change)
