@@ -15,8 +15,11 @@ collected again: lines whose lock entry already names this batch and fingerprint
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 import time
 from collections.abc import Mapping, Sequence, Set
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from promptform.core.config import Config
@@ -52,6 +55,10 @@ from promptform.state.rescued import RescueNote, rescue_images
 # batch, so collecting a big batch into a big lockfile stays linear.
 RECORD_EVERY = 256
 LOCK_REWRITES = 32
+# Images are written (and fsynced) on a few threads, as apply writes them; at most IN_FLIGHT
+# targets' decoded images wait for the disk, which bounds memory whatever the output file's size.
+WRITER_THREADS = 4
+IN_FLIGHT = 16
 FIRST_POLL_S = 1.0
 LONGEST_POLL_S = 60.0
 
@@ -102,6 +109,16 @@ async def collect_batches(
     await finish_interrupted(config, clients)
     report = CollectReport()
     collector = _Collector(config, targets, writer, parse_line)
+    try:
+        return await _collect_all(clients, collector, report, options)
+    finally:
+        collector.disk.shutdown(wait=True)
+
+
+async def _collect_all(
+    clients: BatchClients, collector: _Collector, report: CollectReport, options: CollectOptions
+) -> CollectReport:
+    config = collector.config
     pending = read_submissions(config.batches_dir, config.root)
     deadline = None if options.timeout_s is None else time.monotonic() + options.timeout_s
     poll = FIRST_POLL_S  # doubled after each poll, up to LONGEST_POLL_S
@@ -135,6 +152,8 @@ class _Collector:
         parse_line: LineParser,
     ) -> None:
         self.parse_line = parse_line
+        self.disk = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="promptform-collect")
+        self._writing: dict[asyncio.Future[int], SubmittedTarget] = {}
         self.config = config
         self.targets = targets
         self.writer = writer
@@ -165,6 +184,32 @@ class _Collector:
         by_custom_id = {item.custom_id: item for item in submission.targets}
         recorder = _Recorder(self.config, self.writer, self.trash, self.claimed, info.id, outcome)
         seen: set[str] = set()
+        try:
+            await self._read_files(client, info, by_custom_id, recorder, seen, outcome)
+            await self._settle(recorder, outcome, asyncio.ALL_COMPLETED)
+        finally:
+            # Never leave a thread writing behind a failure: let the writes started finish.
+            if self._writing:
+                await asyncio.wait(list(self._writing))
+                self._writing.clear()
+        recorder.flush()
+        why = {
+            "expired": "the batch expired before this request ran",
+            "cancelled": "the batch was cancelled before this request ran",
+        }.get(info.status, "the batch's output has no result for this request")
+        outcome.returned = [
+            (item.address, why) for item in submission.targets if item.custom_id not in seen
+        ]
+
+    async def _read_files(
+        self,
+        client: BatchApi,
+        info: BatchState,
+        by_custom_id: Mapping[str, SubmittedTarget],
+        recorder: _Recorder,
+        seen: set[str],
+        outcome: BatchOutcome,
+    ) -> None:
         for file_id in (info.output_file_id, info.error_file_id):
             if not file_id:
                 continue
@@ -187,14 +232,6 @@ class _Collector:
                 else:
                     message = result.error_message or f"HTTP {result.status_code}"
                     outcome.failed.append((item.address, message))
-        recorder.flush()
-        why = {
-            "expired": "the batch expired before this request ran",
-            "cancelled": "the batch was cancelled before this request ran",
-        }.get(info.status, "the batch's output has no result for this request")
-        outcome.returned = [
-            (item.address, why) for item in submission.targets if item.custom_id not in seen
-        ]
 
     async def _result(
         self,
@@ -221,13 +258,32 @@ class _Collector:
                 self.trash.keep_unused(path, data)
             outcome.stale.append(item.address)
             return
-        try:
-            outcome.images += recorder.store(target, item, generation)
-        except (PromptformError, OSError) as exc:
-            outcome.failed.append((item.address, str(exc)))
+        store = functools.partial(recorder.store, target, item, generation)
+        self._writing[asyncio.get_running_loop().run_in_executor(self.disk, store)] = item
+        if len(self._writing) >= IN_FLIGHT:
+            await self._settle(recorder, outcome, asyncio.FIRST_COMPLETED)
+        else:
+            self._count({write for write in self._writing if write.done()}, recorder, outcome)
+
+    async def _settle(self, recorder: _Recorder, outcome: BatchOutcome, until: str) -> None:
+        """Wait for writes (the first to finish, or all), count them, record full groups."""
+        if not self._writing:
             return
-        outcome.recorded.append(item.address)
-        outcome.cost_usd += item.cost_usd or 0.0
+        done, _ = await asyncio.wait(list(self._writing), return_when=until)
+        self._count(done, recorder, outcome)
+
+    def _count(
+        self, done: Set[asyncio.Future[int]], recorder: _Recorder, outcome: BatchOutcome
+    ) -> None:
+        for write in done:
+            item = self._writing.pop(write)
+            try:
+                outcome.images += write.result()
+            except (PromptformError, OSError) as exc:
+                outcome.failed.append((item.address, str(exc)))
+                continue
+            outcome.recorded.append(item.address)
+            outcome.cost_usd += item.cost_usd or 0.0
         recorder.flush_if_full()
 
 
@@ -250,6 +306,7 @@ class _Recorder:
         self.batch_id = batch_id
         self.outcome = outcome
         self.group = max(RECORD_EVERY, len(outcome.submission.targets) // LOCK_REWRITES)
+        self._group_lock = threading.Lock()  # `store` runs on writer threads
         self._entries: dict[str, LockEntry] = {}
         self._previous: dict[str, list[LockedOutput]] = {}
 
@@ -289,13 +346,22 @@ class _Recorder:
                 f"(`promptform adopt {target.address} --rescued {rescued}` records them)"
             ) from None
         recorded = self.writer.entry(target.address)
-        self._previous[target.address] = list(recorded.outputs) if recorded else []
-        self._entries[target.address] = self._entry(target, item, generation, outputs)
+        entry = self._entry(target, item, generation, outputs)
+        with self._group_lock:
+            self._previous[target.address] = list(recorded.outputs) if recorded else []
+            self._entries[target.address] = entry
         return len(outputs)
 
     def flush_if_full(self) -> None:
-        if len(self._entries) >= self.group:
-            self.flush()
+        """Record every full group written so far (whole groups only: a group per rewrite)."""
+        while True:
+            with self._group_lock:
+                if len(self._entries) < self.group:
+                    return
+                addresses = list(self._entries)[: self.group]
+                entries = {address: self._entries.pop(address) for address in addresses}
+                previous = {address: self._previous.pop(address) for address in addresses}
+            self._record(entries, previous)
 
     def _entry(
         self,
@@ -324,14 +390,20 @@ class _Recorder:
         )
 
     def flush(self) -> None:
-        """Record the group in one lockfile rewrite, then trash the outputs it no longer names.
+        """Record everything written and not recorded yet (the last, partial group)."""
+        with self._group_lock:
+            entries, previous = self._entries, self._previous
+            self._entries, self._previous = {}, {}
+        if entries:
+            self._record(entries, previous)
+
+    def _record(
+        self, entries: dict[str, LockEntry], previous: dict[str, list[LockedOutput]]
+    ) -> None:
+        """Record a group in one lockfile rewrite, then trash the outputs it no longer names.
 
         A rewrite that fails stops the collect: the submission stays, so collecting again records
         the group (its images are in the batch's output file still)."""
-        if not self._entries:
-            return
-        entries, previous = self._entries, self._previous
-        self._entries, self._previous = {}, {}
         try:
             self.writer.update(entries, ())
         except OSError as exc:

@@ -5,7 +5,8 @@ conflict, and a later run on another machine can collect what this one submitted
 the intent before the batch exists: the uploaded input file's id is written before the batch is
 created, so a run killed between the two finds its batch on restart instead of paying twice.
 
-Format (sorted keys, 2-space indent, written atomically):
+Format (sorted keys, 2-space indent, one line per target so 50,000 of them write fast and diff
+line by line, written atomically):
     {"kind": "promptform-batch-submission", "version": 1, "id", "provider", "endpoint",
      "input_file_id", "batch_id", "submitted_at", "source_commit",
      "targets": [{"custom_id", "address", "fingerprint", "request", "inputs": [{"role", "path",
@@ -103,8 +104,24 @@ def submission_path(batches_dir: Path, submission_id: str) -> Path:
 
 def write_submission(batches_dir: Path, submission: Submission) -> None:
     """Write (or rewrite) one submission's file atomically; it is shared state, so umask perms."""
-    text = json.dumps(_as_dict(submission), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    text = dumps_submission(submission)
     atomic_write(submission_path(batches_dir, submission.id), text.encode("utf-8"), shared=True)
+
+
+def dumps_submission(submission: Submission) -> str:
+    """The file's text: json.dumps(indent=2) for the submission, each target on a line of its own."""
+    data = _as_dict(submission)
+    targets = data.pop("targets")
+    lines = [
+        f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+        for key, value in sorted(data.items())
+    ]
+    listed = ",\n".join(
+        "    " + json.dumps(target, sort_keys=True, ensure_ascii=False) for target in targets
+    )
+    lines.append('  "targets": ' + (f"[\n{listed}\n  ]" if targets else "[]"))
+    lines.sort(key=lambda line: line.split('"', 2)[1])
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def remove_submission(batches_dir: Path, submission_id: str) -> None:
