@@ -527,3 +527,40 @@ def test_submit_and_collect_commit_the_pending_state(
     assert "A\tpromptform.lock" in changed
     assert "A\tgenerated/cards-1-1.png" in changed
     assert git(root, "status", "--porcelain") == ""
+
+
+def test_moves_happen_at_once_and_a_replaced_image_stays_until_collected(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=2)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")
+    assert run_cli("-C", root, "batch", "collect").exit_code == 0
+    old = (root / "generated" / "cards-2-1.png").read_bytes()
+
+    manifest = root / "prompts" / "cards.yaml"
+    manifest.write_text(
+        "name: cards\nmatrix:\n  i: [1, 2]\nprompt: Card {{ i }}.{% if i == 2 %} Blue.{% endif %}\n"
+        "output: 'deck-{{ i }}.png'\n"
+    )
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "Submitted 1 request in 1 batch (batch_2)" in result.stderr
+    lock = read_lockfile(root / "promptform.lock")
+    assert lock.targets["cards[i=1]"].outputs[0].path == "deck-1.png"  # moved at once
+    assert (root / "generated" / "deck-1.png").is_file()
+    # cards[i=2] is replaced by the batch: its image stays where it is until then.
+    assert lock.targets["cards[i=2]"].outputs[0].path == "cards-2-1.png"
+    assert (root / "generated" / "cards-2-1.png").read_bytes() == old
+    assert "cards[i=2] pending in batch batch_2" in run_cli("-C", root, "plan").stdout
+
+    api.finish("batch_2")
+    assert run_cli("-C", root, "batch", "collect").exit_code == 0
+    entry = read_lockfile(root / "promptform.lock").targets["cards[i=2]"]
+    assert (entry.outputs[0].path, entry.batch_id) == ("deck-2.png", "batch_2")
+    assert not (root / "generated" / "cards-2-1.png").exists()
+    trashed = [
+        path.read_bytes() for path in (root / ".promptform" / "trash").rglob("cards-2-1.png")
+    ]
+    assert trashed == [old]
+    assert "No changes. 2 targets up to date." in run_cli("-C", root, "plan").stdout
