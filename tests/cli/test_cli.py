@@ -501,7 +501,7 @@ def test_usage_errors_exit_1_not_2(run_cli: RunCli, tmp_path: Path, args: list[s
 def test_ctrl_c_exits_130(
     run_cli: RunCli, fixture_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(*args: object) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("promptform.commands.validate.load_project", interrupted)
@@ -515,7 +515,7 @@ def test_ctrl_c_exits_130(
 def test_internal_bug_exits_3_with_a_hint_to_report_it(
     run_cli: RunCli, fixture_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("something impossible")
 
     monkeypatch.setattr("promptform.commands.validate.load_project", broken)
@@ -531,7 +531,7 @@ def test_internal_bug_exits_3_with_a_hint_to_report_it(
 def test_internal_bug_with_verbose_prints_the_traceback(
     run_cli: RunCli, fixture_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("something impossible")
 
     monkeypatch.setattr("promptform.commands.validate.load_project", broken)

@@ -109,3 +109,42 @@ def test_plan_answered_by_the_render_cache_parses_no_yaml(
     assert "yaml" in first  # the first plan parsed the manifests and filled the cache
     assert "yaml" not in again
     assert (first | again).isdisjoint(NETWORK_TERMINAL_GIT)
+
+
+def test_plan_and_validate_answered_by_the_render_cache_import_no_jinja_or_yaml(
+    tmp_path: Path, make_project: MakeProject
+) -> None:
+    root = make_project(
+        {
+            **FILES,
+            "templates/style.j2": "Watercolour.\n",
+            "prompts/c.yaml": "name: c\nprompt: \"{% include 'style.j2' %} A cat.\"\n",
+        }
+    )
+    first = imported_packages(tmp_path, "-C", str(root), "--quiet", "plan")
+
+    plan_again = imported_packages(tmp_path, "-C", str(root), "--quiet", "plan")
+    validate_again = imported_packages(tmp_path, "-C", str(root), "--quiet", "validate")
+
+    assert {"yaml", "jinja2"} <= first  # the first plan parsed and rendered the manifests
+    for again in (plan_again, validate_again):
+        assert "promptform" in again
+        assert again.isdisjoint({"yaml", "jinja2"} | NETWORK_TERMINAL_GIT)
+
+
+def test_a_template_edited_after_the_cache_was_filled_is_rendered_again(
+    tmp_path: Path, make_project: MakeProject
+) -> None:
+    root = make_project(
+        {
+            **FILES,
+            "templates/style.j2": "Watercolour.\n",
+            "prompts/c.yaml": ("name: c\nprompt: \"{% include 'style.j2' %} A cat.\"\n"),
+        }
+    )
+    imported_packages(tmp_path, "-C", str(root), "--quiet", "plan")
+    (root / "templates/style.j2").write_text("Oil paint.\n", encoding="utf-8")
+
+    again = imported_packages(tmp_path, "-C", str(root), "--quiet", "plan")
+
+    assert "jinja2" in again  # the digest check, done without Jinja, saw the edit

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from promptform.core import config as config_module
 from promptform.core.config import (
     DEFAULT_MODEL,
     WISGATE_BASE_URL,
@@ -285,3 +287,46 @@ def test_outputs_dir_must_be_a_folder_of_its_own(
         f"promptform.toml:2: 'promptform.outputs_dir' {problem} (apply and gc manage every file "
         f"in it) (got '{outputs_dir}')"
     )
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {},
+        {"promptform": {"outputs_dir": "out/", "default_provider": "offline"}},
+        {"promptform": {"prompts_dir": "a/./b", "lockfile": "state/promptform.lock"}},
+        {"defaults": {"n": 3, "vars": {"x": [1, 2]}, "output_format": "png", "size": "auto"}},
+        {"providers": {"x": {"kind": "openai", "base_url": "http://l", "timeout_s": 5}}},
+        {"providers": {"x": {"kind": "openai", "batch": True}, "y": {"kind": "offline"}}},
+        {"pricing": {"m": {"low": 1, "high": 0.5}}},
+        {"budget": {"max_cost": 3, "max_images": 0}},
+        {"limits": {"max_targets": 5}},
+    ],
+)
+def test_a_well_formed_table_is_loaded_as_validation_would_load_it(table: dict[str, Any]) -> None:
+    constructed = config_module._well_formed(config_module._ConfigFile, table)
+
+    validated = config_module._ConfigFile.model_validate(table)
+    assert constructed is not None
+    assert constructed.model_dump() == validated.model_dump()
+    assert constructed.model_fields_set == validated.model_fields_set
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"promptform": {"outputs_dir": "prompts"}},  # overlaps the default prompts_dir
+        {"promptform": {"outputs_dir": "."}},
+        {"promptform": {"lockfile": "../elsewhere.lock"}},
+        {"defaults": {"n": 0}},
+        {"defaults": {"n": True}},  # a coercion: validation decides
+        {"defaults": {"output_format": "gif"}},
+        {"providers": {"x": {"kind": "offline", "timeout_s": 0}}},
+        {"providers": {"x": {"base_url": "http://l"}}},  # kind is required
+        {"providers": {"x": {"kind": "offline", "batch": True}}},  # offline has no Batch API
+        {"providers": {"x": {"kind": "openai", "batch": 1}}},  # a coercion
+        {"bogus": 1},
+    ],
+)
+def test_anything_else_is_left_to_validation(table: dict[str, Any]) -> None:
+    assert config_module._well_formed(config_module._ConfigFile, table) is None

@@ -9,7 +9,9 @@ from promptform.engine.project import load_project
 
 
 def validate(config: Config, output: Output) -> int:
-    project = load_project(config)
+    # The render cache answers unchanged files: it stores only what expanding them found, warnings
+    # included, and a file with problems is never stored, so every problem is still reported.
+    project = load_project(config, use_cache=True)
     for warning in project.warnings:
         output.warning(warning)
     files = f"{project.manifest_files} file{'s' if project.manifest_files != 1 else ''}"

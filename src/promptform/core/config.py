@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+import types
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
+from annotated_types import Ge, Gt, Le
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from promptform.core.errors import ConfigError, Location
@@ -21,10 +24,14 @@ CONFIG_FILE = "promptform.toml"
 PYPROJECT_FILE = "pyproject.toml"
 WISGATE_BASE_URL = "https://api.wisgate.ai/v1"
 DEFAULT_MODEL = "gpt-image-2"
+# Settings apply writes under or reads from: each must stay inside the project.
+_PROJECT_PATHS = ("prompts_dir", "templates_dir", "outputs_dir", "lockfile")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The validators are built on first use: a well-formed config file never needs them
+    # (_well_formed), and building them costs more than the rest of a no-op plan's start-up.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ProjectSettings(_Strict):
@@ -34,35 +41,52 @@ class ProjectSettings(_Strict):
     lockfile: str = "promptform.lock"
     default_provider: str = "wisgate"
 
-    @field_validator("prompts_dir", "templates_dir", "outputs_dir", "lockfile")
+    @field_validator(*_PROJECT_PATHS)
     @classmethod
     def _inside_project(cls, value: str) -> str:
-        # apply writes under outputs_dir and the lockfile: a reviewed config must not aim elsewhere.
-        path = Path(value)
-        if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
-            raise ValueError("must be a relative path inside the project, without '..'")
-        # One spelling: outputs are matched against reference images as `outputs_dir/path`.
-        return PurePosixPath(value).as_posix()
+        return _inside_project(value)
 
     @field_validator("outputs_dir")
     @classmethod
     def _outputs_apart(cls, value: str, info: ValidationInfo) -> str:
-        # apply replaces and gc collects files under outputs_dir: it must hold nothing else.
-        if value == ".":
-            raise ValueError(
-                "must be a folder of its own, not the project root (apply and gc manage every file in it)"
-            )
-        shared = [
-            name
-            for name in ("prompts_dir", "templates_dir")
-            if _overlap(value, str(info.data.get(name, "")))
-        ]
-        if shared:
-            raise ValueError(
-                f"must be a folder apart from {' and '.join(shared)} (apply and gc manage every "
-                "file in it)"
-            )
-        return value
+        return _outputs_apart(value, info.data)
+
+
+def _inside_project(value: str) -> str:
+    # apply writes under outputs_dir and the lockfile: a reviewed config must not aim elsewhere.
+    path = Path(value)
+    if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise ValueError("must be a relative path inside the project, without '..'")
+    # One spelling: outputs are matched against reference images as `outputs_dir/path`.
+    return PurePosixPath(value).as_posix()
+
+
+def _outputs_apart(value: str, earlier: dict[str, Any]) -> str:
+    # apply replaces and gc collects files under outputs_dir: it must hold nothing else.
+    if value == ".":
+        raise ValueError(
+            "must be a folder of its own, not the project root (apply and gc manage every file in it)"
+        )
+    shared = [
+        name
+        for name in ("prompts_dir", "templates_dir")
+        if _overlap(value, str(earlier.get(name, "")))
+    ]
+    if shared:
+        raise ValueError(
+            f"must be a folder apart from {' and '.join(shared)} (apply and gc manage every "
+            "file in it)"
+        )
+    return value
+
+
+def _project_settings_rules(name: str, value: Any, earlier: dict[str, Any]) -> Any:
+    """ProjectSettings' field validators, in their order, for _well_formed."""
+    if name in _PROJECT_PATHS:
+        value = _inside_project(value)
+    if name == "outputs_dir":
+        value = _outputs_apart(value, earlier)
+    return value
 
 
 def _overlap(one: str, other: str) -> bool:
@@ -98,11 +122,20 @@ class ProviderSettings(_Strict):
     @field_validator("batch")
     @classmethod
     def _batch_needs_an_api(cls, value: bool, info: ValidationInfo) -> bool:
-        if value and info.data.get("kind") == "offline":
-            raise ValueError(
-                "cannot be true for kind 'offline', which has no Batch API; remove `batch = true`"
-            )
-        return value
+        return _batch_needs_an_api(value, info.data)
+
+
+def _batch_needs_an_api(value: bool, earlier: dict[str, Any]) -> bool:
+    if value and earlier.get("kind") == "offline":
+        raise ValueError(
+            "cannot be true for kind 'offline', which has no Batch API; remove `batch = true`"
+        )
+    return value
+
+
+def _provider_settings_rules(name: str, value: Any, earlier: dict[str, Any]) -> Any:
+    """ProviderSettings' field validators, for _well_formed."""
+    return _batch_needs_an_api(value, earlier) if name == "batch" else value
 
 
 class Budget(_Strict):
@@ -145,17 +178,18 @@ class _ConfigFile(_Strict):
 
 
 BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {
-    "wisgate": ProviderSettings(
+    # Constructed, not validated: values known good need no validator built at import.
+    "wisgate": ProviderSettings.model_construct(
         kind="openai", base_url=WISGATE_BASE_URL, api_key_env="WISGATE_API_KEY"
     ),
-    "offline": ProviderSettings(kind="offline"),
+    "offline": ProviderSettings.model_construct(kind="offline"),
 }
 
 
 class Config(BaseModel):
     """The resolved configuration of one project."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     root: Path
     source: Path | None
@@ -164,7 +198,7 @@ class Config(BaseModel):
     providers: dict[str, ProviderSettings]
     pricing: dict[str, dict[str, float]]
     budget: Budget
-    limits: Limits = Limits()
+    limits: Limits = Limits.model_construct()
     forced_provider: str | None = None  # --provider NAME: every target uses it
 
     def with_provider(self, name: str | None) -> Config:
@@ -245,14 +279,14 @@ def load_config(start: Path, explicit: Path | None = None, require_project: bool
     else:
         path = find_config(start)
     if path is None:
-        if require_project and not (start / ProjectSettings().prompts_dir).is_dir():
+        if require_project and not (start / _default(ProjectSettings, "prompts_dir")).is_dir():
             raise ConfigError(
                 f"no promptform project in {start}: no {CONFIG_FILE} (or [tool.promptform] in "
                 f"{PYPROJECT_FILE}) here or in a folder above, and no prompts/ folder; run "
                 "`promptform init` to start one here, or `promptform -C DIR ...` to work in the "
                 "project in DIR"
             )
-        return _resolve(start, None, _ConfigFile())
+        return _resolve(start, None, _well_formed(_ConfigFile, {}) or _ConfigFile())
     text, table = _read_table(path)
     parsed = _validated(table, text, path.name, path.name)
     return _resolve(path.parent, path, parsed, text)
@@ -282,6 +316,9 @@ def config_line(config: Config, *keys: str) -> Location | None:
 
 
 def _validated(table: dict[str, Any], text: str, file_name: str, shown: str) -> _ConfigFile:
+    well_formed = _well_formed(_ConfigFile, table)
+    if well_formed is not None:
+        return well_formed
     try:
         return _ConfigFile.model_validate(table)
     except ValidationError as exc:
@@ -293,6 +330,100 @@ def _validated(table: dict[str, Any], text: str, file_name: str, shown: str) -> 
             describe_validation_error(error, f"[{section}]" if section else "the config", _known),
             Location(shown, _line_of(text, loc)),
         ) from None
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+# Field validators _well_formed runs itself; a model with others is always validated by pydantic.
+_FIELD_RULES: dict[type[BaseModel], Callable[[str, Any, dict[str, Any]], Any]] = {
+    ProjectSettings: _project_settings_rules,
+    ProviderSettings: _provider_settings_rules,
+}
+
+
+class _NeedsValidation(Exception):
+    """A value _well_formed cannot vouch for: pydantic decides, with its own messages."""
+
+
+def _well_formed(model: type[_Model], data: Any) -> _Model | None:
+    """`data` as `model`, without building the model's validator, when validation could only accept
+    it as it is: every key a field, every value of exactly its field's type and within its bounds.
+
+    None for anything else (a coercion, an unknown key, a value out of bounds...): validation then
+    accepts or refuses it, so error messages and coercions stay pydantic's own.
+    """
+    try:
+        return _construct(model, data)
+    except (_NeedsValidation, ValueError):
+        return None
+
+
+def _construct(model: type[_Model], data: Any) -> _Model:
+    decorators = model.__pydantic_decorators__
+    validators = [*decorators.field_validators.values(), *decorators.model_validators.values()]
+    rules = _FIELD_RULES.get(model)
+    if (
+        not isinstance(data, dict)
+        or (validators and rules is None)
+        or data.keys() - model.model_fields
+    ):
+        raise _NeedsValidation
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if name not in data:
+            if field.is_required():
+                raise _NeedsValidation
+            factory = field.default_factory
+            if isinstance(factory, type) and issubclass(factory, BaseModel):
+                values[name] = _construct(factory, {})
+            else:  # later rules see the defaults, as validators see them in `info.data`
+                values[name] = field.get_default(call_default_factory=True)
+            continue
+        value = _checked_value(field.annotation, data[name])
+        for bound in field.metadata:
+            _check_bound(bound, value)
+        values[name] = rules(name, value, values) if rules else value
+    return model.model_construct(set(data), **values)
+
+
+def _checked_value(annotation: Any, value: Any) -> Any:
+    """`value` as validation would return it for `annotation`, when that leaves it unchanged."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return value
+    if annotation in (str, int, bool) and type(value) is annotation:
+        return value
+    if annotation is float and type(value) in (int, float):
+        return float(value)  # what validation makes of an int
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _construct(annotation, value)
+    if origin is Literal and any(type(value) is type(arg) and value == arg for arg in args):
+        return value
+    if origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        arm = args[1] if args[0] is type(None) else args[0]
+        return None if value is None else _checked_value(arm, value)
+    if origin is dict and isinstance(value, dict):
+        key_type, item_type = args
+        return {
+            _checked_value(key_type, key): _checked_value(item_type, item)
+            for key, item in value.items()
+        }
+    raise _NeedsValidation
+
+
+def _check_bound(bound: Any, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(bound, Ge) and value >= bound.ge:
+        return
+    if isinstance(bound, Le) and value <= bound.le:
+        return
+    if isinstance(bound, Gt) and value > bound.gt:
+        return
+    raise _NeedsValidation
+
+
+def _default(model: type[BaseModel], name: str) -> Any:
+    return model.model_fields[name].default
 
 
 def _known(section: tuple[str | int, ...]) -> list[str]:
@@ -321,7 +452,7 @@ def _resolve(
         return Location(shown, _line_of(text, loc)) if shown else None
 
     providers = {**BUILTIN_PROVIDERS, **parsed.providers}
-    config = Config(
+    config = Config.model_construct(  # every part is validated already
         root=root,
         source=source,
         project=parsed.promptform,

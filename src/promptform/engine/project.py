@@ -10,7 +10,9 @@ import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptform.core.config import Config
 from promptform.core.errors import (
@@ -31,9 +33,13 @@ from promptform.manifests.manifest import (
     load_manifest_text,
     manifest_stem,
 )
-from promptform.manifests.render import RENDER_SECONDS_PER_MANIFEST, Renderer, render_deadline
+from promptform.manifests.render_deadline import RENDER_SECONDS_PER_MANIFEST, render_deadline
 from promptform.manifests.targets import Target, TargetBuilder, contained
+from promptform.manifests.template_sources import TemplateSources
 from promptform.state.render_cache import CachedExpansion, RenderCache
+
+if TYPE_CHECKING:
+    from promptform.manifests.render import Renderer
 
 MAX_REPORTED_PROBLEMS = 50
 
@@ -63,35 +69,35 @@ def load_project(config: Config, use_cache: bool = False) -> Project:
 def _load_project(config: Config, use_cache: bool) -> Project:
     _refuse_escaping_directories(config)
     files_view = _Files(config)
-    renderer = Renderer(config.templates_dir, config.project.templates_dir)
-    builder = TargetBuilder(config, renderer, files_view.input_hash, files_view.output_path)
+    sources = TemplateSources(config.templates_dir)
+    expander = _Expander(config, sources, files_view)
     cache = RenderCache.load(config) if use_cache else None
     problems: list[PromptformError] = []
-    sources: list[_ManifestFile] = []
+    sources_read: list[_ManifestFile] = []
     files = find_manifest_files(config.prompts_dir)
     for path in files:
         try:
-            sources.append(_read_manifest_file(path, config, cache, renderer))
+            sources_read.append(_read_manifest_file(path, config, cache, sources))
         except PromptformError as exc:
             problems.append(exc)
     targets: list[Target] = []
     warnings: list[PromptformError] = []
     manifests = 0
-    for source in sources:
+    for source in sources_read:
         expansion: _FileExpansion | None
         if source.cached is not None and _still_valid(source.cached, files_view):
             cached = source.cached
             expansion = _FileExpansion(cached.targets, [*cached.warnings], cached.manifests, set())
         else:
-            expansion = _expand_file(source, builder, renderer, problems)
+            expansion = _expand_file(source, expander, problems)
             if expansion is not None and cache is not None:
-                _store(cache, source, expansion, renderer)
+                _store(cache, source, expansion, sources)
         if expansion is not None:
             targets += expansion.targets
             warnings += expansion.warnings
             manifests += expansion.manifests
             _check_target_count(len(targets), source, config)
-    if cache is not None and not renderer.templates_changed_while_loading:
+    if cache is not None and not sources.changed_while_loading:
         cache.save()
     if not problems:
         problems += _duplicates(targets)
@@ -159,7 +165,7 @@ class _FileExpansion:
 
 
 def _read_manifest_file(
-    path: Path, config: Config, cache: RenderCache | None, renderer: Renderer
+    path: Path, config: Config, cache: RenderCache | None, sources: TemplateSources
 ) -> _ManifestFile:
     """Read a manifest file once; parse it only when the render cache has nothing for it."""
     relative = path.relative_to(config.prompts_dir).as_posix()
@@ -173,7 +179,7 @@ def _read_manifest_file(
     # show reviewers (or send) anything but what the manifest says.
     identity = f"{hashlib.sha256(raw).hexdigest()}@{path.stat().st_mtime_ns}"
     text = decode_text(raw, shown)
-    cached = cache.lookup(relative, identity, renderer.template_digest) if cache else None
+    cached = cache.lookup(relative, identity, sources.digest) if cache else None
     loaded = None if cached is not None else load_manifest_text(text, stem, shown)
     return _ManifestFile(relative, stem, shown, text, identity, cached, loaded)
 
@@ -199,10 +205,7 @@ def _still_valid(cached: CachedExpansion, files_view: _Files) -> bool:
 
 
 def _expand_file(
-    source: _ManifestFile,
-    builder: TargetBuilder,
-    renderer: Renderer,
-    problems: list[PromptformError],
+    source: _ManifestFile, expander: _Expander, problems: list[PromptformError]
 ) -> _FileExpansion | None:
     """Expand every document of a file, adding its problems to `problems`; None when it had any."""
     loaded = source.loaded
@@ -210,11 +213,11 @@ def _expand_file(
         loaded = load_manifest_text(source.text, source.stem, source.shown)
     expanded = _FileExpansion([], [], len(loaded), set())
     failed = False
-    with renderer.recording_templates() as used:
+    with expander.renderer.recording_templates() as used:
         for manifest in loaded:
             try:
                 with render_deadline(RENDER_SECONDS_PER_MANIFEST, manifest.location()):
-                    expansion = builder.expand(manifest)
+                    expansion = expander.builder.expand(manifest)
             except PromptformError as exc:
                 problems.append(exc)
                 failed = True
@@ -226,22 +229,42 @@ def _expand_file(
 
 
 def _store(
-    cache: RenderCache, source: _ManifestFile, expansion: _FileExpansion, renderer: Renderer
+    cache: RenderCache, source: _ManifestFile, expansion: _FileExpansion, sources: TemplateSources
 ) -> None:
     """Remember a file's expansion with the digest of every template its renders loaded."""
     warnings = [warning for warning in expansion.warnings if type(warning) is ManifestError]
     if len(warnings) != len(expansion.warnings):
         return  # the cache stores warnings as ManifestError; any other kind stays exact uncached
     try:
-        templates = {
-            name: renderer.template_digest(name) for name in sorted(expansion.templates_used)
-        }
+        templates = {name: sources.digest(name) for name in sorted(expansion.templates_used)}
     except (OSError, ValueError):
         return  # a template that cannot be read now could not be checked on the next run either
     cache.store(
         source.relative,
         CachedExpansion(source.sha256, templates, expansion.manifests, expansion.targets, warnings),
     )
+
+
+class _Expander:
+    """The renderer and the target builder, made for the first manifest file the render cache
+    cannot answer: a plan the cache answers whole never imports Jinja."""
+
+    def __init__(self, config: Config, sources: TemplateSources, files: _Files) -> None:
+        self.config = config
+        self.sources = sources
+        self.files = files
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        from promptform.manifests.render import Renderer
+
+        config = self.config
+        return Renderer(config.templates_dir, config.project.templates_dir, self.sources)
+
+    @cached_property
+    def builder(self) -> TargetBuilder:
+        files = self.files
+        return TargetBuilder(self.config, self.renderer, files.input_hash, files.output_path)
 
 
 class _Files:

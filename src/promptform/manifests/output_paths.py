@@ -6,15 +6,29 @@ output_format.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptform.core.errors import Location, ManifestError
 from promptform.core.paths import relative_path_problem
 from promptform.manifests.matrix import Cell, value_text
-from promptform.manifests.render import Renderer, slug
+
+if TYPE_CHECKING:
+    # Only a type here: importing render.py imports Jinja, which a plan answered by the render
+    # cache never needs.
+    from promptform.manifests.render import Renderer
 
 EXTENSIONS = {"png": ("png",), "jpeg": ("jpg", "jpeg"), "webp": ("webp",)}
+
+_SLUG_STRIP = re.compile(r"[^a-z0-9]+")
+
+
+def slug(value: object) -> str:
+    """Lower-case ASCII words joined by '-': 'Café Racer!' -> 'cafe-racer'."""
+    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
+    return _SLUG_STRIP.sub("-", text.lower()).strip("-")
 
 
 def default_paths(name: str, cell: Cell, count: int, output_format: str) -> list[str]:

@@ -8,15 +8,11 @@ a render is a pure function of the repository.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import operator
 import os
 import re
-import signal
-import threading
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,48 +22,27 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from promptform.core.errors import Location, TemplateError
+from promptform.manifests.output_paths import slug as slug  # also imported from here
+from promptform.manifests.template_sources import TemplateSources
 
 MAX_RENDERED_CHARS = 1_000_000
-_SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 
 
-def slug(value: object) -> str:
-    """Lower-case ASCII words joined by '-': 'Café Racer!' -> 'cafe-racer'."""
-    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode()
-    return _SLUG_STRIP.sub("-", text.lower()).strip("-")
+class _ContainedLoader(jinja2.BaseLoader):
+    """Loads templates from TemplateSources, which refuses names and symlinks leading out of the
+    templates directory and remembers the digest of every source it hands out."""
 
-
-class _ContainedLoader(jinja2.FileSystemLoader):
-    """A FileSystemLoader that also refuses symlinks leading out of its directory.
-
-    It remembers a digest of every source it hands out (None for a template it could not find), so
-    a render cache can tell later whether the templates a render used are still the same.
-    """
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(str(root), followlinks=False)
-        self.root = root.resolve()
-        self.digests: dict[str, str | None] = {}
-        self.changed_while_loading = False
+    def __init__(self, sources: TemplateSources) -> None:
+        self.sources = sources
 
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
-        try:
-            source, filename, uptodate = super().get_source(environment, template)
-            if not Path(filename).resolve().is_relative_to(self.root):
-                raise jinja2.TemplateNotFound(template)
-        except jinja2.TemplateNotFound:
-            self._remember(template, None)
-            raise
-        self._remember(template, hashlib.sha256(source.encode("utf-8")).hexdigest())
-        return source, filename, uptodate
-
-    def _remember(self, template: str, digest: str | None) -> None:
-        # A template edited while this run reads it: renders of this run may disagree on it.
-        if self.digests.get(template, digest) != digest:
-            self.changed_while_loading = True
-        self.digests[template] = digest
+        found = self.sources.load(template)
+        if found is None:
+            raise jinja2.TemplateNotFound(template)
+        # Templates are read once per run (auto_reload is off): a loaded one is always current.
+        return found.text, found.filename, lambda: True
 
 
 class _Environment(ImmutableSandboxedEnvironment):
@@ -132,10 +107,14 @@ class _Environment(ImmutableSandboxedEnvironment):
 class Renderer:
     """Renders template strings with one shared, sandboxed environment per project."""
 
-    def __init__(self, templates_dir: Path, shown_templates_dir: str) -> None:
+    def __init__(
+        self, templates_dir: Path, shown_templates_dir: str, sources: TemplateSources | None = None
+    ) -> None:
         self.templates_dir = templates_dir
         self.shown_templates_dir = shown_templates_dir
-        self._loader = _ContainedLoader(templates_dir)
+        # Shared with the render cache's digest checks when given: one reading of each template.
+        self.sources = sources or TemplateSources(templates_dir)
+        self._loader = _ContainedLoader(self.sources)
         self.env = _Environment(
             loader=self._loader,
             undefined=jinja2.StrictUndefined,
@@ -166,15 +145,12 @@ class Renderer:
         Read at most once per run: later calls give the digest of the source that was used.
         Raises OSError or ValueError when the file exists but cannot be read as UTF-8 text.
         """
-        if name not in self._loader.digests:
-            with suppress(jinja2.TemplateNotFound):
-                self._loader.get_source(self.env, name)
-        return self._loader.digests[name]
+        return self.sources.digest(name)
 
     @property
     def templates_changed_while_loading(self) -> bool:
         """Whether a template read twice this run gave different text (edited mid-run)."""
-        return self._loader.changed_while_loading
+        return self.sources.changed_while_loading
 
     def render(self, source: str, variables: Mapping[str, Any], origin: Location) -> str:
         """Render `source`; errors point at the manifest line (`origin` is its first line)."""
@@ -293,31 +269,3 @@ def _did_you_mean(message: str | None, variables: Mapping[str, Any]) -> str:
         return ""
     close = difflib.get_close_matches(match[1], [str(key) for key in variables], n=1)
     return f"did you mean '{close[0]}'? Otherwise " if close else ""
-
-
-# A manifest renders in milliseconds; one whose templates loop for longer than this is refused, so
-# a pull request cannot keep a CI runner busy (nested loops are each within the sandbox's bounds).
-RENDER_SECONDS_PER_MANIFEST = 10.0
-
-
-@contextmanager
-def render_deadline(seconds: float, where: Location) -> Iterator[None]:
-    """Raise TemplateError if the block runs longer than `seconds` (main thread, POSIX only)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "setitimer"
-    ):
-        yield
-        return
-
-    def expired(signum: int, frame: object) -> None:
-        raise TemplateError(
-            f"templates took more than {seconds:g} s to render; look for loops that multiply", where
-        )
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

@@ -11,7 +11,7 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from promptform.core.config import Config
 from promptform.core.errors import ConfigError, ErrorGroup, Location, ManifestError, PromptformError
@@ -22,8 +22,11 @@ from promptform.manifests.documents import Key
 from promptform.manifests.manifest import LoadedManifest, Scalar
 from promptform.manifests.matrix import cells
 from promptform.manifests.output_paths import default_paths, templated_paths
-from promptform.manifests.render import Renderer
 from promptform.manifests.request_body import request_body
+
+if TYPE_CHECKING:
+    # Only a type here: render.py imports Jinja, which targets from the render cache never need.
+    from promptform.manifests.render import Renderer
 
 GENERATIONS = "images/generations"
 EDITS = "images/edits"

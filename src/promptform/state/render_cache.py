@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pydantic
+from pydantic import BaseModel
 
 from promptform import __version__
 from promptform.core.atomic import atomic_write
@@ -122,8 +122,10 @@ EXPANSION_MODULES = (
     "manifests/matrix",
     "manifests/output_paths",
     "manifests/render",
+    "manifests/render_deadline",
     "manifests/request_body",
     "manifests/targets",
+    "manifests/template_sources",
     "state/__init__",
     "state/render_cache",
     "state/state_dir",
@@ -145,13 +147,29 @@ def cache_key(config: Config) -> str:
         CACHE_FORMAT,
         __version__,
         code,
-        jinja2.__version__,
-        # Asked of the installed distribution: importing yaml would cost a plan that parses nothing.
+        # Asked of the installed distributions: importing Jinja or yaml would cost a plan that
+        # renders and parses nothing.
+        metadata.version("Jinja2"),
         metadata.version("PyYAML"),
         pydantic.VERSION,
-        config.model_dump_json(),
+        _plain(config),
     ]
-    return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
+    # default=str: dates and times that TOML allows in [defaults] vars.
+    return hashlib.sha256(json.dumps(parts, default=str).encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """A config as JSON-ready data, field by field: pydantic's serializer would have to be built
+    first, which costs a plan more than the whole key."""
+    if isinstance(value, BaseModel):
+        return {name: _plain(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def _encode(expansion: CachedExpansion) -> dict[str, Any]:
