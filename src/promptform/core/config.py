@@ -162,20 +162,6 @@ class _ConfigFile(_Strict):
     budget: Budget = Field(default_factory=Budget)
     limits: Limits = Field(default_factory=Limits)
 
-    @field_validator("pricing")
-    @classmethod
-    def _discount_is_a_share(
-        cls, value: dict[str, dict[str, float]]
-    ) -> dict[str, dict[str, float]]:
-        for model, table in value.items():
-            discount = table.get("batch_discount")
-            if discount is not None and not 0 <= discount <= 1:
-                raise ValueError(
-                    f"[pricing.{model}] batch_discount must be a share between 0 and 1 (0.5: "
-                    f"half price), not {discount:g}"
-                )
-        return value
-
 
 BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {
     # Constructed, not validated: values known good need no validator built at import.
@@ -476,6 +462,14 @@ def _resolve(
             config.provider(value)
         except ConfigError as exc:
             raise ConfigError(exc.message, where(table, key)) from None
+    for model, prices in config.pricing.items():
+        discount = prices.get("batch_discount")
+        if discount is not None and not 0 <= discount <= 1:
+            raise ConfigError(
+                f'[pricing."{model}"] batch_discount must be a share between 0 and 1 (0.5: half '
+                f"price), not {discount:g}",
+                where("pricing", model, "batch_discount"),
+            )
     return config
 
 
