@@ -213,25 +213,42 @@ class _Collector:
         for file_id in (info.output_file_id, info.error_file_id):
             if not file_id:
                 continue
-            async for line in client.stream_lines(file_id):
-                if not line.strip():
-                    continue
-                try:
-                    result = self.parse_line(line)
-                except ProviderError as exc:
-                    outcome.unreadable.append(str(exc))
-                    continue
-                item = by_custom_id.get(result.custom_id)
-                if item is None or result.custom_id in seen:
-                    continue  # not a request of this submission's
-                seen.add(result.custom_id)
-                if result.ok:
-                    await self._result(client, recorder, item, result, outcome)
-                elif result.error_code in UNRUN_CODES:
-                    seen.discard(result.custom_id)  # returned below, with why
-                else:
-                    message = result.error_message or f"HTTP {result.status_code}"
-                    outcome.failed.append((item.address, message))
+            lines = client.stream_lines(file_id)
+            try:
+                async for line in lines:
+                    if line.strip():
+                        await self._line(client, line, by_custom_id, recorder, seen, outcome)
+            finally:
+                # Stopped early (a failure): the connection the file streams over is freed now.
+                close = getattr(lines, "aclose", None)
+                if close is not None:
+                    await close()
+
+    async def _line(
+        self,
+        client: BatchApi,
+        line: bytes,
+        by_custom_id: Mapping[str, SubmittedTarget],
+        recorder: _Recorder,
+        seen: set[str],
+        outcome: BatchOutcome,
+    ) -> None:
+        try:
+            result = self.parse_line(line)
+        except ProviderError as exc:
+            outcome.unreadable.append(str(exc))
+            return
+        item = by_custom_id.get(result.custom_id)
+        if item is None or result.custom_id in seen:
+            return  # not a request of this submission's
+        seen.add(result.custom_id)
+        if result.ok:
+            await self._result(client, recorder, item, result, outcome)
+        elif result.error_code in UNRUN_CODES:
+            seen.discard(result.custom_id)  # returned below, with why
+        else:
+            message = result.error_message or f"HTTP {result.status_code}"
+            outcome.failed.append((item.address, message))
 
     async def _result(
         self,
