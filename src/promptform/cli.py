@@ -816,9 +816,15 @@ def _parse_wait(ctx: click.Context, param: click.Parameter, value: str | None) -
     is_flag=True,
     help="Commit and push to the branch's upstream; rebase and retry if rejected, never force.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Also print JSON: per batch the targets recorded, stale, failed and returned.",
+)
 @pass_app
 def batch_collect(
-    app: AppContext, wait: bool, timeout_s: float | None, commit: bool, push: bool
+    app: AppContext, wait: bool, timeout_s: float | None, commit: bool, push: bool, as_json: bool
 ) -> int:
     """Record the images of every finished batch, and forget the batch.
 
@@ -834,7 +840,9 @@ def batch_collect(
     from promptform.engine.batch_collect import CollectOptions
 
     options = CollectOptions(wait=wait, timeout_s=timeout_s)
-    return app.run(lambda: run_collect(app.config(), app.output, options, commit or push, push))
+    return app.run(
+        lambda: run_collect(app.config(), app.output, options, commit or push, push, as_json)
+    )
 
 
 @batch.command("cancel")

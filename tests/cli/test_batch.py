@@ -564,3 +564,23 @@ def test_moves_happen_at_once_and_a_replaced_image_stays_until_collected(
     ]
     assert trashed == [old]
     assert "No changes. 2 targets up to date." in run_cli("-C", root, "plan").stdout
+
+
+def test_collect_json_says_what_happened_to_each_target(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    api.blocked = "Card 3."
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1", "expired", done=2)
+    result = run_cli("-C", root, "batch", "collect", "--json")
+    assert result.exit_code == 0, result.stderr
+    [batch] = json.loads(result.stdout)["collected"]
+    assert batch["batch_id"] == "batch_1"
+    assert batch["status"] == "expired"
+    assert sorted(batch["recorded"]) == ["cards[i=1]", "cards[i=2]"]  # in the order written
+    assert batch["returned"] == [
+        {"address": "cards[i=3]", "reason": "the batch expired before this request ran"}
+    ]
+    assert batch["failed"] == []
+    assert batch["images"] == 2

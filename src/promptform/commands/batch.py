@@ -267,11 +267,15 @@ def collect(
     options: CollectOptions,
     commit: bool = False,
     push: bool = False,
+    as_json: bool = False,
 ) -> int:
     """Record the images of every finished batch; exit 1 when lines failed or --wait timed out."""
     with apply_lock(config.state_dir):
         report = run_collect(config, options)
         code = _summarise_collect(report, output)
+        if as_json:
+            text = json.dumps(collect_report_as_dict(report), indent=2, ensure_ascii=False)
+            output.result(text + "\n")
         if report.collected and (commit or push):
             from promptform.gitops.publish import publish
 
@@ -306,6 +310,35 @@ def collect_before_apply(config: Config, output: Output) -> None:
         return
     if report.collected:
         _summarise_collect(report, output)
+
+
+def collect_report_as_dict(report: CollectReport) -> dict[str, Any]:
+    """`batch collect --json`: per batch collected, what happened to each target; then the
+    batches still running. A workflow reads it to tell each submission's pull request."""
+    return {
+        "collected": [
+            {
+                "batch_id": outcome.submission.batch_id,
+                "submission_id": outcome.submission.id,
+                "source_commit": outcome.submission.source_commit,
+                "status": outcome.status,
+                "recorded": outcome.recorded,
+                "recorded_before": outcome.already_recorded,
+                "stale": outcome.stale,
+                "failed": [{"address": a, "message": m} for a, m in outcome.failed],
+                "returned": [{"address": a, "reason": r} for a, r in outcome.returned],
+                "images": outcome.images,
+                "cost_usd": round(outcome.cost_usd, 6),
+                "rescued": outcome.rescued,
+            }
+            for outcome in report.collected
+        ],
+        "unfinished": [
+            {"batch_id": submission.batch_id, "status": info.status}
+            for submission, info in report.unfinished
+        ],
+        "timed_out": report.timed_out,
+    }
 
 
 def _summarise_collect(report: CollectReport, output: Output) -> int:
