@@ -584,3 +584,14 @@ def test_collect_json_says_what_happened_to_each_target(
     ]
     assert batch["failed"] == []
     assert batch["images"] == 2
+
+
+def test_replace_does_not_submit_a_pending_target_again(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=1)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    again = run_cli("-C", root, "apply", "--batch", "--yes", "--replace", "cards[i=1]")
+    assert again.exit_code == 0, again.stderr
+    assert "cards[i=1] pending in batch batch_1" in again.stdout
+    assert api.uploads == 1

@@ -96,8 +96,9 @@ def make_plan(
     for target in _apply_order(project.targets, in_scope):
         in_batches = _pending_for(submitted.get(target.address, ()), target.fingerprint)
         pending += in_batches
-        if any(not item.stale for item in in_batches) and target.address not in replaced:
-            waiting.add(target.address)  # left to its batch: never submitted twice
+        if any(not item.stale for item in in_batches):
+            # Left to its batch, even under --replace: a request is never paid for twice.
+            waiting.add(target.address)
             continue
         change = _priced(
             _change_for(
