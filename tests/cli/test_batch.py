@@ -595,3 +595,20 @@ def test_replace_does_not_submit_a_pending_target_again(
     assert again.exit_code == 0, again.stderr
     assert "cards[i=1] pending in batch batch_1" in again.stdout
     assert api.uploads == 1
+
+
+def test_paid_images_that_fail_their_check_are_rescued_and_the_target_returns_to_create(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=1, extra="\noutput_format: jpeg")
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")  # answers PNG bytes for a JPEG request
+    collected = run_cli("-C", root, "batch", "collect")
+    assert collected.exit_code == 1
+    assert "failed cards[i=1]: " in collected.stderr
+    assert "the images were kept in .promptform/rescued/cards-i-1-" in collected.stderr
+    [rescue] = (root / ".promptform" / "rescued").iterdir()
+    note = json.loads((rescue / "rescued.json").read_text())
+    assert note["address"] == "cards[i=1]"
+    assert read_lockfile(root / "promptform.lock").targets == {}
+    assert "+ create  cards[i=1]" in run_cli("-C", root, "plan").stdout

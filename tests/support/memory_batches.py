@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from promptform.core.config import Config
-from promptform.core.images import check_format
+from promptform.core.images import ImageError, check_format
 from promptform.providers.base import Generation, ProviderError
 from tests.support.apply import png
 
@@ -146,7 +146,10 @@ class MemoryBatches:
         if len(images) != n:
             raise ProviderError(f"asked for {n} images, got {len(images)}", retryable=False)
         for data in images:
-            check_format(data, output_format)
+            try:
+                check_format(data, output_format)
+            except ImageError as exc:  # paid for: handed back to be kept, as the real client does
+                raise ProviderError(str(exc), retryable=False, paid=tuple(images)) from None
         return Generation(images, usage=result.body.get("usage"))
 
     # -- scripting ---------------------------------------------------------------------------
