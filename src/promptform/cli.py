@@ -191,6 +191,14 @@ def schema(app: AppContext) -> int:
         "and enforce the per-pull-request budget for everything generated since REF."
     ),
 )
+@click.option(
+    "--batch",
+    is_flag=True,
+    help=(
+        "Submit the generations to the provider's Batch API (cheaper, done within 24 h) instead "
+        "of sending them now; needs `batch = true` in [providers.NAME]. Exits once submitted."
+    ),
+)
 @pass_app
 def apply(
     app: AppContext,
@@ -206,13 +214,18 @@ def apply(
     commit: bool,
     push: bool,
     base_config: str | None,
+    batch: bool,
 ) -> int:
     """Generate what the plan says: only new and changed targets, then update the lockfile.
 
     Without PLAN_FILE it plans first, shows the plan and asks for confirmation (--yes skips it;
     without a terminal it refuses). A PLAN_FILE saved by `plan --out` is applied as reviewed, and
     refused if anything changed since. Each finished target is recorded at once, so an interrupted
-    apply resumes where it stopped. Exit 1 when a target failed, 130 when interrupted.
+    apply resumes where it stopped. Finished batches (see `promptform batch`) are collected first.
+    Exit 1 when a target failed, 130 when interrupted.
+
+    With --batch, moves and deletes happen now and the generations are submitted as batches,
+    recorded in promptform.batches/ (commit it); `promptform batch collect` records the images.
     """
     from promptform.commands.apply import ApplyRequest, terminal_confirm
     from promptform.commands.apply import apply as run_apply
@@ -230,6 +243,10 @@ def apply(
         push=push,
         base_config=base_config,
     )
+    if batch:
+        from promptform.commands.batch import apply_batch
+
+        return app.run(lambda: apply_batch(app.config(), app.output, request, terminal_confirm()))
     return app.run(lambda: run_apply(app.config(), app.output, request, terminal_confirm()))
 
 
@@ -274,6 +291,11 @@ def apply(
     metavar="REF",
     help="Refuse as `apply --base-config REF` would (see apply --help).",
 )
+@click.option(
+    "--batch",
+    is_flag=True,
+    help="Estimate at the Batch API's price ([pricing.MODEL] batch_discount, default half off).",
+)
 @pass_app
 def plan(
     app: AppContext,
@@ -286,16 +308,18 @@ def plan(
     detailed_exitcode: bool,
     provider: str | None,
     base_config: str | None,
+    batch: bool,
 ) -> int:
     """Show what apply would generate, replace, move or delete, why, and what it would cost.
 
     Compares the rendered manifests with promptform.lock, and reports drift (outputs missing or
-    changed on disk) without regenerating it. Fails when the plan is over the [budget].
+    changed on disk) without regenerating it. Targets submitted in a batch and not collected yet
+    are shown as pending, not created again. Fails when the plan is over the [budget].
     """
     from promptform.commands.plan import plan as run_plan
     from promptform.engine.plan_model import PlanOptions
 
-    options = PlanOptions(targets, replace, repair, verify, provider)
+    options = PlanOptions(targets, replace, repair, verify, provider, batch)
     return app.run(
         lambda: run_plan(
             app.config(), app.output, options, plan_format, out, detailed_exitcode, base_config
@@ -743,6 +767,97 @@ def cost(app: AppContext, since: str | None, by: str, as_json: bool) -> int:
             app.config(), app.output, since, "manifest" if by == "manifest" else "model", as_json
         )
     )
+
+
+@cli.group()
+def batch() -> None:
+    """Batches submitted by `apply --batch`: their state, collecting their images, cancelling.
+
+    Each submission is a file in promptform.batches/ beside the lockfile; commit it, so a run on
+    another machine (a scheduled workflow) can collect it. Collecting records the images as apply
+    does and removes the file.
+    """
+
+
+@batch.command("status")
+@click.option("--json", "as_json", is_flag=True, help='Print JSON: {"batches": [...]}.')
+@pass_app
+def batch_status(app: AppContext, as_json: bool) -> int:
+    """Each pending batch with its state and request counts (asks the provider's API)."""
+    from promptform.commands.batch import status as run_status
+
+    return app.run(lambda: run_status(app.config(), app.output, as_json))
+
+
+def _parse_wait(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from promptform.commands.batch import parse_wait
+
+    if value is None:
+        return None
+    try:
+        return parse_wait(value)
+    except PromptformError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+@batch.command("collect")
+@click.option(
+    "--wait", is_flag=True, help="Wait for unfinished batches (polling) instead of leaving them."
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    metavar="DURATION",
+    callback=_parse_wait,
+    help="With --wait: give up after DURATION (s, m or h; e.g. 90s, 30m, 12h) and exit 1.",
+)
+@click.option(
+    "--commit", is_flag=True, help="Commit the new images, lockfile and collected submissions."
+)
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Commit and push to the branch's upstream; rebase and retry if rejected, never force.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Also print JSON: per batch the targets recorded, stale, failed and returned.",
+)
+@pass_app
+def batch_collect(
+    app: AppContext, wait: bool, timeout_s: float | None, commit: bool, push: bool, as_json: bool
+) -> int:
+    """Record the images of every finished batch, and forget the batch.
+
+    Streams each output file, checks and writes every image atomically with its lock entry (with
+    the batch id, usage and the batch price), exactly as apply does. A result whose manifest changed
+    since submission goes to .promptform/trash/. Failed lines (moderation, invalid request) are
+    reported with the API's message; they, and the requests an expired, cancelled or invalid batch
+    never ran, go back to create. Exit 1 when a line failed or --timeout passed.
+    """
+    if timeout_s is not None and not wait:
+        raise click.UsageError("--timeout only applies to --wait: add --wait")
+    from promptform.commands.batch import collect as run_collect
+    from promptform.engine.batch_collect import CollectOptions
+
+    options = CollectOptions(wait=wait, timeout_s=timeout_s)
+    return app.run(
+        lambda: run_collect(app.config(), app.output, options, commit or push, push, as_json)
+    )
+
+
+@batch.command("cancel")
+@click.argument("batch_id", required=False)
+@click.option("--all", "everything", is_flag=True, help="Cancel every pending batch.")
+@pass_app
+def batch_cancel(app: AppContext, batch_id: str | None, everything: bool) -> int:
+    """Cancel BATCH_ID (or --all). What finished before is still collected by `batch collect`;
+    the rest goes back to create."""
+    from promptform.commands.batch import cancel as run_cancel
+
+    return app.run(lambda: run_cancel(app.config(), app.output, batch_id, everything))
 
 
 def help_markdown() -> str:

@@ -72,3 +72,14 @@ def test_request_cost_multiplies_by_n() -> None:
 
 def test_request_cost_is_none_when_the_price_is_unknown() -> None:
     assert request_cost({"model": "acme-img", "n": 2}, {}) is None
+
+
+def test_batch_requests_cost_half_unless_the_discount_is_configured() -> None:
+    from promptform.core.pricing import batch_request_cost
+
+    body = {"model": "gpt-image-2", "quality": "low", "size": "1024x1024", "n": 2}
+    assert batch_request_cost(body, {}) == pytest.approx(0.006)
+    overrides = {"gpt-image-2": {"batch_discount": 0.25}}
+    assert batch_request_cost(body, overrides) == pytest.approx(0.009)
+    assert request_cost(body, overrides) == pytest.approx(0.012)  # not a quality or a price
+    assert batch_request_cost({"model": "unknown-model", "size": "1x1"}, {}) is None

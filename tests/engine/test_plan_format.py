@@ -120,7 +120,15 @@ def test_markdown_diff_fence_survives_backticks_in_prompts(make_project: MakePro
 
 def test_json_keys_are_in_the_documented_order(showcase: Plan) -> None:
     data = json.loads(format_json(showcase))
-    assert list(data) == ["format_version", "changes", "drift", "summary", "targets", "lock_hash"]
+    assert list(data) == [
+        "format_version",
+        "changes",
+        "drift",
+        "summary",
+        "targets",
+        "lock_hash",
+        "pending",
+    ]
     assert list(data["changes"][0]) == [
         "address",
         "action",
@@ -145,6 +153,7 @@ def test_json_keys_are_in_the_documented_order(showcase: Plan) -> None:
         "estimated_cost_usd",
         "paid_provider",
         "paid_estimated_cost_usd",
+        "pending",
     ]
 
 

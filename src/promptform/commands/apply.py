@@ -58,6 +58,10 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             require_keys(config, plan, os.environ)
             writer = _tidy_lock(config, project, lockfile, output)
         else:
+            # Finished batches first: their images are recorded, not planned again.
+            from promptform.commands.batch import collect_before_apply
+
+            collect_before_apply(config, output)
             project, lockfile, plan = compute_plan(config, request.plan_options)
             writer = _tidy_lock(config, project, lockfile, output)
             # Images already paid for one of these exact requests are recorded, not bought again;
@@ -81,6 +85,7 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
                 if not confirm("Apply these changes? Only 'yes' is accepted"):
                     output.info("Apply cancelled.")
                     return EXIT_OK
+        plan = _without_waiting_on_batches(plan, output)
         if not plan.has_changes:
             output.info("No changes.")
             return _publish_layout(config, output, request, writer)
@@ -127,6 +132,22 @@ def _publish_layout(
 
         publish(config, output, push_too=request.push)
     return EXIT_OK
+
+
+def _without_waiting_on_batches(plan: Plan, output: Output) -> Plan:
+    from promptform.engine.batch_submit import waiting_on_batches
+
+    waiting = waiting_on_batches(plan)
+    if not waiting:
+        return plan
+    output.info(
+        f"{count_text(len(waiting), 'target')} left for later: a reference image is pending in a "
+        f"batch (`promptform batch collect`, then apply again): {', '.join(waiting[:5])}"
+        + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else "")
+    )
+    skipped = set(waiting)
+    changes = tuple(change for change in plan.changes if change.address not in skipped)
+    return dataclasses.replace(plan, changes=changes)
 
 
 def _check_pull_request_budget(

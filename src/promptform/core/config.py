@@ -212,6 +212,12 @@ class Config(BaseModel):
         return self.root / self.project.lockfile
 
     @property
+    def batches_dir(self) -> Path:
+        """Committed batch submissions waiting for collection, one file each, beside the lockfile."""
+        lockfile = PurePosixPath(self.project.lockfile)
+        return self.root / lockfile.parent / f"{lockfile.stem}.batches"
+
+    @property
     def state_dir(self) -> Path:
         """Local, untracked state (stat cache, apply lock)."""
         return self.root / ".promptform"
@@ -456,6 +462,14 @@ def _resolve(
             config.provider(value)
         except ConfigError as exc:
             raise ConfigError(exc.message, where(table, key)) from None
+    for model, prices in config.pricing.items():
+        discount = prices.get("batch_discount")
+        if discount is not None and not 0 <= discount <= 1:
+            raise ConfigError(
+                f'[pricing."{model}"] batch_discount must be a share between 0 and 1 (0.5: half '
+                f"price), not {discount:g}",
+                where("pricing", model, "batch_discount"),
+            )
     return config
 
 

@@ -36,6 +36,10 @@ BUILTIN_PRICES["gpt-image-2-2026-04-21"] = BUILTIN_PRICES["gpt-image-2"]
 
 DEFAULT_KEY = "default"
 AUTO_ESTIMATE = "high"
+# `[pricing.MODEL] batch_discount`: the share taken off the price of a Batch API request (OpenAI
+# charges half); a key of the table, not a quality.
+BATCH_DISCOUNT_KEY = "batch_discount"
+DEFAULT_BATCH_DISCOUNT = 0.5
 
 
 def price_per_image(
@@ -89,6 +93,21 @@ def request_cost(
     if price is None:
         return None
     return price * int(body.get("n", 1))
+
+
+def batch_discount(model: str, overrides: Mapping[str, Mapping[str, float]]) -> float:
+    """The share of the price a batch request saves for `model` (`[pricing.MODEL] batch_discount`)."""
+    return float(overrides.get(model, {}).get(BATCH_DISCOUNT_KEY, DEFAULT_BATCH_DISCOUNT))
+
+
+def batch_request_cost(
+    body: Mapping[str, Any], overrides: Mapping[str, Mapping[str, float]]
+) -> float | None:
+    """USD for one request body sent through the Batch API, or None when the price is unknown."""
+    cost = request_cost(body, overrides)
+    if cost is None:
+        return None
+    return round(cost * (1 - batch_discount(str(body["model"]), overrides)), 6)
 
 
 def _optional_text(value: object) -> str | None:

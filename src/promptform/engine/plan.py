@@ -17,8 +17,8 @@ from promptform.core.config import Config
 from promptform.core.errors import PromptformError, display_path
 from promptform.core.fingerprint import fingerprint
 from promptform.core.paths import path_key
-from promptform.core.pricing import assumed_quality, request_cost
-from promptform.engine.plan_model import Change, Plan, PlanOptions, Summary
+from promptform.core.pricing import assumed_quality, batch_request_cost, request_cost
+from promptform.engine.plan_model import Change, PendingTarget, Plan, PlanOptions, Summary
 from promptform.engine.project import Project, load_project
 from promptform.manifests.addresses import (
     address_matches,
@@ -34,6 +34,7 @@ from promptform.state.lockfile import (
     read_lock_state,
     shards_of,
 )
+from promptform.state.pending_batches import Submission, SubmittedTarget, read_submissions
 
 # Request fields named first in reasons, in this order; any others follow alphabetically.
 _FIELD_ORDER = ("prompt", "model", "size", "quality", "n")
@@ -58,7 +59,8 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
         if address in in_scope and address in targets
     }
     drift = check_drift(config, entries, verify=options.verify)
-    plan = make_plan(project, lockfile, options, drift, lock_hash)
+    submissions = read_submissions(config.batches_dir, config.root)
+    plan = make_plan(project, lockfile, options, drift, lock_hash, submissions)
     moved = detect_outputs_dir_change(config, lockfile.targets)
     return project, lockfile, dataclasses.replace(plan, outputs_dir_change=moved)
 
@@ -76,8 +78,10 @@ def make_plan(
     options: PlanOptions,
     drift: Sequence[Drift],
     lock_hash: str,
+    submissions: Sequence[Submission] = (),
 ) -> Plan:
-    """The plan for `project` against `lockfile`. Pure: no files, no clock, no network."""
+    """The plan for `project` against `lockfile` and the batches not collected yet. Pure: no
+    files, no clock, no network."""
     prefix = project.config.project.outputs_dir.strip("/") + "/"
     project = dataclasses.replace(
         project, targets=_with_moved_inputs(project.targets, lockfile, prefix)
@@ -96,19 +100,40 @@ def make_plan(
     missing = _missing_outputs(drift) if options.repair else {}
     pricing = project.config.pricing
     paid_provider = paid_provider_name(project.config)
+    submitted = uncollected_targets(submissions, lockfile)
+    pending: list[PendingTarget] = []
     regenerated: set[str] = set()
+    waiting: set[str] = set()
     changes: list[Change] = []
     for target in _apply_order(project.targets, in_scope):
+        in_batches = _pending_for(submitted.get(target.address, ()), target.fingerprint)
+        pending += in_batches
+        if any(not item.stale for item in in_batches):
+            # Left to its batch, even under --replace: a request is never paid for twice.
+            waiting.add(target.address)
+            continue
         change = _priced(
             _change_for(
-                target, lockfile, options, regenerated, renamable, missing, pricing, replaced
+                target,
+                lockfile,
+                options,
+                _Upstream(regenerated, waiting),
+                renamable,
+                missing,
+                pricing,
+                replaced,
             ),
             pricing,
             paid_provider,
         )
+        stale = [item for item in in_batches if item.stale]
+        if change.generates and stale:
+            change = _with_stale_batches(change, stale)
         if change.generates:
             regenerated.add(target.address)
         changes.append(change)
+    for address in sorted(in_scope - targets.keys()):
+        pending += _pending_for(submitted.get(address, ()), None)
     _refuse_moving_read_inputs(changes, project.targets, prefix)
     consumed = {change.moved_from for change in changes if change.moved_from}
     for address in removed:
@@ -124,7 +149,65 @@ def make_plan(
         target_paths=frozenset(
             path_key(path) for target in project.targets for path in target.outputs
         ),
+        pending=tuple(sorted(pending, key=lambda item: (item.address, item.submission_id))),
     )
+
+
+def uncollected_targets(
+    submissions: Sequence[Submission], lockfile: Lockfile
+) -> dict[str, list[tuple[Submission, SubmittedTarget]]]:
+    """address -> each batch request for it whose result is not recorded, with its submission.
+
+    A collect killed half-way leaves its submission listing targets already recorded (the lock
+    entry names the batch and the fingerprint): those are done, not pending.
+    """
+    found: dict[str, list[tuple[Submission, SubmittedTarget]]] = {}
+    for submission in submissions:
+        for item in submission.targets:
+            entry = lockfile.targets.get(item.address)
+            if (
+                entry is not None
+                and submission.batch_id is not None
+                and entry.batch_id == submission.batch_id
+                and entry.fingerprint == item.fingerprint
+            ):
+                continue
+            found.setdefault(item.address, []).append((submission, item))
+    return found
+
+
+def _pending_for(
+    submitted: Sequence[tuple[Submission, SubmittedTarget]], fingerprint: str | None
+) -> list[PendingTarget]:
+    """The plan's view of one address's uncollected batch requests (`fingerprint`: the target's
+    now, None when it no longer exists)."""
+    return [
+        PendingTarget(
+            address=item.address,
+            batch_id=submission.batch_id,
+            submission_id=submission.id,
+            fingerprint=item.fingerprint,
+            submitted_at=submission.submitted_at,
+            stale=item.fingerprint != fingerprint,
+        )
+        for submission, item in submitted
+    ]
+
+
+def _with_stale_batches(change: Change, in_batches: Sequence[PendingTarget]) -> Change:
+    labels = ", ".join(item.batch_id or f"submission {item.submission_id}" for item in in_batches)
+    reason = (
+        f"manifest changed since it was submitted in batch {labels} (that result goes to the trash)"
+    )
+    return dataclasses.replace(change, reasons=(*change.reasons, reason))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Upstream:
+    """Targets earlier in the plan that downstream targets must wait for."""
+
+    regenerated: set[str]  # generated by this plan
+    waiting: set[str]  # pending in a batch
 
 
 def _with_moved_inputs(targets: list[Target], lockfile: Lockfile, prefix: str) -> list[Target]:
@@ -339,7 +422,7 @@ def _change_for(
     target: Target,
     lockfile: Lockfile,
     options: PlanOptions,
-    regenerated: set[str],
+    upstream: _Upstream,
     renamable: dict[str, list[str]],
     missing: Mapping[str, list[str]],
     pricing: Mapping[str, Mapping[str, float]],
@@ -349,12 +432,17 @@ def _change_for(
     upstream_reasons = [
         f"input `{parent}` will be regenerated"
         for parent in target.upstream
-        if parent in regenerated
+        if parent in upstream.regenerated
+    ] + [
+        f"input `{parent}` is pending in a batch"
+        for parent in target.upstream
+        if parent in upstream.waiting
     ]
     forced = target.address in replaced
     # Offline previews cost nothing, whatever model they stand in for.
     free = target.provider_kind == "offline"
-    images, cost = target.images, 0.0 if free else request_cost(target.body, pricing)
+    price = batch_request_cost if options.batch else request_cost
+    images, cost = target.images, 0.0 if free else price(target.body, pricing)
     if entry is None:
         old_address = (
             _take_rename(target, renamable) if not upstream_reasons and not forced else None

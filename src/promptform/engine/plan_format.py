@@ -7,12 +7,16 @@ JSON format 1.0, keys always in this order:
                   "paid_provider", "paid_estimated_cost_usd"}],
      "drift": [{"address", "path", "kind", "message"}],
      "summary": {"create", "replace", "move", "delete", "unchanged", "images", "estimated_cost_usd",
-                 "paid_provider", "paid_estimated_cost_usd"},
+                 "paid_provider", "paid_estimated_cost_usd", "pending"},
 `paid_*` (added in 1.0, null unless offline previews are planned): the provider they stand in for
 and the estimate with it.
      "targets": {"total", "planned", "patterns"},
-     "lock_hash": "..."}
+     "lock_hash": "...",
+     "pending": [{"address", "batch_id", "fingerprint", "submitted_at", "stale"}]}
 `changes` lists actionable changes only (no-ops are counted in summary.unchanged).
+`pending` (added in 1.0): batch requests not collected yet; `batch_id` is null while the batch is
+being created. Not stale ones are not changes (summary.pending counts them); a stale one (manifest
+changed since submission) is also a change that generates the target again.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
-from promptform.engine.plan_model import Change, Plan, Summary
+from promptform.engine.plan_model import Change, PendingTarget, Plan, Summary
 from promptform.state.drift import Drift, OutputsDirChange
 
 JSON_FORMAT_VERSION = "1.0"
@@ -33,6 +38,8 @@ GITHUB_COMMENT_LIMIT = 65_536
 _SYMBOLS = {"create": "+", "replace": "~", "move": ">", "delete": "-", "no-op": " "}
 _COLORS = {"create": "32", "replace": "33", "move": "36", "delete": "31"}
 _RESET = "\x1b[0m"
+_PENDING_SYMBOL = "…"
+_PENDING_LISTED = 50  # text and markdown list this many pending targets; JSON lists all
 
 Paint = Callable[[str, str], str]
 
@@ -52,10 +59,11 @@ def format_usd(value: float | None, precise: bool = False) -> str:
 def summary_line(plan: Plan) -> str:
     """`Plan: 2 to create, 1 to replace, 1 to move, 0 to delete. 4 images, estimated $0.34.`"""
     summary = plan.summary()
+    waiting = f", {summary.pending} pending in batches" if summary.pending else ""
     if not plan.has_changes and plan.outputs_dir_change is not None:
         return f"No targets to generate; outputs_dir changed: {count_text(summary.unchanged, 'target')} wait for their files."
     if not plan.has_changes:
-        return f"No changes. {count_text(summary.unchanged, 'target')} up to date."
+        return f"No changes. {count_text(summary.unchanged, 'target')} up to date{waiting}."
     cost = (
         f"estimated {format_usd(summary.estimated_cost_usd)}"
         if summary.estimated_cost_usd is not None
@@ -68,8 +76,34 @@ def summary_line(plan: Plan) -> str:
         )
     return (
         f"Plan: {summary.create} to create, {summary.replace} to replace, {summary.move} to move, "
-        f"{summary.delete} to delete. {count_text(summary.images, 'image')}, {cost}."
+        f"{summary.delete} to delete{waiting}. {count_text(summary.images, 'image')}, {cost}."
     )
+
+
+def age_text(timestamp: str, now: datetime) -> str:
+    """`2 h ago` for an ISO-8601 UTC `timestamp` (the timestamp itself when it does not parse)."""
+    try:
+        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return timestamp
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+def pending_line(item: PendingTarget, now: datetime) -> str:
+    """`ADDRESS pending in batch batch_abc (submitted 2 h ago)`."""
+    batch = item.batch_id or f"being created (submission {item.submission_id})"
+    return f"{item.address} pending in batch {batch} (submitted {age_text(item.submitted_at, now)})"
+
+
+def _pending_more_note(plan: Plan) -> str | None:
+    more = len(plan.waiting) - _PENDING_LISTED
+    if more <= 0:
+        return None
+    return f"and {more} more pending (`promptform batch status` lists the batches)"
 
 
 def prompt_diff(change: Change) -> list[str]:
@@ -209,8 +243,9 @@ def _detail_lines(change: Change) -> list[str]:
 # ---------------------------------------------------------------- text
 
 
-def format_text(plan: Plan, color: bool = False) -> str:
-    """Terraform-like terminal output; ANSI colour only when `color` is true."""
+def format_text(plan: Plan, color: bool = False, now: datetime | None = None) -> str:
+    """Terraform-like terminal output; ANSI colour only when `color` is true. `now` dates the
+    pending batches (`submitted 2 h ago`)."""
     paint = _painter(color)
     lines: list[str] = []
     note = targeting_note(plan)
@@ -231,6 +266,7 @@ def format_text(plan: Plan, color: bool = False) -> str:
     previews = offline_previews_note(plan)
     if previews:
         lines += [f"  {paint('~', _COLORS['replace'])} {previews}", ""]
+    lines += _text_pending(plan, paint, now or datetime.now(UTC))
     if plan.outputs_dir_change is not None:
         lines += [paint(outputs_dir_note(plan.outputs_dir_change), "33"), ""]
     elif plan.drift:
@@ -255,6 +291,19 @@ def outputs_dir_note(change: OutputsDirChange) -> str:
         f"outputs_dir is now {change.current}/, and none of the {count} promptform.lock records "
         f"is there: {where}. (`apply --repair` would regenerate all of them.)"
     )
+
+
+def _text_pending(plan: Plan, paint: Paint, now: datetime) -> list[str]:
+    if not plan.waiting:
+        return []
+    lines = [
+        f"  {paint(_PENDING_SYMBOL, '36')} {pending_line(item, now)}"
+        for item in plan.waiting[:_PENDING_LISTED]
+    ]
+    more = _pending_more_note(plan)
+    if more:
+        lines.append(f"  {paint(_PENDING_SYMBOL, '36')} {more}")
+    return [*lines, ""]
 
 
 def _text_drift(drift: Iterable[Drift], paint: Paint) -> list[str]:
@@ -288,7 +337,9 @@ def _paint_diff_line(line: str, paint: Paint) -> str:
 # ---------------------------------------------------------------- markdown
 
 
-def format_markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+def format_markdown(
+    plan: Plan, limit: int = GITHUB_COMMENT_LIMIT, now: datetime | None = None
+) -> str:
     """A pull-request comment: summary, table of changes, one collapsed section per change.
 
     Kept under `limit` characters (GitHub's comment limit): the summary and table stay, and the
@@ -309,6 +360,8 @@ def format_markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
         drift: list[str] = []
     else:
         drift = _md_drift(plan.drift)
+    pending = _md_pending(plan, now or datetime.now(UTC))
+    drift = pending + ([""] if pending and drift else []) + drift
     table = _md_table(_listed(plan))
     details = [_md_details(change) for change in _listed(plan)]
     return _fit(head, table, drift, details, limit)
@@ -382,6 +435,26 @@ def _md_details(change: Change) -> str:
     return "\n".join(lines)
 
 
+def _md_pending(plan: Plan, now: datetime) -> list[str]:
+    if not plan.waiting:
+        return []
+    rows = [
+        "#### Pending in batches (collected by `promptform batch collect`)",
+        "",
+        "| Address | Batch | Submitted |",
+        "|---|---|---|",
+    ]
+    rows += [
+        f"| {_md_code(item.address)} | {_md_code(item.batch_id or 'being created')} | "
+        f"{age_text(item.submitted_at, now)} |"
+        for item in plan.waiting[:_PENDING_LISTED]
+    ]
+    more = _pending_more_note(plan)
+    if more:
+        rows += ["", f"_{_md_text(more)}_"]
+    return rows
+
+
 def _md_drift(drift: Iterable[Drift]) -> list[str]:
     rows = [
         "#### Drift (reported, not regenerated)",
@@ -429,6 +502,16 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
             "patterns": list(plan.options.targets),
         },
         "lock_hash": plan.lock_hash,
+        "pending": [
+            {
+                "address": item.address,
+                "batch_id": item.batch_id,
+                "fingerprint": item.fingerprint,
+                "submitted_at": item.submitted_at,
+                "stale": item.stale,
+            }
+            for item in plan.pending
+        ],
     }
     if plan.outputs_dir_change is not None:
         data["outputs_dir_change"] = dataclasses.asdict(plan.outputs_dir_change)
@@ -474,4 +557,5 @@ def _summary_as_dict(summary: Summary) -> dict[str, Any]:
         "estimated_cost_usd": summary.estimated_cost_usd,
         "paid_provider": summary.paid_provider,
         "paid_estimated_cost_usd": summary.paid_estimated_cost_usd,
+        "pending": summary.pending,
     }

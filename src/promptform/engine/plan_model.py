@@ -22,6 +22,7 @@ class PlanOptions:
     repair: bool = False  # regenerate missing outputs
     verify: bool = False  # hash every output instead of trusting size + mtime
     provider: str | None = None  # --provider: send every target to this provider
+    batch: bool = False  # --batch: price generations at the Batch API's discount
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,23 @@ class Change:
 
 
 @dataclass(frozen=True)
+class PendingTarget:
+    """A target submitted in a batch and not collected yet.
+
+    Not stale: its manifest still asks for what was submitted, so the plan neither creates nor
+    replaces it. Stale: the manifest changed since; the plan generates it again and the batch's
+    result goes to the trash when collected.
+    """
+
+    address: str
+    batch_id: str | None  # None while the submission's batch is being created
+    submission_id: str
+    fingerprint: str
+    submitted_at: str
+    stale: bool
+
+
+@dataclass(frozen=True)
 class Summary:
     create: int
     replace: int
@@ -64,6 +82,7 @@ class Summary:
     # When offline previews are planned: the paid provider and the whole plan's cost with it.
     paid_provider: str | None = None
     paid_estimated_cost_usd: float | None = None
+    pending: int = 0  # targets waiting in a batch for what their manifest still asks
 
 
 @dataclass(frozen=True)
@@ -80,6 +99,13 @@ class Plan:
     target_paths: frozenset[str] = frozenset()
     # Not one recorded output is under outputs_dir (it was changed): reported, never regenerated.
     outputs_dir_change: OutputsDirChange | None = None
+    # Targets submitted in a batch and not collected (stale ones too), in address order.
+    pending: tuple[PendingTarget, ...] = ()
+
+    @property
+    def waiting(self) -> tuple[PendingTarget, ...]:
+        """The pending targets that are not stale: the plan leaves them to their batch."""
+        return tuple(item for item in self.pending if not item.stale)
 
     @property
     def actionable(self) -> tuple[Change, ...]:
@@ -132,4 +158,5 @@ class Plan:
             paid_estimated_cost_usd=(
                 round(paid_cost, 4) if paid_provider and paid_cost is not None else None
             ),
+            pending=len(self.waiting),
         )

@@ -7,6 +7,7 @@ that is unchanged, as Terraform does: anything that moved since the review makes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ class SavedPlan:
     actions: dict[str, str]  # address -> action, for every actionable change
     outputs: dict[str, list[str]]  # address -> output paths, for every actionable change
     promptform_version: str
+    # address -> submission id of each target left to a batch; a collect or cancel since changes it
+    pending: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def saved_plan_document(plan: Plan) -> dict[str, Any]:
@@ -54,11 +57,17 @@ def saved_plan_document(plan: Plan) -> dict[str, Any]:
             "repair": plan.options.repair,
             "verify": plan.options.verify,
             "provider": plan.options.provider,
+            "batch": plan.options.batch,
         },
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "actions": {change.address: change.action for change in plan.actionable},
         "outputs": _outputs(plan),
+        "pending": _pending(plan),
     }
+
+
+def _pending(plan: Plan) -> dict[str, str]:
+    return {item.address: item.submission_id for item in plan.waiting}
 
 
 def _outputs(plan: Plan) -> dict[str, list[str]]:
@@ -99,10 +108,12 @@ def load_saved_plan(path: Path) -> SavedPlan:
                 repair=bool(options["repair"]),
                 verify=bool(options["verify"]),
                 provider=_optional_str(options.get("provider")),
+                batch=bool(options.get("batch", False)),
             ),
             actions={str(key): str(value) for key, value in data["actions"].items()},
             outputs={str(key): [str(p) for p in value] for key, value in data["outputs"].items()},
             promptform_version=str(data.get("promptform_version", "unknown")),
+            pending={str(key): str(value) for key, value in data.get("pending", {}).items()},
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise SavedPlanError(f"saved plan '{path}' is incomplete or corrupt ({exc})") from None
@@ -120,6 +131,12 @@ def check_fresh(saved: SavedPlan, current: Plan) -> None:
     if changed:
         raise StalePlanError(
             f"the saved plan is stale: {_listed(changed)} changed since it was made; {advice}"
+        )
+    waiting = _differences(saved.pending, _pending(current))
+    if waiting:
+        raise StalePlanError(
+            f"the saved plan is stale: the batches of {_listed(waiting)} were submitted, "
+            f"collected or cancelled since it was made; {advice}"
         )
     actions = {change.address: change.action for change in current.actionable}
     differing = _differences(saved.actions, actions)

@@ -322,6 +322,17 @@ def file_at_head(path: Path) -> bytes | None:
         return data
 
 
+def tracked_files(directory: Path) -> list[Path]:
+    """The files git tracks under `directory` (none outside a repository or for a new folder)."""
+    with _open_repo(directory.parent) as repo:
+        top = _top(repo, directory.parent)
+        relative = _relative(directory, top)
+        if relative is None:
+            return []
+        listed = _run(repo, "ls-files", "-z", "--", relative).split("\0")
+        return [top / name for name in listed if name]
+
+
 def commit_paths(root: Path, paths: Sequence[Path], message: str) -> str | None:
     """Commit exactly `paths` (added, changed or deleted) and nothing else that may be staged.
 

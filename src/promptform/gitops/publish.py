@@ -30,6 +30,7 @@ from promptform.gitops.gitrepo import (
     push,
     rebase_onto_upstream,
     source_state,
+    tracked_files,
     upstream,
 )
 from promptform.gitops.lock_history import lockfile_at
@@ -88,12 +89,20 @@ def changed_paths(config: Config, before: Lockfile, after: Lockfile) -> list[Pat
     return sorted(paths)
 
 
+def batch_paths(config: Config) -> list[Path]:
+    """The batch submission files there are now, and those HEAD has (collected since)."""
+    folder = config.batches_dir
+    present = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return sorted({*present, *tracked_files(folder)})
+
+
 def commit_message(changes: LockChanges, source_commit: str | None) -> str:
     names = changes.addresses
     shown = ", ".join(names[:_SUBJECT_NAMES])
     if len(names) > _SUBJECT_NAMES:
         shown += f" and {len(names) - _SUBJECT_NAMES} more"
     source = f" for {source_commit[:12]}" if source_commit else ""
+    shown = shown or "batch submissions"
     lines = [f"promptform apply{source}: {shown} {SKIP_CI}", ""]
     for label, addresses in (
         ("Generated", changes.created + changes.regenerated),
@@ -114,11 +123,16 @@ def commit_results(config: Config, output: Output) -> str | None:
     before = _lock_at_head(config, shown)
     after = read_lockfile(config.lockfile, shown)
     changes = lock_changes(before, after)
+    # Batches submitted (new files) and collected (removed ones) are committed with the images.
+    batches = batch_paths(config)
     source = source_state(config.root, []).commit
-    if not changes.addresses:
+    if not changes.addresses and not batches:
         return _commit_layout(config, output, source)
     message = commit_message(changes, source)
-    sha = commit_paths(config.root, changed_paths(config, before, after), message)
+    paths = changed_paths(config, before, after) + batches
+    if not changes.addresses:
+        paths.append(config.lockfile)  # a converted or re-sharded lock travels with the submissions
+    sha = commit_paths(config.root, paths, message)
     if sha is None:
         output.info("Nothing to commit: the outputs and lockfile match HEAD.")
         return None

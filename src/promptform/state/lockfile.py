@@ -24,7 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import Location, LockfileError
@@ -93,6 +101,16 @@ class LockEntry(_Frozen):
     revised_prompt: str | None = None
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
+    # The Batch API batch the images came from (`batch collect`); absent for direct requests, so
+    # entries generated before batches existed keep their bytes.
+    batch_id: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_batch(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("batch_id") is None:
+            data.pop("batch_id", None)
+        return data
 
 
 class Lockfile(_Frozen):

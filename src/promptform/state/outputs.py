@@ -16,7 +16,7 @@ from pathlib import Path
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import PromptformError
 from promptform.core.images import ImageInfo
-from promptform.core.paths import path_key
+from promptform.core.paths import path_key, relative_path_problem
 from promptform.state.lockfile import LockedOutput
 from promptform.state.lockfile_writer import LockfileWriter
 
@@ -48,6 +48,16 @@ class Trash:
             os.link(path, kept)  # the old inode survives the atomic replace that follows
         except OSError:  # a file system without hard links
             atomic_write(kept, path.read_bytes())
+        return kept
+
+    def keep_unused(self, relative: str, data: bytes) -> Path:
+        """Keep paid bytes that never became an output (a stale batch result) at `relative`'s
+        place in this run's folder, as if they had been written there and then replaced."""
+        problem = relative_path_problem(relative)
+        if problem:
+            raise PromptformError(f"output path {relative!r} {problem}; refusing to write it")
+        kept = self._free_name(self.folder / relative)
+        atomic_write(kept, data, shared=True)
         return kept
 
     @staticmethod

@@ -1,0 +1,614 @@
+"""Batch mode through the CLI: apply --batch, plan with pending targets, batch status/collect/cancel.
+
+The Batch API here is tests/support/memory_batches.py's, so each test decides exactly when and how a
+batch finishes; tests/engine/test_batch_network.py runs the same flow over HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from promptform.commands.batch import status
+from promptform.core.config import load_config
+from promptform.core.output import Output
+from promptform.state.lockfile import read_lockfile
+from promptform.state.pending_batches import read_submissions
+from tests.support.cli import RunCli
+from tests.support.files import write_files
+from tests.support.git import commit_all, git, init_repo
+from tests.support.memory_batches import MemoryBatches
+
+# The fixture, imported under its own name so pytest finds it.
+from tests.support.memory_batches import memory_batches as memory_batches
+
+CONFIG = """\
+[promptform]
+default_provider = "gateway"
+
+[providers.gateway]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+batch = true
+
+[defaults]
+model = "gpt-image-2"
+size = "1024x1024"
+quality = "low"
+"""
+PRICE = 0.006  # gpt-image-2, low, 1024x1024
+BATCH_PRICE = PRICE / 2
+
+
+@pytest.fixture
+def api(memory_batches: MemoryBatches) -> MemoryBatches:
+    return memory_batches
+
+
+def project(tmp_path: Path, cells: int = 3, extra: str = "") -> Path:
+    values = ", ".join(str(i) for i in range(1, cells + 1))
+    manifest = f"name: cards\nmatrix:\n  i: [{values}]\nprompt: Card {{{{ i }}}}.{extra}\n"
+    return write_files(
+        tmp_path / "repo", {"promptform.toml": CONFIG, "prompts/cards.yaml": manifest}
+    )
+
+
+def plan_json(run_cli: RunCli, root: Path) -> dict[str, object]:
+    result = run_cli("-C", root, "plan", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def submissions(root: Path) -> list[object]:
+    config = load_config(root)
+    return list(read_submissions(config.batches_dir))
+
+
+def test_submit_plan_pending_collect_then_no_changes(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    submitted = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert submitted.exit_code == 0, submitted.stderr
+    assert "Submitted 3 requests in 1 batch (batch_1), estimated $0.009" in submitted.stderr
+    assert api.created == ["batch_1"]
+    assert not (root / "generated").exists()  # nothing generated yet
+    [line] = api.input_lines("file-1")[:1]
+    assert line["url"] == "/v1/images/generations"
+    assert line["body"]["prompt"] == "Card 1."
+
+    text = run_cli("-C", root, "plan")
+    assert "  … cards[i=1] pending in batch batch_1 (submitted just now)" in text.stdout
+    assert "No changes. 0 targets up to date, 3 pending in batches." in text.stdout
+    data = plan_json(run_cli, root)
+    assert data["summary"]["pending"] == 3  # type: ignore[index]
+    assert data["summary"]["create"] == 0  # type: ignore[index]
+    pending = data["pending"]
+    assert [item["address"] for item in pending] == ["cards[i=1]", "cards[i=2]", "cards[i=3]"]  # type: ignore[union-attr]
+    assert {item["batch_id"] for item in pending} == {"batch_1"}  # type: ignore[union-attr]
+    assert not any(item["stale"] for item in pending)  # type: ignore[union-attr]
+
+    unfinished = run_cli("-C", root, "batch", "collect")
+    assert unfinished.exit_code == 0
+    assert "batch_1: in_progress, 0/3 done; not finished yet." in unfinished.stderr
+
+    api.finish("batch_1")
+    collected = run_cli("-C", root, "batch", "collect")
+    assert collected.exit_code == 0, collected.stderr
+    assert "Collected batch_1 (completed): 3 recorded; 3 images, $0.009." in collected.stderr
+    lock = read_lockfile(root / "promptform.lock")
+    entry = lock.targets["cards[i=2]"]
+    assert entry.batch_id == "batch_1"
+    assert entry.cost_usd == pytest.approx(BATCH_PRICE)
+    assert entry.usage == {"total_tokens": 100}
+    assert (root / "generated" / entry.outputs[0].path).is_file()
+    assert submissions(root) == []
+    assert not (root / "promptform.batches").exists()
+    assert "No changes. 3 targets up to date." in run_cli("-C", root, "plan").stdout
+
+
+def test_two_batch_applies_in_a_row_submit_once(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    again = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert again.exit_code == 0, again.stderr
+    assert "No changes." in again.stdout
+    plain = run_cli("-C", root, "apply", "--yes")  # collects nothing (unfinished), submits nothing
+    assert plain.exit_code == 0, plain.stderr
+    assert api.created == ["batch_1"]
+    assert api.uploads == 1
+
+
+def test_a_manifest_edited_after_submission_is_stale_and_its_result_goes_to_the_trash(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=2)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    manifest = root / "prompts" / "cards.yaml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            "matrix:\n  i: [1, 2]", "matrix:\n  i: [1, 2]\nsize: 1024x1536"
+        )
+    )
+
+    text = run_cli("-C", root, "plan").stdout
+    assert "+ create  cards[i=1]" in text
+    assert (
+        "manifest changed since it was submitted in batch batch_1 (that result goes to the trash)"
+        in text
+    )
+    data = plan_json(run_cli, root)
+    assert [item["stale"] for item in data["pending"]] == [True, True]  # type: ignore[union-attr]
+    assert data["summary"]["pending"] == 0  # type: ignore[index]
+
+    api.finish("batch_1")
+    collected = run_cli("-C", root, "batch", "collect")
+    assert collected.exit_code == 0, collected.stderr
+    assert "2 stale (manifest changed; put in the trash)" in collected.stderr
+    assert read_lockfile(root / "promptform.lock").targets == {}
+    assert not (root / "generated").exists()
+    trashed = sorted(path.name for path in (root / ".promptform" / "trash").rglob("*.png"))
+    assert trashed == ["cards-1-1.png", "cards-2-1.png"]
+
+
+def test_moderation_blocked_lines_are_reported_and_return_to_create(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    api.blocked = "Card 2."
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")
+    collected = run_cli("-C", root, "batch", "collect")
+    assert collected.exit_code == 1
+    assert "2 recorded, 1 failed" in collected.stderr
+    assert (
+        "  failed cards[i=2]: HTTP 400 moderation_blocked: Your request was rejected by the "
+        "safety system." in collected.stderr
+    )
+    assert sorted(read_lockfile(root / "promptform.lock").targets) == ["cards[i=1]", "cards[i=3]"]
+    data = plan_json(run_cli, root)
+    assert [change["address"] for change in data["changes"]] == ["cards[i=2]"]  # type: ignore[union-attr]
+    assert data["pending"] == []
+
+
+def test_an_expired_batch_keeps_what_ran_and_returns_the_rest(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1", "expired", done=1)
+    collected = run_cli("-C", root, "batch", "collect")
+    assert collected.exit_code == 0, collected.stderr
+    assert "Collected batch_1 (expired): 1 recorded, 2 not run" in collected.stderr
+    assert (
+        "  back to create cards[i=3]: the batch expired before this request ran" in collected.stderr
+    )
+    assert list(read_lockfile(root / "promptform.lock").targets) == ["cards[i=1]"]
+    summary = plan_json(run_cli, root)["summary"]
+    assert (summary["create"], summary["pending"]) == (2, 0)  # type: ignore[index]
+
+
+def test_a_batch_that_failed_validation_returns_every_target_with_the_reason(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=2)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.fail_validation("batch_1", "invalid_request: size is not supported")
+    collected = run_cli("-C", root, "batch", "collect")
+    assert collected.exit_code == 0, collected.stderr
+    assert (
+        "  back to create cards[i=1]: the batch failed validation: line 1: invalid_request: size "
+        "is not supported" in collected.stderr
+    )
+    assert submissions(root) == []
+    assert plan_json(run_cli, root)["summary"]["create"] == 2  # type: ignore[index]
+
+
+def test_cancel_then_collect_returns_the_targets(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=2)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    unknown = run_cli("-C", root, "batch", "cancel", "batch_9")
+    assert unknown.exit_code == 1
+    assert "no pending batch batch_9; pending batches: batch_1" in unknown.stderr
+    cancelled = run_cli("-C", root, "batch", "cancel", "batch_1")
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert "batch_1: cancelled" in cancelled.stderr
+    collected = run_cli("-C", root, "batch", "collect")
+    assert "Collected batch_1 (cancelled): 0 recorded, 2 not run" in collected.stderr
+    assert plan_json(run_cli, root)["summary"]["create"] == 2  # type: ignore[index]
+
+
+def test_cancel_needs_a_batch_id_or_all(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    result = run_cli("-C", project(tmp_path), "batch", "cancel")
+    assert result.exit_code == 1
+    assert "name a BATCH_ID to cancel, or pass --all" in result.stderr
+
+
+def test_a_run_killed_between_upload_and_creation_finds_its_batch(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=2)
+    api.fail_create = True  # the batch is created, but the answer never arrives
+    failed = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert failed.exit_code == 1
+    [submission] = read_submissions(load_config(root).batches_dir)
+    assert submission.input_file_id == "file-1"
+    assert submission.batch_id is None
+    assert "pending in batch being created" in run_cli("-C", root, "plan").stdout
+
+    api.fail_create = False
+    again = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert again.exit_code == 0, again.stderr
+    assert api.created == ["batch_1"]  # found by its input file, not created again
+    assert api.uploads == 1
+    [submission] = read_submissions(load_config(root).batches_dir)
+    assert submission.batch_id == "batch_1"
+
+
+def test_a_recorded_intent_without_a_batch_gets_one_batch_on_restart(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, cells=2)
+
+    async def killed(*args: object) -> object:
+        raise KeyboardInterrupt  # the process dies right after recording the uploaded file
+
+    monkeypatch.setattr("promptform.engine.batch_submit._create_batch", killed)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 130
+    [submission] = read_submissions(load_config(root).batches_dir)
+    assert (submission.input_file_id, submission.batch_id) == ("file-1", None)
+    monkeypatch.undo()
+    monkeypatch.setattr("promptform.commands.batch.open_clients", lambda config, environ: api)
+    assert api.created == []
+    collected = run_cli("-C", root, "batch", "collect")  # any batch command completes it
+    assert collected.exit_code == 0, collected.stderr
+    assert api.created == ["batch_1"]
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    assert api.created == ["batch_1"]
+
+
+def test_a_collect_interrupted_part_way_records_nothing_twice(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, cells=3)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")
+    monkeypatch.setattr("promptform.engine.batch_collect.RECORD_EVERY", 1)
+    from promptform.state.lockfile_writer import LockfileWriter
+
+    real_update = LockfileWriter.update
+    calls = []
+
+    def dies_on_the_second(
+        self: LockfileWriter, put: dict[str, object], remove: tuple[str, ...]
+    ) -> None:
+        calls.append(put)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_update(self, put, remove)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LockfileWriter, "update", dies_on_the_second)
+    failed = run_cli("-C", root, "batch", "collect")
+    assert failed.exit_code == 1
+    [recorded] = read_lockfile(root / "promptform.lock").targets  # the first group only
+    assert len(submissions(root)) == 1  # still pending: nothing lost
+    plan = run_cli("-C", root, "plan").stdout
+    assert f"{recorded} pending" not in plan  # recorded, so no longer pending
+    assert plan.count(" pending in batch batch_1 ") == 2
+
+    monkeypatch.setattr(LockfileWriter, "update", real_update)
+    again = run_cli("-C", root, "batch", "collect")
+    assert again.exit_code == 0, again.stderr
+    assert "2 recorded, 1 recorded before" in again.stderr
+    lock = read_lockfile(root / "promptform.lock")
+    assert sorted(lock.targets) == ["cards[i=1]", "cards[i=2]", "cards[i=3]"]
+    assert submissions(root) == []
+
+
+def test_plain_apply_collects_finished_batches_before_it_plans(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=2)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")
+    result = run_cli("-C", root, "apply", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "Collected batch_1 (completed): 2 recorded" in result.stderr
+    assert "No changes. 2 targets up to date." in result.stdout
+
+
+def test_plan_batch_estimates_at_the_batch_discount(tmp_path: Path, run_cli: RunCli) -> None:
+    root = project(tmp_path, cells=2)
+    assert "2 images, estimated $0.01.\n" in run_cli("-C", root, "plan").stdout
+    batch = run_cli("-C", root, "plan", "--batch").stdout
+    assert "1 image, estimated $0.003\n" in batch
+    assert "2 images, estimated $0.006.\n" in batch
+    config = root / "promptform.toml"
+    config.write_text(config.read_text() + '\n[pricing."gpt-image-2"]\nbatch_discount = 0.25\n')
+    assert "2 images, estimated $0.009.\n" in run_cli("-C", root, "plan", "--batch").stdout
+
+
+def test_a_batch_discount_outside_zero_to_one_is_refused(tmp_path: Path, run_cli: RunCli) -> None:
+    root = project(tmp_path)
+    config = root / "promptform.toml"
+    config.write_text(config.read_text() + '\n[pricing."gpt-image-2"]\nbatch_discount = 50\n')
+    result = run_cli("-C", root, "plan")
+    assert result.exit_code == 1
+    assert "batch_discount must be a share between 0 and 1" in result.stderr
+    assert "promptform.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_apply_batch_on_a_provider_without_the_batch_api_names_the_setting(
+    tmp_path: Path, memory_batches: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    config = root / "promptform.toml"
+    config.write_text(config.read_text().replace("batch = true\n", ""))
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert result.exit_code == 1
+    assert "add `batch = true` under [providers.gateway]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert memory_batches.uploads == 0
+
+
+def test_status_lists_each_batch_with_its_counts(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    assert run_cli("-C", root, "batch", "status").stdout == "No batches pending.\n"
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1", "expired", done=2)
+    text = run_cli("-C", root, "batch", "status").stdout
+    assert text.startswith("batch_1  expired  2/3 completed, 1 failed  (3 targets, gateway ")
+    data = json.loads(run_cli("-C", root, "batch", "status", "--json").stdout)
+    [row] = data["batches"]
+    assert row["batch_id"] == "batch_1"
+    assert row["status"] == "expired"
+    assert row["request_counts"] == {"total": 3, "completed": 2, "failed": 1}
+    assert row["targets"] == 3
+
+
+def test_collect_timeout_needs_wait_and_a_duration(tmp_path: Path, run_cli: RunCli) -> None:
+    root = project(tmp_path)
+    assert run_cli("-C", root, "batch", "collect", "--timeout", "5m").exit_code == 1
+    bad = run_cli("-C", root, "batch", "collect", "--wait", "--timeout", "soon")
+    assert bad.exit_code == 1
+    assert "'soon' is not a duration" in bad.stderr
+
+
+def test_collect_wait_polls_until_the_batch_finishes(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, cells=1)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    monkeypatch.setattr("promptform.engine.batch_collect.FIRST_POLL_S", 0.01)
+    retrieve = api.retrieve
+
+    async def finishes_on_the_third_poll(batch_id: str) -> object:
+        if api.retrieves == 2:
+            api.finish(batch_id)
+        return await retrieve(batch_id)
+
+    monkeypatch.setattr(api, "retrieve", finishes_on_the_third_poll)
+    result = run_cli("-C", root, "batch", "collect", "--wait", "--timeout", "60s")
+    assert result.exit_code == 0, result.stderr
+    assert "Collected batch_1 (completed): 1 recorded" in result.stderr
+    assert api.retrieves == 3
+
+
+def test_collect_wait_gives_up_at_the_timeout(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, cells=1)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    result = run_cli("-C", root, "batch", "collect", "--wait", "--timeout", "1s")
+    assert result.exit_code == 1
+    assert "Gave up waiting (--timeout)" in result.stderr
+    assert len(submissions(root)) == 1
+
+
+def test_status_output(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, snapshot: SnapshotAssertion
+) -> None:
+    root = project(tmp_path)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1", "expired", done=2)
+    config = load_config(root)
+    [submission] = read_submissions(config.batches_dir)
+    later = datetime.strptime(submission.submitted_at, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=UTC
+    ) + timedelta(hours=2, minutes=5)
+    shown = []
+    for as_json in (False, True):
+        stdout = io.StringIO()
+        assert status(config, Output(stdout=stdout), as_json, now=later) == 0
+        shown.append(
+            stdout.getvalue()
+            .replace(submission.id, "SUBMISSION")
+            .replace(submission.submitted_at, "SUBMITTED_AT")
+        )
+    assert shown == snapshot
+
+
+def test_a_target_reading_a_pending_output_waits_for_its_collection(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    files = {
+        "promptform.toml": CONFIG,
+        "prompts/base.yaml": "name: base\nprompt: A base.\n",
+        "prompts/edit.yaml": "name: edit\nprompt: An edit.\nimages: [generated/base-1.png]\n",
+    }
+    root = write_files(tmp_path / "repo", files)
+    first = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert first.exit_code == 0, first.stderr
+    assert "Submitted 1 request in 1 batch" in first.stderr
+    assert (
+        "Not submitted yet (1 target), since a reference image is still being generated"
+        in first.stderr
+    )
+    # A plain apply does not generate it from the image about to be replaced either (the
+    # provider here is unreachable: trying would fail).
+    plain = run_cli("-C", root, "apply", "--yes")
+    assert plain.exit_code == 0, plain.stderr
+    assert "1 target left for later: a reference image is pending in a batch" in plain.stderr
+
+    api.finish("batch_1")
+    assert run_cli("-C", root, "batch", "collect").exit_code == 0
+    second = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert second.exit_code == 0, second.stderr
+    assert "Submitted 1 request in 1 batch (batch_2)" in second.stderr
+    [line] = api.input_lines(api.batches["batch_2"].input_file_id)
+    assert line["url"] == "/v1/images/edits"
+    assert line["body"]["images"][0]["image_url"].startswith("data:image/png;base64,")
+
+
+def test_requests_are_split_into_batches_at_the_line_limit(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("promptform.engine.batch_submit.MAX_LINES", 2)
+    root = project(tmp_path, cells=5)
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "Submitted 5 requests in 3 batches (batch_1, batch_2, batch_3)" in result.stderr
+    sizes = [len(api.input_lines(info.input_file_id)) for info in api.batches.values()]
+    assert sizes == [2, 2, 1]
+    custom_ids = [
+        line["custom_id"]
+        for info in api.batches.values()
+        for line in api.input_lines(info.input_file_id)
+    ]
+    assert len(set(custom_ids)) == 5
+    assert not list((root / ".promptform" / "batch-input").iterdir())  # request files cleaned up
+
+
+def test_a_corrupt_submission_file_is_one_line_naming_it(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    [path] = (root / "promptform.batches").iterdir()
+    path.write_text("<<<<<<< HEAD\n")
+    result = run_cli("-C", root, "plan")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: promptform.batches/{path.name}:1:1: corrupt batch")
+    assert "restore it from git" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_submit_and_collect_commit_the_pending_state(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = init_repo(project(tmp_path, cells=2))
+    commit_all(root, "project")
+    submitted = run_cli("-C", root, "apply", "--batch", "--yes", "--commit")
+    assert submitted.exit_code == 0, submitted.stderr
+    [path] = (root / "promptform.batches").iterdir()
+    subject, _, *paths = git(root, "show", "--name-only", "--format=%s", "HEAD").splitlines()
+    assert subject.endswith(": batch submissions [skip ci]")
+    assert paths == [f"promptform.batches/{path.name}"]
+    api.finish("batch_1")
+    collected = run_cli("-C", root, "batch", "collect", "--commit")
+    assert collected.exit_code == 0, collected.stderr
+    changed = git(root, "show", "--name-status", "--format=", "HEAD").splitlines()
+    assert f"D\tpromptform.batches/{path.name}" in changed
+    assert "A\tpromptform.lock/cards.yaml.json" in changed  # the shard of its manifest file
+    assert "A\tgenerated/cards-1-1.png" in changed
+    assert git(root, "status", "--porcelain") == ""
+
+
+def test_moves_happen_at_once_and_a_replaced_image_stays_until_collected(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=2)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")
+    assert run_cli("-C", root, "batch", "collect").exit_code == 0
+    old = (root / "generated" / "cards-2-1.png").read_bytes()
+
+    manifest = root / "prompts" / "cards.yaml"
+    manifest.write_text(
+        "name: cards\nmatrix:\n  i: [1, 2]\nprompt: Card {{ i }}.{% if i == 2 %} Blue.{% endif %}\n"
+        "output: 'deck-{{ i }}.png'\n"
+    )
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "Submitted 1 request in 1 batch (batch_2)" in result.stderr
+    lock = read_lockfile(root / "promptform.lock")
+    assert lock.targets["cards[i=1]"].outputs[0].path == "deck-1.png"  # moved at once
+    assert (root / "generated" / "deck-1.png").is_file()
+    # cards[i=2] is replaced by the batch: its image stays where it is until then.
+    assert lock.targets["cards[i=2]"].outputs[0].path == "cards-2-1.png"
+    assert (root / "generated" / "cards-2-1.png").read_bytes() == old
+    assert "cards[i=2] pending in batch batch_2" in run_cli("-C", root, "plan").stdout
+
+    api.finish("batch_2")
+    assert run_cli("-C", root, "batch", "collect").exit_code == 0
+    entry = read_lockfile(root / "promptform.lock").targets["cards[i=2]"]
+    assert (entry.outputs[0].path, entry.batch_id) == ("deck-2.png", "batch_2")
+    assert not (root / "generated" / "cards-2-1.png").exists()
+    trashed = [
+        path.read_bytes() for path in (root / ".promptform" / "trash").rglob("cards-2-1.png")
+    ]
+    assert trashed == [old]
+    assert "No changes. 2 targets up to date." in run_cli("-C", root, "plan").stdout
+
+
+def test_collect_json_says_what_happened_to_each_target(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    api.blocked = "Card 3."
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1", "expired", done=2)
+    result = run_cli("-C", root, "batch", "collect", "--json")
+    assert result.exit_code == 0, result.stderr
+    [batch] = json.loads(result.stdout)["collected"]
+    assert batch["batch_id"] == "batch_1"
+    assert batch["status"] == "expired"
+    assert sorted(batch["recorded"]) == ["cards[i=1]", "cards[i=2]"]  # in the order written
+    assert batch["returned"] == [
+        {"address": "cards[i=3]", "reason": "the batch expired before this request ran"}
+    ]
+    assert batch["failed"] == []
+    assert batch["images"] == 2
+
+
+def test_replace_does_not_submit_a_pending_target_again(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=1)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    again = run_cli("-C", root, "apply", "--batch", "--yes", "--replace", "cards[i=1]")
+    assert again.exit_code == 0, again.stderr
+    assert "cards[i=1] pending in batch batch_1" in again.stdout
+    assert api.uploads == 1
+
+
+def test_paid_images_that_fail_their_check_are_rescued_and_the_target_returns_to_create(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=1, extra="\noutput_format: jpeg")
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")  # answers PNG bytes for a JPEG request
+    collected = run_cli("-C", root, "batch", "collect")
+    assert collected.exit_code == 1
+    assert "failed cards[i=1]: " in collected.stderr
+    assert "the images were kept in .promptform/rescued/cards-i-1-" in collected.stderr
+    [rescue] = (root / ".promptform" / "rescued").iterdir()
+    note = json.loads((rescue / "rescued.json").read_text())
+    assert note["address"] == "cards[i=1]"
+    assert read_lockfile(root / "promptform.lock").targets == {}
+    assert "+ create  cards[i=1]" in run_cli("-C", root, "plan").stdout
