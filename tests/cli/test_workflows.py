@@ -48,6 +48,7 @@ PLAN = load(REPO / ".github/workflows/promptform-plan.yml")
 APPLY = load(REPO / ".github/workflows/promptform-apply.yml")
 PREVIEW = load(REPO / ".github/workflows/promptform-preview.yml")
 GENERATE = load(REPO / ".github/workflows/promptform-generate.yml")
+COLLECT = load(REPO / ".github/workflows/promptform-collect.yml")
 PINNED_PROMPTFORM = f"${{{{ vars.PROMPTFORM_PACKAGE || 'promptform=={__version__}' }}}}"
 
 
@@ -58,6 +59,7 @@ PINNED_PROMPTFORM = f"${{{{ vars.PROMPTFORM_PACKAGE || 'promptform=={__version__
         "workflows/promptform-apply.yml",
         "workflows/promptform-preview.yml",
         "workflows/promptform-generate.yml",
+        "workflows/promptform-collect.yml",
         "actions/promptform/action.yml",
     ],
 )
@@ -75,6 +77,7 @@ def test_init_writes_the_workflows_the_action_and_the_merge_attribute(
         "workflows/promptform-plan.yml",
         "workflows/promptform-apply.yml",
         "workflows/promptform-generate.yml",
+        "workflows/promptform-collect.yml",
         "actions/promptform/action.yml",
     ]:
         scaffold = (SCAFFOLD / relative).read_text().replace(VERSION_PLACEHOLDER, __version__)
@@ -161,7 +164,10 @@ def test_apply_runs_one_at_a_time_after_verifying_the_approval() -> None:
     assert "inputs.since" in verify["with"]["args"]
     assert verify["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
     assert apply["with"]["command"] == "apply"
-    assert apply["with"]["args"] == "--yes --commit --push"
+    assert apply["with"]["args"] == (
+        "${{ steps.mode.outputs.batch == 'true' && '--batch --yes --commit --push' "
+        "|| '--yes --commit --push' }}"
+    )
     assert apply["env"] == {"WISGATE_API_KEY": "${{ secrets.WISGATE_API_KEY }}"}
     [checkout] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
     assert checkout["with"]["lfs"] is True
@@ -177,7 +183,9 @@ def test_apply_uploads_the_gallery_and_comments_the_new_images_after_applying() 
     assert names.index("Upload the gallery") < names.index(comment["name"])
     assert 'promptform report --out "$RUNNER_TEMP/promptform-gallery"' in gallery["run"]
     assert "--marker promptform:images" in comment["run"]
-    assert comment["if"] == "steps.gallery.outputs.changed == 'true'"
+    assert comment["if"] == (
+        "steps.gallery.outputs.changed == 'true' && steps.mode.outputs.batch != 'true'"
+    )
 
 
 def test_apply_refuses_to_run_from_any_branch_but_the_default_one() -> None:

@@ -21,6 +21,7 @@ SCAFFOLD = {
     "github/workflows/promptform-apply.yml": ".github/workflows/promptform-apply.yml",
     "github/workflows/promptform-preview.yml": ".github/workflows/promptform-preview.yml",
     "github/workflows/promptform-generate.yml": ".github/workflows/promptform-generate.yml",
+    "github/workflows/promptform-collect.yml": ".github/workflows/promptform-collect.yml",
     "github/actions/promptform/action.yml": ".github/actions/promptform/action.yml",
 }
 # The lock's shards, and the single file of a lock that apply has not converted yet.
