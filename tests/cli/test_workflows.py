@@ -19,6 +19,7 @@ import yaml
 from promptform import __version__
 from promptform.commands.init import VERSION_PLACEHOLDER
 from tests.support.cli import RunCli
+from tests.support.fake_github_api import FakeGitHub
 
 REPO = Path(__file__).resolve().parents[2]
 SCAFFOLD = REPO / "src" / "promptform" / "scaffold" / "github"
@@ -837,3 +838,315 @@ def test_the_push_goes_to_the_branch_without_skip_ci_and_never_over_new_commits(
     assert git(remote, "log", "-1", "--format=%s", "feature-7") == (
         "promptform apply for 1a2b3c4d5e6f: hero"
     )
+
+
+# --- promptform-collect.yml and apply's batch mode ----------------------------------------------
+
+COLLECT_STEP = "Collect, commit and push the results"
+
+
+def test_collect_runs_on_a_schedule_or_by_hand_in_applys_concurrency_group() -> None:
+    assert set(COLLECT["on"]) == {"schedule", "workflow_dispatch"}
+    [schedule] = COLLECT["on"]["schedule"]
+    assert schedule["cron"] == "*/30 * * * *"
+    collect = COLLECT["jobs"]["collect"]
+    # Collect and apply both write the lock and push to main: never at the same time.
+    assert collect["concurrency"] == {"group": "promptform-apply", "cancel-in-progress": False}
+    assert collect["concurrency"] == APPLY["concurrency"]
+    assert collect["environment"] == "promptform"
+    assert collect["needs"] == "pending"
+    assert collect["if"] == "needs.pending.outputs.pending == 'true'"
+
+
+def test_collect_asks_for_only_the_permissions_each_job_needs() -> None:
+    assert COLLECT["permissions"] == {}
+    pending, collect = COLLECT["jobs"]["pending"], COLLECT["jobs"]["collect"]
+    assert pending["permissions"] == {"contents": "read"}
+    assert collect["permissions"] == {"contents": "write", "pull-requests": "write"}
+    # The look for pending batches needs no key and joins no queue.
+    assert "environment" not in pending
+    assert "concurrency" not in pending
+
+
+def test_the_look_for_pending_batches_installs_nothing_and_fetches_no_images() -> None:
+    [checkout, look] = COLLECT["jobs"]["pending"]["steps"]
+    assert checkout["uses"] == PINNED_CHECKOUT
+    assert checkout["with"] == {
+        "sparse-checkout": "promptform.batches",
+        "persist-credentials": False,
+    }
+    assert "lfs" not in checkout["with"]
+    assert COLLECT["jobs"]["pending"]["outputs"]["pending"] == (
+        f"${{{{ steps.{look['id']}.outputs.pending }}}}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "pending"),
+    [
+        ([], "false"),
+        (["promptform.batches/.gitkeep"], "false"),
+        (["promptform.batches/sub-1.json"], "true"),
+        (["promptform.batches/sub-1.json", "promptform.batches/sub-2.json"], "true"),
+    ],
+)
+def test_collect_goes_on_only_when_a_submission_is_pending(
+    tmp_path: Path, files: list[str], pending: str
+) -> None:
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    outputs = tmp_path / "github-output"
+    look = step(COLLECT, "Look for pending batches")["run"]
+    done = run_script(look, tmp_path, {"GITHUB_OUTPUT": str(outputs)})
+    assert done.returncode == 0, done.stderr
+    assert outputs.read_text() == f"pending={pending}\n"
+
+
+def test_collect_records_pushes_and_still_comments_when_a_line_failed() -> None:
+    [job] = [COLLECT["jobs"]["collect"]]
+    names = [s.get("name") for s in job["steps"]]
+    collect = step(COLLECT, COLLECT_STEP)
+    assert collect["run"] == (
+        'promptform batch collect --commit --push --json > "$RUNNER_TEMP/collected.json"'
+    )
+    # Exit 1 after recording the rest: the comment must still be posted, then the job fails.
+    assert collect["continue-on-error"] is True
+    comment = step(COLLECT, "Comment the collected images on their pull requests")
+    fail = step(COLLECT, "Fail if collect failed")
+    assert names.index(COLLECT_STEP) < names.index(comment["name"]) < names.index(fail["name"])
+    assert names[-1] == fail["name"]
+    assert fail["if"] == f"steps.{collect['id']}.outcome == 'failure'"
+    assert "exit 1" in fail["run"]
+    assert "--marker promptform:images" in comment["run"]
+    assert 'gh api "repos/$GITHUB_REPOSITORY/commits/$source/pulls"' in comment["run"]
+    [checkout] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"] == {"ref": "${{ github.ref }}", "lfs": True, "fetch-depth": 0}
+    first = job["steps"][0]
+    assert first["name"] == "Refuse any branch but the default one"
+    assert first["env"] == {"DEFAULT_BRANCH": "${{ github.event.repository.default_branch }}"}
+    assert '"$GITHUB_REF" != "refs/heads/$DEFAULT_BRANCH"' in first["run"]
+
+
+def test_the_api_key_reaches_only_the_collect_step() -> None:
+    with_key = [s["name"] for s in steps(COLLECT) if "secrets." in yaml.safe_dump(s)]
+    assert with_key == [COLLECT_STEP]
+    assert step(COLLECT, COLLECT_STEP)["env"] == {
+        "WISGATE_API_KEY": "${{ secrets.WISGATE_API_KEY }}"
+    }
+
+
+def test_collect_keeps_what_it_did_not_push_as_apply_does() -> None:
+    pushed = step(COLLECT, "Check that the results were pushed")
+    keep = step(COLLECT, "Keep the results the push did not deliver")
+    upload = step(COLLECT, "Upload the results the push did not deliver")
+    gallery = step(COLLECT, "Build the gallery")
+    assert keep["if"] == f"steps.{pushed['id']}.outputs.all == 'false'"
+    assert gallery["if"] == f"steps.{pushed['id']}.outputs.all == 'true'"
+    assert upload["if"] == f"steps.{keep['id']}.outcome == 'success'"
+    assert upload["uses"] == step(APPLY, "Upload the results the push did not deliver")["uses"]
+    assert upload["with"] == step(APPLY, "Upload the results the push did not deliver")["with"]
+    # The same script as the apply workflow's (run for real above); only the warning differs.
+    assert (
+        keep["run"].splitlines()[:-1]
+        == step(APPLY, "Keep the results the push did not deliver")["run"].splitlines()[:-1]
+    )
+    assert gallery["run"] == step(APPLY, "Build the gallery")["run"]
+
+
+def test_the_push_check_tells_pushed_results_from_unpushed_ones(tmp_path: Path) -> None:
+    from tests.support.git import commit_all, git, init_repo
+
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True, timeout=30)
+    repo = init_repo(tmp_path / "repo")
+    (repo / "promptform.lock").write_text("{}\n")
+    commit_all(repo, "before collect")
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "-u", "origin", "main")
+    check = step(COLLECT, "Check that the results were pushed")["run"]
+
+    def pushed() -> str:
+        outputs = tmp_path / "github-output"
+        outputs.write_text("")
+        done = run_script(check, repo, {"GITHUB_OUTPUT": str(outputs)})
+        assert done.returncode == 0, done.stderr
+        return outputs.read_text()
+
+    assert pushed() == "all=true\n"
+    (repo / "image.png").write_bytes(b"collected, not committed")
+    assert pushed() == "all=false\n"
+    commit_all(repo, "promptform batch collect")
+    assert pushed() == "all=false\n"  # committed, not pushed
+    git(repo, "push", "-q")
+    assert pushed() == "all=true\n"
+    git(repo, "branch", "--unset-upstream")
+    assert pushed() == "all=false\n"  # no upstream to compare with: keep, to be safe
+
+
+@pytest.mark.parametrize(
+    ("batch_input", "variable", "batch"),
+    [
+        ("", "", "false"),  # a push: no inputs
+        ("false", "", "false"),
+        ("true", "", "true"),
+        ("", "true", "true"),
+        ("false", "false", "false"),
+        ("", "yes", "false"),
+    ],
+)
+def test_apply_submits_batches_when_the_input_or_the_variable_says_so(
+    tmp_path: Path, batch_input: str, variable: str, batch: str
+) -> None:
+    mode = step(APPLY, "Choose between generating and submitting batches")
+    assert mode["env"] == {
+        "BATCH_INPUT": "${{ inputs.batch }}",
+        "BATCH_VARIABLE": "${{ vars.PROMPTFORM_BATCH }}",
+    }
+    assert APPLY["on"]["workflow_dispatch"]["inputs"]["batch"]["type"] == "boolean"
+    assert APPLY["on"]["workflow_dispatch"]["inputs"]["batch"]["default"] is False
+    outputs = tmp_path / "github-output"
+    env = {"BATCH_INPUT": batch_input, "BATCH_VARIABLE": variable, "GITHUB_OUTPUT": str(outputs)}
+    done = run_script(mode["run"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert outputs.read_text() == f"batch={batch}\n"
+
+
+def test_apply_in_batch_mode_comments_the_submission_not_images() -> None:
+    names = [s.get("name") for s in steps(APPLY)]
+    mode = step(APPLY, "Choose between generating and submitting batches")
+    submitted = step(APPLY, "Comment the submitted batches on the merged pull request")
+    assert names.index(mode["name"]) < names.index("Apply, commit and push the results")
+    assert names.index("Verify the approval") < names.index(mode["name"])
+    assert submitted["if"] == f"steps.{mode['id']}.outputs.batch == 'true'"
+    # The same marker as the images comment, so that collect's images replace it.
+    assert "--marker promptform:images" in submitted["run"]
+    assert "secrets." not in json.dumps(submitted)
+
+
+def runner_tools(tmp_path: Path) -> str:
+    """A PATH with the runner's `gh api ENDPOINT --jq FILTER` (curl and jq against
+    $GITHUB_API_URL, the loopback fake) and this promptform, whose `report` prints its arguments
+    instead of a gallery so that the comments say which images they were built from."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(
+        '#!/bin/sh\n[ "$1" = api ] && [ "$3" = --jq ] || exit 2\n'
+        'curl -sSf -H "Authorization: Bearer $GH_TOKEN" "$GITHUB_API_URL/$2" | jq -r "$4"\n'
+    )
+    real = Path(sys.executable).parent / "promptform"
+    (bin_dir / "promptform").write_text(
+        '#!/bin/sh\nif [ "$1" = report ]; then echo "images: $*"; exit 0; fi\n'
+        f'exec {shlex.quote(str(real))} "$@"\n'
+    )
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+def collected_batch(source: str | None, recorded: list[str]) -> dict[str, Any]:
+    return {"batch_id": f"batch_{len(recorded)}", "source_commit": source, "recorded": recorded}
+
+
+def test_collect_comments_the_images_on_each_pull_request_a_recorded_batch_came_from(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    merged_7, merged_9, merged_11, direct = (f"{digit}" * 40 for digit in "abcd")
+    fake_github.add_pull(7, "alice", "e" * 40, merged_7)
+    fake_github.add_pull(9, "bob", "f" * 40, merged_9)
+    fake_github.add_pull(11, "carol", "1" * 40, merged_11)
+    fake_github.add_comment(7, "<!-- promptform:images -->\nsubmitted as batch_2", "bot")
+    report = {
+        "collected": [
+            collected_batch(merged_7, ["hero", "icon"]),
+            collected_batch(merged_9, ["banner"]),
+            collected_batch(merged_7, ["logo"]),
+            collected_batch(merged_11, []),  # every line failed: no images to show
+            collected_batch(direct, ["footer"]),  # from no pull request
+            collected_batch(None, ["header"]),  # submitted outside git
+        ],
+        "unfinished": [],
+        "timed_out": False,
+    }
+    temp = tmp_path / "runner"
+    temp.mkdir()
+    (temp / "collected.json").write_text(json.dumps(report))
+    comment = step(COLLECT, "Comment the collected images on their pull requests")
+    env = {
+        "PATH": runner_tools(tmp_path),
+        "RUNNER_TEMP": str(temp),
+        "GH_TOKEN": fake_github.token,
+        "BEFORE": "b" * 7,
+        "AFTER": "c" * 7,
+        "ARTIFACT_URL": "https://github.example/artifact/1",
+    }
+
+    done = run_script(comment["run"], tmp_path, env)
+
+    assert done.returncode == 0, done.stderr
+    images = (
+        "images: report --format markdown --base bbbbbbb --commit ccccccc "
+        f"--repo {fake_github.repository} --artifact-url https://github.example/artifact/1\n"
+    )
+    # The "submitted" comment is replaced in place, not joined by a second one.
+    assert [c["body"] for c in fake_github.comments[7]] == [f"<!-- promptform:images -->\n{images}"]
+    assert [c["body"] for c in fake_github.comments[9]] == [f"<!-- promptform:images -->\n{images}"]
+    assert 11 not in fake_github.comments
+    assert len(fake_github.calls("POST")) == 1
+    assert f"No pull request for {direct}: no comment." in done.stdout
+
+
+def test_collect_comments_nothing_when_it_printed_no_report(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    temp = tmp_path / "runner"
+    temp.mkdir()
+    (temp / "collected.json").write_text("")  # collect failed before its report
+    comment = step(COLLECT, "Comment the collected images on their pull requests")
+    env = {"PATH": runner_tools(tmp_path), "RUNNER_TEMP": str(temp), "GH_TOKEN": "x"}
+    done = run_script(comment["run"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert "no comment" in done.stdout
+    assert fake_github.requests == []
+
+
+def test_apply_in_batch_mode_tells_the_pull_request_which_batches_hold_its_images(
+    tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    from tests.support.git import commit_all, init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    (repo / "promptform.batches").mkdir()
+    (repo / "promptform.batches/old.json").write_text('{"batch_id": "batch_old", "targets": []}')
+    before = commit_all(repo, "merge pull request 5")
+    submission = {"batch_id": "batch_abc", "targets": [{"address": "hero"}, {"address": "icon"}]}
+    (repo / "promptform.batches/new.json").write_text(json.dumps(submission))
+    after = commit_all(repo, "promptform apply --batch")
+    fake_github.add_pull(5, "alice", "e" * 40, before)
+    temp = tmp_path / "runner"
+    temp.mkdir()
+    submitted = step(APPLY, "Comment the submitted batches on the merged pull request")
+    env = {
+        "PATH": runner_tools(tmp_path),
+        "RUNNER_TEMP": str(temp),
+        "GH_TOKEN": fake_github.token,
+        "GITHUB_SHA": before,
+        "BEFORE": before,
+        "AFTER": after,
+    }
+
+    done = run_script(submitted["run"], repo, env)
+
+    assert done.returncode == 0, done.stderr
+    [posted] = fake_github.comments[5]
+    body = posted["body"]
+    assert body.startswith("<!-- promptform:images -->\n### promptform: images submitted")
+    assert "Batch `batch_abc`: `hero`, `icon`" in body
+    assert "batch_old" not in body
+    assert "will be posted here, in place of this comment" in body
+
+    # A run that submitted nothing says nothing.
+    done = run_script(submitted["run"], repo, {**env, "BEFORE": after})
+    assert done.returncode == 0, done.stderr
+    assert "Nothing submitted: no comment." in done.stdout
+    assert len(fake_github.comments[5]) == 1
