@@ -3,7 +3,11 @@
 Such a commit needs no approval only when it can lower, never raise, what the next apply spends:
 every lock entry it adds or changes holds the fingerprint the manifests at that commit render, with
 committed outputs whose hashes match, and every entry it removes belongs to a target that is no
-longer declared. That is what apply's own result commits do. Anything else (an entry dropped while
+longer declared. That is what apply's own result commits do. A pending batch submission
+(promptform.batches/) may be added or changed, since it only holds its targets back from being
+generated again, and removed once each of its targets is recorded at the fingerprint it was
+submitted with or no longer renders it: that is what `apply --batch` and `batch collect` commit.
+Anything else (an entry dropped while
 its target is still declared, a fingerprint no manifest renders, an output that is not what its
 entry says, an image another target reads replaced without that target being regenerated) is
 judged like any other change. Nothing in the commit's message is consulted.
@@ -12,6 +16,7 @@ judged like any other change. Nothing in the commit's message is consulted.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tempfile
 from collections.abc import Sequence
@@ -34,8 +39,13 @@ def touches_only_results(config: Config, paths: Sequence[str]) -> bool:
     file of version 1) or under the outputs directory."""
     lockfile = repo_path(config.root, config.lockfile)
     outputs = repo_path(config.root, config.outputs_dir)
+    batches = repo_path(config.root, config.batches_dir)
     return bool(paths) and all(
-        path == lockfile or _under(path, lockfile) or _under(path, outputs) for path in paths
+        path == lockfile
+        or _under(path, lockfile)
+        or _under(path, outputs)
+        or _is_submission(path, batches)
+        for path in paths
     )
 
 
@@ -82,6 +92,12 @@ def unexplained_changes(config: Config, sha: str, paths: Sequence[str]) -> list[
         ]
         if read and recorded is not None and recorded.fingerprint != target.fingerprint:
             reasons.append(f"`{address}` reads {read[0]}, changed without regenerating `{address}`")
+    batches = repo_path(config.root, config.batches_dir)
+    for path in sorted(p for p in paths if _is_submission(p, batches)):
+        if parent is not None and blob_at(config.root, sha, path) is None:
+            reasons += _unrecorded_submission(
+                blob_at(config.root, parent, path), path, new, targets
+            )
     locked = {
         _join(outputs, output.path): output.sha256
         for entry in new.targets.values()
@@ -120,6 +136,36 @@ def _targets_at(config: Config, sha: str) -> dict[str, Target] | str:
             return load_project(at_commit).by_address()
         except PromptformError as exc:
             return f"its manifests do not load ({str(exc).splitlines()[0]})"
+
+
+def _unrecorded_submission(
+    data: bytes | None, path: str, new: Lockfile, targets: dict[str, Target]
+) -> list[str]:
+    """Why removing the submission in `data` would make the next apply pay for a target again:
+    a target still rendering its submitted fingerprint that the lock does not record at it (a
+    failed line, a batch given up); [] when every target is recorded or has changed since."""
+    try:
+        submitted = [
+            (str(item["address"]), str(item["fingerprint"]))
+            for item in json.loads(data or b"")["targets"]
+        ]
+    except (ValueError, KeyError, TypeError):
+        return [f"{path} is removed and does not parse"]
+    reasons = []
+    for address, fingerprint in submitted:
+        target, entry = targets.get(address), new.targets.get(address)
+        declared = target is not None and target.fingerprint == fingerprint
+        if declared and (entry is None or entry.fingerprint != fingerprint):
+            reasons.append(
+                f"`{address}` is dropped from the batch submission {path} without its image recorded"
+            )
+    return reasons
+
+
+def _is_submission(path: str, batches: str) -> bool:
+    """A file directly in the batches directory, as `apply --batch` writes them."""
+    name = path[len(batches) + 1 :] if _under(path, batches) else ""
+    return name.endswith(".json") and "/" not in name
 
 
 def _lock_at(root: Path, sha: str, path: str) -> Lockfile | None:
