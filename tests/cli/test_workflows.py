@@ -154,6 +154,7 @@ def test_apply_runs_one_at_a_time_after_verifying_the_approval() -> None:
         "actions": "read",
     }
     assert APPLY["concurrency"]["cancel-in-progress"] is False
+    assert APPLY["concurrency"]["queue"] == "max"  # waits behind a collect, never cancelled by one
     [job] = APPLY["jobs"].values()
     assert job["environment"]
     names = [s.get("name") for s in job["steps"]]
@@ -672,6 +673,7 @@ def test_generate_runs_only_when_authorised_one_at_a_time_per_pull_request() -> 
     assert generate["concurrency"] == {
         "group": "promptform-generate-${{ needs.authorize.outputs.pr }}",
         "cancel-in-progress": False,
+        "queue": "max",
     }
     # Not on the workflow: any comment starts a run, and would displace a queued generation.
     assert "concurrency" not in GENERATE
@@ -851,7 +853,12 @@ def test_collect_runs_on_a_schedule_or_by_hand_in_applys_concurrency_group() -> 
     assert schedule["cron"] == "*/30 * * * *"
     collect = COLLECT["jobs"]["collect"]
     # Collect and apply both write the lock and push to main: never at the same time.
-    assert collect["concurrency"] == {"group": "promptform-apply", "cancel-in-progress": False}
+    # queue: max, or a collect entering the group would cancel an apply waiting there.
+    assert collect["concurrency"] == {
+        "group": "promptform-apply",
+        "cancel-in-progress": False,
+        "queue": "max",
+    }
     assert collect["concurrency"] == APPLY["concurrency"]
     assert collect["environment"] == "promptform"
     assert collect["needs"] == "pending"
