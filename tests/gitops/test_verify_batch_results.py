@@ -131,3 +131,22 @@ def test_a_file_beside_the_submissions_is_not_a_result(
 
     assert code == 1
     assert stderr.startswith(f"error: {added[:12]} did not come from a pull request")
+
+
+def test_a_submission_without_its_batch_needs_an_approval(
+    tmp_path: Path, fake_github: FakeGitHub, memory_batches: MemoryBatches, run_cli: RunCli
+) -> None:
+    # A submission naming no batch makes the next run create one from its uploaded file: that
+    # spends, so only an approved change may commit one (apply --batch commits after creating).
+    root = submitted_project(tmp_path, fake_github, run_cli)
+    [path] = (root / "promptform.batches").iterdir()
+    path.write_text(path.read_text().replace('"batch_id": "batch_1"', '"batch_id": null'))
+    forged = commit_all(root, "resubmit the batch")
+
+    code, _, stderr = verify(run_cli, root)
+
+    assert code == 1
+    assert stderr.startswith(
+        f"error: {forged[:12]}: promptform.batches/{path.name} names no batch, so the next run "
+        "would create one"
+    )

@@ -4,8 +4,9 @@ Such a commit needs no approval only when it can lower, never raise, what the ne
 every lock entry it adds or changes holds the fingerprint the manifests at that commit render, with
 committed outputs whose hashes match, and every entry it removes belongs to a target that is no
 longer declared. That is what apply's own result commits do. A pending batch submission
-(promptform.batches/) may be added or changed, since it only holds its targets back from being
-generated again, and removed once each of its targets is recorded at the fingerprint it was
+(promptform.batches/) may be added or changed when it names its batch, since it then only holds
+its targets back from being generated again (one naming no batch would have the next run create,
+and pay for, that batch), and removed once each of its targets is recorded at the fingerprint it was
 submitted with or no longer renders it: that is what `apply --batch` and `batch collect` commit.
 Anything else (an entry dropped while
 its target is still declared, a fingerprint no manifest renders, an output that is not what its
@@ -94,7 +95,10 @@ def unexplained_changes(config: Config, sha: str, paths: Sequence[str]) -> list[
             reasons.append(f"`{address}` reads {read[0]}, changed without regenerating `{address}`")
     batches = repo_path(config.root, config.batches_dir)
     for path in sorted(p for p in paths if _is_submission(p, batches)):
-        if parent is not None and blob_at(config.root, sha, path) is None:
+        now = blob_at(config.root, sha, path)
+        if now is not None:
+            reasons += _unstarted_submission(now, path)
+        elif parent is not None:
             reasons += _unrecorded_submission(
                 blob_at(config.root, parent, path), path, new, targets
             )
@@ -160,6 +164,19 @@ def _unrecorded_submission(
                 f"`{address}` is dropped from the batch submission {path} without its image recorded"
             )
     return reasons
+
+
+def _unstarted_submission(data: bytes, path: str) -> list[str]:
+    """Why committing the submission in `data` could spend: one that names no batch yet makes the
+    next run create that batch from its uploaded file. `apply --batch` commits only after creating
+    it, so a submission without a batch id comes from elsewhere; [] for one with its batch."""
+    try:
+        batch_id = json.loads(data)["batch_id"]
+    except (ValueError, KeyError, TypeError):
+        return [f"{path} does not parse"]
+    if isinstance(batch_id, str) and batch_id:
+        return []
+    return [f"{path} names no batch, so the next run would create one (and pay for it)"]
 
 
 def _is_submission(path: str, batches: str) -> bool:
