@@ -257,9 +257,11 @@ def test_a_run_killed_between_upload_and_creation_finds_its_batch(
     assert submission.batch_id == "batch_1"
 
 
-def test_a_recorded_intent_without_a_batch_gets_one_batch_on_restart(
+def test_a_recorded_intent_without_a_batch_is_started_only_by_apply_batch(
     tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A submission file may come from someone else's branch (the generate workflow applies a pull
+    # request's files): collect and plain apply look its batch up but never start one.
     root = project(tmp_path, cells=2)
 
     async def killed(*args: object) -> object:
@@ -272,8 +274,14 @@ def test_a_recorded_intent_without_a_batch_gets_one_batch_on_restart(
     monkeypatch.undo()
     monkeypatch.setattr("promptform.commands.batch.open_clients", lambda config, environ: api)
     assert api.created == []
-    collected = run_cli("-C", root, "batch", "collect")  # any batch command completes it
+    collected = run_cli("-C", root, "batch", "collect")
     assert collected.exit_code == 0, collected.stderr
+    assert "uploaded but never started (no batch); `promptform apply --batch` starts it" in (
+        collected.stderr
+    )
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    assert api.created == []
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
     assert api.created == ["batch_1"]
     assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
     assert api.created == ["batch_1"]

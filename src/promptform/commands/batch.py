@@ -340,13 +340,19 @@ def collect_report_as_dict(report: CollectReport) -> dict[str, Any]:
             {"batch_id": submission.batch_id, "status": info.status}
             for submission, info in report.unfinished
         ],
+        "unstarted": [{"submission_id": submission.id} for submission in report.unstarted],
         "timed_out": report.timed_out,
     }
 
 
 def _summarise_collect(report: CollectReport, output: Output) -> int:
-    if not report.collected and not report.unfinished:
+    if not report.collected and not report.unfinished and not report.unstarted:
         output.info("No batches pending.")
+    for submission in report.unstarted:
+        output.info(
+            f"{submission.label}: uploaded but never started (no batch); "
+            "`promptform apply --batch` starts it (or delete its file to give it up)"
+        )
     for outcome in report.collected:
         _describe_outcome(outcome, output)
     for submission, info in report.unfinished:

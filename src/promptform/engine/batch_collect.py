@@ -84,6 +84,7 @@ class BatchOutcome:
 class CollectReport:
     collected: list[BatchOutcome] = field(default_factory=list)
     unfinished: list[tuple[Submission, BatchState]] = field(default_factory=list)
+    unstarted: list[Submission] = field(default_factory=list)  # no batch: `apply --batch` starts it
     timed_out: bool = False
 
     @property
@@ -106,7 +107,7 @@ async def collect_batches(
     options: CollectOptions,
 ) -> CollectReport:
     """Collect every finished batch; with `options.wait`, wait for the others too."""
-    await finish_interrupted(config, clients)
+    await finish_interrupted(config, clients, create=False)
     report = CollectReport()
     collector = _Collector(config, targets, writer, parse_line)
     try:
@@ -119,7 +120,12 @@ async def _collect_all(
     clients: BatchClients, collector: _Collector, report: CollectReport, options: CollectOptions
 ) -> CollectReport:
     config = collector.config
-    pending = read_submissions(config.batches_dir, config.root)
+    pending = []
+    for submission in read_submissions(config.batches_dir, config.root):
+        if submission.batch_id is None:
+            report.unstarted.append(submission)
+        else:
+            pending.append(submission)
     deadline = None if options.timeout_s is None else time.monotonic() + options.timeout_s
     poll = FIRST_POLL_S  # doubled after each poll, up to LONGEST_POLL_S
     while True:

@@ -192,9 +192,16 @@ async def _create_batch(config: Config, client: BatchApi, submission: Submission
     return submission
 
 
-async def finish_interrupted(config: Config, clients: BatchClients) -> list[Submission]:
+async def finish_interrupted(
+    config: Config, clients: BatchClients, *, create: bool = True
+) -> list[Submission]:
     """Give every submission a run left without a batch id its batch: the one the API already
-    has for its input file or submission id, else a new one. The submissions completed."""
+    has for its input file or submission id, else (with `create`) a new one. The submissions
+    completed.
+
+    Only `apply --batch`, which the user confirmed, creates: a submission file may come from a
+    checkout of someone else's branch, and collecting must never start a batch nobody approved.
+    """
     finished = []
     for submission in read_submissions(config.batches_dir, config.root):
         if submission.batch_id is not None:
@@ -204,8 +211,10 @@ async def finish_interrupted(config: Config, clients: BatchClients) -> list[Subm
         if found is not None:
             submission = submission.with_batch(found.id)
             write_submission(config.batches_dir, submission)
-        else:
+        elif create:
             submission = await _create_batch(config, client, submission)
+        else:
+            continue
         finished.append(submission)
     return finished
 
