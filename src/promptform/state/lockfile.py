@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -41,7 +42,9 @@ BACKUP_SUFFIX = ".v1-backup"  # the single file, while a migration replaces it b
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The validators are built on first use: a lock promptform wrote is read without them
+    # (`_as_written`), and building them costs more than a no-op plan's reading of 1,000 entries.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _relative_path(value: str) -> str:
@@ -115,8 +118,20 @@ def dumps(lockfile: Lockfile) -> str:
 
 
 def loads(text: str, shown: str) -> Lockfile:
-    # Fast path: pydantic parses and validates the JSON in one pass (a 10,000-entry lockfile is read
-    # on every plan). Anything it rejects is parsed again slowly for a precise message.
+    # Fast path: a lock promptform wrote holds every field in its declared type and is built as it
+    # is (`_as_written`). Anything else (hand edits, damage) goes through pydantic: its coercions
+    # and its messages stay exactly those of a validated read.
+    try:
+        lockfile = _as_written(json.loads(text))
+    except (ValueError, RecursionError):  # not JSON, or too deep for json: the slow path says why
+        lockfile = None
+    return lockfile if lockfile is not None else loads_validated(text, shown)
+
+
+def loads_validated(text: str, shown: str) -> Lockfile:
+    """`loads` through pydantic's validators only (what `loads` must always agree with)."""
+    # pydantic parses and validates the JSON in one pass; anything it rejects is parsed again
+    # slowly for a precise message.
     try:
         lockfile = Lockfile.model_validate_json(text)
     except ValidationError:
@@ -153,6 +168,146 @@ def _loads_explaining(text: str, shown: str) -> Lockfile:
             f"corrupt lockfile: {where}: {str(error['msg']).removeprefix('Value error, ')}; restore it from git",
             Location(shown),
         ) from None
+
+
+# How `_as_written` takes a JSON value as a field's value: the exact types it may have, or a function
+# returning the value the model holds (_REJECTED when pydantic would have to convert or refuse it).
+_Check = tuple[type, ...] | Callable[[Any], Any]
+_REJECTED = object()
+_ABSENT = object()
+_set_attribute = object.__setattr__
+
+
+def _as_written(data: Any) -> Lockfile | None:
+    """The lock in parsed JSON `data` built without validation, or None unless every value already
+    has its field's exact type and passes its validator's checks."""
+    lockfile = _lockfile(data)
+    return None if lockfile is _REJECTED else lockfile
+
+
+def _safe_path(value: Any) -> Any:
+    # SafePath's check: a lock from a pull request must not lead out of the project.
+    if type(value) is str and relative_path_problem(value) is None:
+        return value
+    return _REJECTED
+
+
+def _optional_finite_float(value: Any) -> Any:
+    ok = value is None or (type(value) is float and math.isfinite(value))
+    return value if ok else _REJECTED
+
+
+def _lock_version(value: Any) -> Any:
+    ok = type(value) is int and LEGACY_LOCK_VERSION <= value <= LOCK_VERSION
+    return value if ok else _REJECTED
+
+
+def _list_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def checked(value: Any) -> Any:
+        if type(value) is not list:
+            return _REJECTED
+        items = []
+        for item in value:
+            items.append(check(item))
+            if items[-1] is _REJECTED:
+                return _REJECTED
+        return items
+
+    return checked
+
+
+def _dict_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def checked(value: Any) -> Any:
+        if type(value) is not dict:
+            return _REJECTED
+        items = {}
+        for key, item in value.items():
+            items[key] = check(item)
+            if items[key] is _REJECTED:
+                return _REJECTED
+        return items
+
+    return checked
+
+
+def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any], Any]:
+    """`model` from a JSON object with no unknown key, absent fields getting their defaults."""
+    fields = model.model_fields  # in declared order, as validation fills __dict__
+
+    def checked(value: Any) -> Any:
+        if type(value) is not dict:
+            return _REJECTED
+        values: dict[str, Any] = {}
+        for name, field in fields.items():
+            item = value.get(name, _ABSENT)
+            if item is _ABSENT:
+                if field.is_required():
+                    return _REJECTED
+                values[name] = field.get_default(call_default_factory=True, validated_data=values)
+                continue
+            check = checks[name]
+            if isinstance(check, tuple):
+                if type(item) not in check:
+                    return _REJECTED
+            elif (item := check(item)) is _REJECTED:
+                return _REJECTED
+            values[name] = item
+        if not value.keys() <= fields.keys():
+            return _REJECTED
+        # What model_construct leaves, without its per-field alias lookups (which would double the
+        # time a no-op plan on 10,000 targets spends reading the lock).
+        instance = model.__new__(model)
+        _set_attribute(instance, "__dict__", values)
+        _set_attribute(instance, "__pydantic_fields_set__", set(value))
+        _set_attribute(instance, "__pydantic_extra__", None)
+        _set_attribute(instance, "__pydantic_private__", None)
+        return instance
+
+    return checked
+
+
+_STRING, _INTEGER, _OBJECT = (str,), (int,), (dict,)  # dict[str, Any]: JSON keys are strings
+_lockfile = _model(
+    Lockfile,
+    {
+        "version": _lock_version,
+        "targets": _dict_of(
+            _model(
+                LockEntry,
+                {
+                    "fingerprint": _STRING,
+                    "request": _OBJECT,
+                    "endpoint": _STRING,
+                    "inputs": _list_of(
+                        _model(
+                            LockedInput, {"role": _STRING, "path": _safe_path, "sha256": _STRING}
+                        )
+                    ),
+                    "outputs": _list_of(
+                        _model(
+                            LockedOutput,
+                            {
+                                "path": _safe_path,
+                                "sha256": _STRING,
+                                "bytes": _INTEGER,
+                                "format": _STRING,
+                                "width": (int, type(None)),
+                                "height": (int, type(None)),
+                            },
+                        )
+                    ),
+                    "provider": _model(ProviderRef, {"kind": _STRING, "name": _STRING}),
+                    "model": _STRING,
+                    "generated_at": _STRING,
+                    "source_commit": (str, type(None)),
+                    "revised_prompt": (str, type(None)),
+                    "usage": (dict, type(None)),
+                    "cost_usd": _optional_finite_float,
+                },
+            )
+        ),
+    },
+)
 
 
 Layout = Literal["absent", "shards", "single", "backup"]
@@ -254,7 +409,9 @@ def lock_from_shards(shards: Mapping[str, bytes], shown: str) -> LockState:
                     where[address] = (*found, name)
                 else:
                     raise _recorded_twice(address, f"{shown}/{found[0]}{SHARD_SUFFIX}", shard_shown)
-    return LockState(Lockfile(targets=targets), where, "shards", _shards_hash(shards))
+    # Every entry was built by a read already: validating them again would only cost time.
+    lockfile = Lockfile.model_construct(targets=targets)
+    return LockState(lockfile, where, "shards", _shards_hash(shards))
 
 
 def _recorded_twice(address: str, first: str, second: str) -> LockfileError:
@@ -316,7 +473,7 @@ def _shard_files(directory: Path) -> dict[str, bytes]:
     return found
 
 
-_EMPTY = LockState(Lockfile(), {}, "absent")
+_EMPTY = LockState(Lockfile.model_construct(), {}, "absent")  # not validated: nothing to check
 
 
 def lockfile_hash(path: Path) -> str:
