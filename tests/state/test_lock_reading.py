@@ -26,7 +26,9 @@ from promptform.state.lockfile import (
     dumps,
     loads,
     loads_validated,
+    read_lock_state,
     read_lockfile,
+    write_lockfile,
 )
 from tests.support.git import entry
 
@@ -326,3 +328,25 @@ def test_values_validation_converts_are_read_as_validation_converts_them() -> No
     assert lockfile.version == 1
     assert lockfile.targets["0"].cost_usd == 1.0
     assert lockfile.targets["0"].outputs[0].bytes == 12
+
+
+def test_a_large_lock_is_read_through_the_validators_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = tmp_path / "promptform.lock"
+    write_lockfile(
+        lock,
+        Lockfile(targets={f"t{index}": entry(f"f{index}", f"{index}.png") for index in range(20)}),
+        {f"t{index}": f"m{index % 3}.yaml" for index in range(20)},
+    )
+    small = read_lock_state(lock, "promptform.lock")
+    monkeypatch.setattr(lockfile_module, "VALIDATED_READ_BYTES", 1)
+
+    def unused(data: Any) -> None:
+        raise AssertionError("a large lock is validated, not built as written")
+
+    monkeypatch.setattr(lockfile_module, "_as_written", unused)
+    large = read_lock_state(lock, "promptform.lock")
+
+    assert large == small
+    assert repr(large.lockfile) == repr(small.lockfile)
