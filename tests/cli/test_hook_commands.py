@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from promptform import __main__ as entry_point
-from promptform.__main__ import hook_options
 from promptform.cli import main as cli_main
+from promptform.hook_commands import hook_options
 from tests.support.plans import CONFIG
 
 MakeProject = Callable[[dict[str, str | bytes]], Path]

@@ -73,6 +73,8 @@ def test_version_alone_is_answered_without_click(tmp_path: Path) -> None:
 
     assert "promptform" in imported  # the check sees real imports
     assert imported.isdisjoint({"click"} | NETWORK_TERMINAL_GIT | PROJECT_LIBRARIES)
+    # Not even these: each takes longer to import than printing the version (pathlib pulls re).
+    assert imported.isdisjoint({"pathlib", "typing", "dataclasses"})
 
 
 def test_version_alone_prints_what_the_cli_prints(
