@@ -44,8 +44,18 @@ FILES = {
 }
 
 
+# Building a pydantic validator scans for pydantic plugins through importlib.metadata, which
+# imports email and zipfile: together more than a no-op plan's own work on 100 targets.
+VALIDATION_AND_METADATA = {"importlib.metadata", "pydantic.plugin._loader", "email"}
+
+
 def imported_packages(tmp_path: Path, *args: str) -> set[str]:
     """The top-level packages a `promptform ARGS...` run in a fresh interpreter imported."""
+    return {name.split(".")[0] for name in imported_modules(tmp_path, *args)}
+
+
+def imported_modules(tmp_path: Path, *args: str) -> set[str]:
+    """The modules a `promptform ARGS...` run in a fresh interpreter imported."""
     modules = tmp_path / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(modules), *args],
@@ -55,7 +65,7 @@ def imported_packages(tmp_path: Path, *args: str) -> set[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return {name.split(".")[0] for name in json.loads(modules.read_text(encoding="utf-8"))}
+    return set(json.loads(modules.read_text(encoding="utf-8")))
 
 
 def test_version_alone_is_answered_without_click(tmp_path: Path) -> None:
@@ -63,6 +73,8 @@ def test_version_alone_is_answered_without_click(tmp_path: Path) -> None:
 
     assert "promptform" in imported  # the check sees real imports
     assert imported.isdisjoint({"click"} | NETWORK_TERMINAL_GIT | PROJECT_LIBRARIES)
+    # Not even these: each takes longer to import than printing the version (pathlib pulls re).
+    assert imported.isdisjoint({"pathlib", "typing", "dataclasses"})
 
 
 def test_version_alone_prints_what_the_cli_prints(
@@ -130,6 +142,24 @@ def test_plan_and_validate_answered_by_the_render_cache_import_no_jinja_or_yaml(
     for again in (plan_again, validate_again):
         assert "promptform" in again
         assert again.isdisjoint({"yaml", "jinja2"} | NETWORK_TERMINAL_GIT)
+
+
+def test_a_no_op_plan_and_validate_build_no_validator_and_import_no_click(
+    tmp_path: Path, make_project: MakeProject
+) -> None:
+    offline = '[promptform]\ndefault_provider = "offline"\n'  # apply generates without a network
+    root = make_project({**FILES, "promptform.toml": offline})
+    first = imported_modules(tmp_path, "-C", str(root), "--quiet", "apply", "--yes")
+    lock = root / "promptform.lock"
+    assert any(lock.rglob("*.json"))  # apply wrote shards for the plans to read
+
+    plan_again = imported_modules(tmp_path, "-C", str(root), "--quiet", "plan")
+    validate_again = imported_modules(tmp_path, "-C", str(root), "--quiet", "validate")
+
+    assert "pydantic.plugin._loader" in first  # apply built validators (the check sees them)
+    assert "promptform.state.lockfile" in plan_again
+    assert "promptform.core.config" in validate_again
+    assert (plan_again | validate_again).isdisjoint(VALIDATION_AND_METADATA | {"click"})
 
 
 def test_a_template_edited_after_the_cache_was_filled_is_rendered_again(

@@ -20,7 +20,7 @@ import promptform.engine.project
 from promptform.core.config import load_config
 from promptform.core.errors import PromptformError
 from promptform.engine.project import Project, load_project
-from promptform.state.render_cache import CACHE_FILE, EXPANSION_MODULES
+from promptform.state.render_cache import CACHE_FILE, EXPANSION_MODULES, cache_key
 from tests.engine.test_properties import documents_files
 from tests.support.files import MakeProject, write_files
 
@@ -427,6 +427,25 @@ def test_the_cache_key_covers_every_module_that_loading_a_project_imports() -> N
 
     modules = {name.removeprefix("promptform/") for name in imported}
     assert modules == set(EXPANSION_MODULES)
+
+
+@pytest.mark.parametrize("package", ["jinja2", "yaml"])
+def test_the_cache_key_changes_when_another_release_of_jinja_or_yaml_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package: str
+) -> None:
+    # A stand-in installation found first on the path, as pip would leave it.
+    config = load_config(tmp_path)
+    installed = tmp_path / "site" / package / "__init__.py"
+    installed.parent.mkdir(parents=True)
+    installed.write_text('__version__ = "1.0"\n')
+    monkeypatch.delitem(sys.modules, package, raising=False)  # found by its spec, not imported
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    before = cache_key(config)
+    assert cache_key(config) == before
+
+    installed.write_text('__version__ = "1.1.0"\n')
+
+    assert cache_key(config) != before
 
 
 def _outcome(load: Callable[[], Project]) -> tuple[str, ...]:

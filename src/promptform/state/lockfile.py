@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -49,7 +50,9 @@ BACKUP_SUFFIX = ".v1-backup"  # the single file, while a migration replaces it b
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The validators are built on first use: a lock promptform wrote is read without them
+    # (`_as_written`), and building them costs more than a no-op plan's reading of 1,000 entries.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _relative_path(value: str) -> str:
@@ -132,9 +135,28 @@ def dumps(lockfile: Lockfile) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+# From this many bytes of lock on, reading through pydantic's validators is faster: building them
+# costs about what building 2,000 entries without them does, and each entry is then read sooner.
+VALIDATED_READ_BYTES = 2_500_000
+
+
 def loads(text: str, shown: str) -> Lockfile:
-    # Fast path: pydantic parses and validates the JSON in one pass (a 10,000-entry lockfile is read
-    # on every plan). Anything it rejects is parsed again slowly for a precise message.
+    # Fast path: a lock promptform wrote holds every field in its declared type and is built as it
+    # is (`_as_written`). Anything else (hand edits, damage) goes through pydantic: its coercions
+    # and its messages stay exactly those of a validated read.
+    if len(text) >= VALIDATED_READ_BYTES:
+        return loads_validated(text, shown)
+    try:
+        lockfile = _as_written(json.loads(text))
+    except (ValueError, RecursionError):  # not JSON, or too deep for json: the slow path says why
+        lockfile = None
+    return lockfile if lockfile is not None else loads_validated(text, shown)
+
+
+def loads_validated(text: str, shown: str) -> Lockfile:
+    """`loads` through pydantic's validators only (what `loads` must always agree with)."""
+    # pydantic parses and validates the JSON in one pass; anything it rejects is parsed again
+    # slowly for a precise message.
     try:
         lockfile = Lockfile.model_validate_json(text)
     except ValidationError:
@@ -171,6 +193,161 @@ def _loads_explaining(text: str, shown: str) -> Lockfile:
             f"corrupt lockfile: {where}: {str(error['msg']).removeprefix('Value error, ')}; restore it from git",
             Location(shown),
         ) from None
+
+
+# How `_as_written` takes a JSON value as a field's value: the exact types it may have, or a function
+# returning the value the model holds (_REJECTED when pydantic would have to convert or refuse it).
+_Check = tuple[type, ...] | Callable[[Any], Any]
+_REJECTED = object()
+_set_attribute = object.__setattr__
+
+
+def _as_written(data: Any) -> Lockfile | None:
+    """The lock in parsed JSON `data` built without validation, or None unless every value already
+    has its field's exact type and passes its validator's checks."""
+    lockfile = _lockfile(data)
+    return None if lockfile is _REJECTED else lockfile
+
+
+def _safe_path(value: Any) -> Any:
+    # SafePath's check: a lock from a pull request must not lead out of the project.
+    if type(value) is str and relative_path_problem(value) is None:
+        return value
+    return _REJECTED
+
+
+def _optional_finite_float(value: Any) -> Any:
+    ok = value is None or (type(value) is float and math.isfinite(value))
+    return value if ok else _REJECTED
+
+
+def _lock_version(value: Any) -> Any:
+    ok = type(value) is int and LEGACY_LOCK_VERSION <= value <= LOCK_VERSION
+    return value if ok else _REJECTED
+
+
+def _list_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def checked(value: Any) -> Any:
+        if type(value) is not list:
+            return _REJECTED
+        items = []
+        for item in value:
+            items.append(check(item))
+            if items[-1] is _REJECTED:
+                return _REJECTED
+        return items
+
+    return checked
+
+
+def _dict_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def checked(value: Any) -> Any:
+        if type(value) is not dict:
+            return _REJECTED
+        items = {}
+        for key, item in value.items():
+            items[key] = check(item)
+            if items[key] is _REJECTED:
+                return _REJECTED
+        return items
+
+    return checked
+
+
+def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any], Any]:
+    """`model` from a JSON object with no unknown key, absent fields getting their defaults."""
+    fields = model.model_fields  # in declared order, as validation fills __dict__
+    names = fields.keys()
+    typed = [(name, check) for name, check in checks.items() if isinstance(check, tuple)]
+    converted = [(name, check) for name, check in checks.items() if not isinstance(check, tuple)]
+
+    def checked(value: Any) -> Any:
+        if type(value) is not dict:
+            return _REJECTED
+        # Every field present, as promptform writes them: the common case, checked in bulk.
+        values = (
+            {name: value[name] for name in names} if value.keys() == names else with_defaults(value)
+        )
+        if values is None:
+            return _REJECTED
+        for name, types in typed:
+            if type(values[name]) not in types and name in value:
+                return _REJECTED
+        for name, convert in converted:
+            if name in value:
+                item = convert(values[name])
+                if item is _REJECTED:
+                    return _REJECTED
+                values[name] = item
+        # What model_construct leaves, without its per-field alias lookups (which cost more than
+        # every check above on a lock promptform wrote).
+        instance = model.__new__(model)
+        _set_attribute(instance, "__dict__", values)
+        _set_attribute(instance, "__pydantic_fields_set__", set(value))
+        _set_attribute(instance, "__pydantic_extra__", None)
+        _set_attribute(instance, "__pydantic_private__", None)
+        return instance
+
+    def with_defaults(value: dict[str, Any]) -> dict[str, Any] | None:
+        """The fields of `value` and the defaults of those it lacks; None for an unknown key or a
+        missing required field."""
+        if not value.keys() <= names:
+            return None
+        values: dict[str, Any] = {}
+        for name, field in fields.items():
+            if name in value:
+                values[name] = value[name]
+            elif field.is_required():
+                return None
+            else:
+                values[name] = field.get_default(call_default_factory=True, validated_data=values)
+        return values
+
+    return checked
+
+
+_STRING, _INTEGER, _OBJECT = (str,), (int,), (dict,)  # dict[str, Any]: JSON keys are strings
+_lockfile = _model(
+    Lockfile,
+    {
+        "version": _lock_version,
+        "targets": _dict_of(
+            _model(
+                LockEntry,
+                {
+                    "fingerprint": _STRING,
+                    "request": _OBJECT,
+                    "endpoint": _STRING,
+                    "inputs": _list_of(
+                        _model(
+                            LockedInput, {"role": _STRING, "path": _safe_path, "sha256": _STRING}
+                        )
+                    ),
+                    "outputs": _list_of(
+                        _model(
+                            LockedOutput,
+                            {
+                                "path": _safe_path,
+                                "sha256": _STRING,
+                                "bytes": _INTEGER,
+                                "format": _STRING,
+                                "width": (int, type(None)),
+                                "height": (int, type(None)),
+                            },
+                        )
+                    ),
+                    "provider": _model(ProviderRef, {"kind": _STRING, "name": _STRING}),
+                    "model": _STRING,
+                    "generated_at": _STRING,
+                    "source_commit": (str, type(None)),
+                    "revised_prompt": (str, type(None)),
+                    "usage": (dict, type(None)),
+                    "cost_usd": _optional_finite_float,
+                },
+            )
+        ),
+    },
+)
 
 
 Layout = Literal["absent", "shards", "single", "backup"]
@@ -260,10 +437,11 @@ def lock_from_shards(shards: Mapping[str, bytes], shown: str) -> LockState:
     there (what a crash between writing one shard and cleaning the other leaves)."""
     targets: dict[str, LockEntry] = {}
     where: dict[str, tuple[str, ...]] = {}
+    read = loads_validated if sum(map(len, shards.values())) >= VALIDATED_READ_BYTES else loads
     with gc_paused():
         for name in sorted(shards):
             shard_shown = f"{shown}/{name}{SHARD_SUFFIX}"
-            for address, entry in _parse_shard(shards[name], shard_shown).targets.items():
+            for address, entry in _parse_shard(shards[name], shard_shown, read).targets.items():
                 found = where.get(address)
                 if found is None:
                     targets[address] = entry
@@ -272,7 +450,9 @@ def lock_from_shards(shards: Mapping[str, bytes], shown: str) -> LockState:
                     where[address] = (*found, name)
                 else:
                     raise _recorded_twice(address, f"{shown}/{found[0]}{SHARD_SUFFIX}", shard_shown)
-    return LockState(Lockfile(targets=targets), where, "shards", _shards_hash(shards))
+    # Every entry was built by a read already: validating them again would only cost time.
+    lockfile = Lockfile.model_construct(targets=targets)
+    return LockState(lockfile, where, "shards", _shards_hash(shards))
 
 
 def _recorded_twice(address: str, first: str, second: str) -> LockfileError:
@@ -284,8 +464,8 @@ def _recorded_twice(address: str, first: str, second: str) -> LockfileError:
     )
 
 
-def _parse_shard(raw: bytes, shown: str) -> Lockfile:
-    shard = _parse(raw, shown)
+def _parse_shard(raw: bytes, shown: str, read: Callable[[str, str], Lockfile]) -> Lockfile:
+    shard = _parse(raw, shown, read)
     if shard.version != LOCK_VERSION:
         raise LockfileError(
             f"corrupt lockfile: a shard must be version {LOCK_VERSION}, this one says "
@@ -299,17 +479,17 @@ def _single(raw: bytes | None, shown: str, layout: Layout) -> LockState:
     if raw is None:
         return _EMPTY
     with gc_paused():
-        lockfile = _parse(raw, shown)
+        lockfile = _parse(raw, shown, loads)
     targets = dict.fromkeys(lockfile.targets, ())
     return LockState(lockfile, targets, layout, hashlib.sha256(raw).hexdigest())
 
 
-def _parse(raw: bytes, shown: str) -> Lockfile:
+def _parse(raw: bytes, shown: str, read: Callable[[str, str], Lockfile]) -> Lockfile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LockfileError("corrupt lockfile: not UTF-8", Location(shown)) from None
-    return loads(text, shown)
+    return read(text, shown)
 
 
 def _read_bytes(path: Path) -> bytes | None:
@@ -334,7 +514,7 @@ def _shard_files(directory: Path) -> dict[str, bytes]:
     return found
 
 
-_EMPTY = LockState(Lockfile(), {}, "absent")
+_EMPTY = LockState(Lockfile.model_construct(), {}, "absent")  # not validated: nothing to check
 
 
 def lockfile_hash(path: Path) -> str:

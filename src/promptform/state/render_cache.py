@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -147,15 +147,28 @@ def cache_key(config: Config) -> str:
         CACHE_FORMAT,
         __version__,
         code,
-        # Asked of the installed distributions: importing Jinja or yaml would cost a plan that
-        # renders and parses nothing.
-        metadata.version("Jinja2"),
-        metadata.version("PyYAML"),
+        _installed("jinja2"),
+        _installed("yaml"),
         pydantic.VERSION,
         _plain(config),
     ]
     # default=str: dates and times that TOML allows in [defaults] vars.
     return hashlib.sha256(json.dumps(parts, default=str).encode("utf-8")).hexdigest()
+
+
+def _installed(package: str) -> tuple[str, int, int] | None:
+    """Where `package` is installed, with its __init__'s size and mtime: installing another release
+    rewrites that file (and its version string).
+
+    Found without importing it: importing Jinja or yaml would cost a plan that renders and parses
+    nothing, and asking importlib.metadata for the version costs about as much as the rest of a
+    no-op plan's imports of the standard library.
+    """
+    spec = find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    stat = Path(spec.origin).stat()
+    return spec.origin, stat.st_size, stat.st_mtime_ns
 
 
 def _plain(value: Any) -> Any:
