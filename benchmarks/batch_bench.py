@@ -219,7 +219,7 @@ def main() -> int:
     parser.add_argument(
         "--big-image-bytes",
         type=int,
-        default=128 * 1024,
+        default=64 * 1024,
         help="image size of the second memory run (the first uses the fake's ~200 B images)",
     )
     args = parser.parse_args()
