@@ -214,7 +214,9 @@ def describe(run: Run) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the targets")
-    parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed")
+    parser.add_argument(
+        "--no-fail", action="store_true", help="exit 0 even when a target is missed"
+    )
     parser.add_argument("--plan-runs", type=int, default=3, help="no-op plans timed (median)")
     parser.add_argument(
         "--big-image-bytes",
@@ -258,7 +260,9 @@ def main() -> int:
     sized: list[Catalogue] = []
     for image_bytes in (None, args.big_image_bytes):
         shown = f"{image_bytes // 1024} KB" if image_bytes else "small"
-        print(f"collect memory: {small_manifests * cells:,} targets, {shown} images ...", flush=True)
+        print(
+            f"collect memory: {small_manifests * cells:,} targets, {shown} images ...", flush=True
+        )
         sized.append(catalogue(small_manifests, cells, image_bytes, 1))
     small, big = sized
     growth = big.collect.maxrss / small.collect.maxrss - 1

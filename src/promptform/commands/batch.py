@@ -299,7 +299,9 @@ def run_collect(config: Config, options: CollectOptions) -> CollectReport:
     # Each collected entry goes into the shard of its manifest file, as apply's do. The lock is
     # read straight into the writer, which keeps its entries as text: no models held meanwhile.
     writer = LockfileWriter(
-        config.lockfile, read_lockfile(config.lockfile, config.project.lockfile), lock_shards(project)
+        config.lockfile,
+        read_lockfile(config.lockfile, config.project.lockfile),
+        lock_shards(project),
     )
     return _with_clients(
         config,
