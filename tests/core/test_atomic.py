@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from promptform.core.atomic import atomic_write
+from promptform.core.atomic import atomic_write, atomic_write_chunks
 
 
 @pytest.fixture
@@ -47,3 +47,23 @@ def test_replacing_a_file_leaves_no_temporary_file_behind(tmp_path: Path) -> Non
 
     assert [path.name for path in tmp_path.iterdir()] == ["image.png"]
     assert (tmp_path / "image.png").read_bytes() == b"two"
+
+
+def test_chunks_are_written_as_one_file(tmp_path: Path) -> None:
+    atomic_write_chunks(tmp_path / "shard.json", (b"x" * 1000 for _ in range(1000)))
+
+    assert (tmp_path / "shard.json").read_bytes() == b"x" * 1_000_000
+
+
+def test_chunks_that_fail_midway_leave_the_old_file_and_no_temporary_file(tmp_path: Path) -> None:
+    atomic_write(tmp_path / "shard.json", b"old")
+
+    def failing() -> Iterator[bytes]:
+        yield b"new, but only "
+        raise RuntimeError("the entries could not be rendered")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_chunks(tmp_path / "shard.json", failing())
+
+    assert [path.name for path in tmp_path.iterdir()] == ["shard.json"]
+    assert (tmp_path / "shard.json").read_bytes() == b"old"

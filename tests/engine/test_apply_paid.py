@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -182,10 +183,12 @@ def test_a_lockfile_that_cannot_be_rewritten_leaves_the_previous_outputs_in_plac
     before = (root / "generated/hero-1.png").read_bytes()
     (root / "prompts/hero.yaml").write_text("prompt: A braver hero.\n")
 
-    def disk_full(path: Path, data: bytes, durable: bool = True, shared: bool = False) -> None:
+    def disk_full(
+        path: Path, chunks: Iterable[bytes], durable: bool = True, shared: bool = False
+    ) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("promptform.state.lockfile_writer.atomic_write", disk_full)
+    monkeypatch.setattr("promptform.state.lockfile_writer.atomic_write_chunks", disk_full)
     result = run_cli("-C", root, "apply", "--yes")
     monkeypatch.undo()
 

@@ -71,6 +71,7 @@ def test_every_answer_follows_the_official_schemas(fake_images_api: FakeImagesAP
     body = result["response"]["body"]
     assert schema_violations("ImagesResponse", body) == []
     assert [item["b64_json"][:4] for item in body["data"]] == ["UklG", "UklG"]  # RIFF: webp
+    assert fake_images_api.stats()["batch_output_bytes"] == len(output.content)
 
 
 def test_uploads_need_purpose_batch_and_batches_a_valid_body(

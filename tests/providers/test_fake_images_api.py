@@ -219,6 +219,7 @@ def test_standalone_server_serves_reports_stats_and_stops_on_sigterm() -> None:
             "batches_created": 0,
             "batch_polls": 0,
             "batch_cancels": 0,
+            "batch_output_bytes": 0,
         }
         process.terminate()
         assert process.wait(timeout=10) == 0

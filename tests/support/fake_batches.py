@@ -245,6 +245,7 @@ class BatchStore:
         self._queue: deque[BatchScenario] = deque()
         self.default = BatchScenario()
         self.uploads = self.created = self.polls = self.cancels = 0
+        self.output_bytes = 0  # of every output and error file written (benchmarks report it)
 
     # scripting
 
@@ -263,6 +264,7 @@ class BatchStore:
             self._files.clear()
             self._batches.clear()
             self.uploads = self.created = self.polls = self.cancels = 0
+            self.output_bytes = 0
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -271,6 +273,7 @@ class BatchStore:
                 "batches_created": self.created,
                 "batch_polls": self.polls,
                 "batch_cancels": self.cancels,
+                "batch_output_bytes": self.output_bytes,
             }
 
     def batch(self, batch_id: str) -> FakeBatch:
@@ -489,6 +492,7 @@ class BatchStore:
             int(time.time()),
         )
         self._files[stored.id] = stored
+        self.output_bytes += size
         return stored.id
 
     def _validate(self, source: StoredFile, endpoint: str) -> tuple[int, list[dict[str, Any]]]:

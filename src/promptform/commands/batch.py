@@ -69,14 +69,20 @@ open_clients: ClientsFactory = ProviderClients
 def _with_clients(config: Config, work: Callable[[ClientSet], Awaitable[T]]) -> T:
     """Run `work` in one event loop with clients that are closed when it ends."""
 
-    async def run() -> T:
+    done: list[T] = []
+
+    async def run() -> None:
         clients = open_clients(config, os.environ)
         try:
-            return await work(clients)
+            # Kept out of the task's result: when asyncio.run restores the SIGINT handler (Python
+            # 3.11), it formats the main task, result included, with repr; the report of a
+            # 50,000-target batch made that a transient string of over 100 MB.
+            done.append(await work(clients))
         finally:
             await clients.aclose()
 
-    return asyncio.run(run())
+    asyncio.run(run())
+    return done[0]
 
 
 def _has_submissions(config: Config) -> bool:
@@ -290,9 +296,13 @@ def run_collect(config: Config, options: CollectOptions) -> CollectReport:
         return CollectReport()
     project = load_project(config, use_cache=True)
     targets = project.by_address()
-    lockfile = read_lockfile(config.lockfile, config.project.lockfile)
-    # Each collected entry goes into the shard of its manifest file, as apply's do.
-    writer = LockfileWriter(config.lockfile, lockfile, lock_shards(project))
+    # Each collected entry goes into the shard of its manifest file, as apply's do. The lock is
+    # read straight into the writer, which keeps its entries as text: no models held meanwhile.
+    writer = LockfileWriter(
+        config.lockfile,
+        read_lockfile(config.lockfile, config.project.lockfile),
+        lock_shards(project),
+    )
     return _with_clients(
         config,
         lambda clients: collect_batches(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 # Temp files are created exclusively, never through a link an attacker could have planted.
@@ -14,6 +15,7 @@ _CREATE = (
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
+_BUFFER = 256 * 1024  # chunks are small (an entry each): written in blocks of this size
 
 
 def atomic_write(path: Path, data: bytes, durable: bool = True, shared: bool = False) -> None:
@@ -24,11 +26,20 @@ def atomic_write(path: Path, data: bytes, durable: bool = True, shared: bool = F
     (images, the gallery): they get the permissions the umask allows, as any other program's files
     would. Otherwise the file is readable by its owner only, as local state should be.
     """
+    atomic_write_chunks(path, (data,), durable, shared)
+
+
+def atomic_write_chunks(
+    path: Path, chunks: Iterable[bytes], durable: bool = True, shared: bool = False
+) -> None:
+    """`atomic_write` of the concatenated `chunks`, produced while writing: a big file (a lock
+    shard of 50,000 entries) is never whole in memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = _create_temp(path, 0o666 if shared else 0o600)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+        with os.fdopen(handle, "wb", buffering=_BUFFER) as stream:
+            for chunk in chunks:
+                stream.write(chunk)
             if durable:
                 stream.flush()
                 os.fsync(stream.fileno())

@@ -15,16 +15,19 @@ the single file of version 1 is migrated on the first write (lock_migration.py).
 Several threads may record at once (apply writes images on a small pool): updates that arrive while
 a rewrite is on disk are all covered by the next one (a group commit), and `update` returns only
 once a rewrite containing its change has been renamed into place.
+
+Each entry is held as its text only (`_fragment`), never as a model: as models, the 50,000 entries
+of a big catalogue take four times the memory of their text. `entry` parses one back when asked.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from promptform.core.atomic import atomic_write
+from promptform.core.atomic import atomic_write_chunks
 from promptform.core.paths import path_key
 from promptform.state.lock_migration import migrate_lockfile
 from promptform.state.lockfile import (
@@ -46,12 +49,12 @@ class LockfileWriter:
         to the shards of their manifest files."""
         self.path = path
         self.version = LOCK_VERSION
-        self.entries: dict[str, LockEntry] = dict(lockfile.targets)
-        self._fragments = {address: _fragment(entry) for address, entry in self.entries.items()}
+        self._fragments: dict[str, str] = {}  # address -> the entry's text in its shard
         self._shard_of = dict(shard_of or {})
         # path_key -> addresses recording a file there, so "is this someone else's?" is a lookup.
         self._recorded: dict[str, set[str]] = {}
-        for address, entry in self.entries.items():
+        for address, entry in lockfile.targets.items():
+            self._fragments[address] = _fragment(entry)
             self._index(address, entry, add=True)
         # Where each address is on disk, and each shard's addresses: read on the first write.
         self._located: dict[str, set[str]] | None = None
@@ -60,7 +63,7 @@ class LockfileWriter:
         self._gaining: set[str] = set()  # of those, shards an address is added to
         self.migrated = False  # whether the first write converted a version 1 lockfile
         self.relocated = False  # whether `relocate` moved entries to other shards
-        self._state = threading.Lock()  # guards entries, fragments, the index and change counter
+        self._state = threading.Lock()  # guards the fragments, the index and the change counter
         self._disk = threading.Lock()  # one rewrite at a time
         self._changes = 0
         self._written = 0  # the change count the files on disk include
@@ -79,18 +82,16 @@ class LockfileWriter:
         self.prepare()
         fragments = {address: _fragment(entry) for address, entry in put.items()}
         with self._state:
-            before = {address: self.entries.get(address) for address in (*remove, *put)}
+            before = {address: self._fragments.get(address) for address in (*remove, *put)}
             was_at = {address: set(self._where(address)) for address in before}
             for address in (*remove, *put):
-                gone = self.entries.pop(address, None)
+                gone = self._fragments.pop(address, None)
                 if gone is not None:
-                    self._index(address, gone, add=False)
-                self._fragments.pop(address, None)
+                    self._index(address, _parse(gone), add=False)
                 self._place(address, ())
             for address, entry in put.items():
                 self._index(address, entry, add=True)
                 self._place(address, (self._shard_of.get(address) or self._home(was_at[address]),))
-            self.entries.update(put)
             self._fragments.update(fragments)
             self._changes += 1
             mine = self._changes
@@ -101,7 +102,7 @@ class LockfileWriter:
                 self._write_locked()
             except BaseException:
                 # Not on disk: forget it, so no later rewrite records what the caller undoes.
-                self._restore(before, was_at, put)
+                self._restore(before, was_at, fragments)
                 raise
 
     def prepare(self) -> None:
@@ -127,15 +128,15 @@ class LockfileWriter:
         self.prepare()
         with self._state:
             moving = {
-                address: self.entries[address]
+                address: _parse(self._fragments[address])
                 for address, shard in self._shard_of.items()
-                if address in self.entries and self._where(address) != {shard}
+                if address in self._fragments and self._where(address) != {shard}
             }
         if moving:
             self.update(moving, ())
             self.relocated = True
 
-    def _rewritten(self, emptied: str, written: Mapping[str, str]) -> bool:
+    def _rewritten(self, emptied: str, written: Collection[str]) -> bool:
         """Whether the file of shard `emptied` is one just written under another name: a manifest
         renamed only in case, on a case-insensitive file system (macOS, Windows)."""
         key = path_key(emptied)
@@ -146,7 +147,9 @@ class LockfileWriter:
         )
 
     def _initial_shards(self) -> dict[str, str]:
-        return {address: self._shard_of.get(address, NO_MANIFEST_SHARD) for address in self.entries}
+        return {
+            address: self._shard_of.get(address, NO_MANIFEST_SHARD) for address in self._fragments
+        }
 
     def _where(self, address: str) -> set[str]:
         assert self._located is not None
@@ -171,31 +174,36 @@ class LockfileWriter:
             self._gaining.add(shard)
 
     def _restore(
-        self,
-        before: dict[str, LockEntry | None],
-        was_at: dict[str, set[str]],
-        put: dict[str, LockEntry],
+        self, before: dict[str, str | None], was_at: dict[str, set[str]], put: dict[str, str]
     ) -> None:
+        """Undo an update that did not reach the disk; `before` and `put` are fragments (each
+        update makes its own string objects, so `is` tells whether another update came since)."""
         with self._state:
-            for address, entry in before.items():
-                current = self.entries.get(address)
+            for address, fragment in before.items():
+                current = self._fragments.get(address)
                 if current is not put.get(address):
                     continue  # changed again since: that change is the caller's to answer for
                 if current is not None:
-                    self._index(address, current, add=False)
-                    del self.entries[address]
-                    self._fragments.pop(address, None)
-                if entry is not None:
-                    self._index(address, entry, add=True)
-                    self.entries[address] = entry
-                    self._fragments[address] = _fragment(entry)
+                    self._index(address, _parse(current), add=False)
+                    del self._fragments[address]
+                if fragment is not None:
+                    self._index(address, _parse(fragment), add=True)
+                    self._fragments[address] = fragment
                 # Back where it was; the shards involved are rewritten by the next write.
-                self._place(address, tuple(sorted(was_at[address])) if entry is not None else ())
+                self._place(address, tuple(sorted(was_at[address])) if fragment is not None else ())
+
+    @property
+    def entries(self) -> dict[str, LockEntry]:
+        """Every entry recorded now, parsed (a copy: changes go through `update`)."""
+        with self._state:
+            fragments = dict(self._fragments)
+        return {address: _parse(fragment) for address, fragment in fragments.items()}
 
     def entry(self, address: str) -> LockEntry | None:
         """The entry recorded for `address` now (a move or step-aside may have changed it)."""
         with self._state:
-            return self.entries.get(address)
+            fragment = self._fragments.get(address)
+        return None if fragment is None else _parse(fragment)
 
     def recorded_by(self, key: str) -> frozenset[str]:
         """The addresses whose entries record an output at `key` (a `path_key`)."""
@@ -213,27 +221,22 @@ class LockfileWriter:
                     del self._recorded[key]
 
     def lockfile(self) -> Lockfile:
-        with self._state:
-            return Lockfile(version=self.version, targets=dict(self.entries))
+        return Lockfile(version=self.version, targets=self.entries)
 
     def text(self, shard: str | None = None) -> str:
         """The bytes `shard` has (or will have after the next write); without one, every entry as
         one lock in the same format (what the single file of version 1 held, at version 2)."""
         with self._state:
             return self._text(
-                set(self.entries) if shard is None else self._members.get(shard, set())
+                set(self._fragments) if shard is None else self._members.get(shard, set())
             )
 
     def _text(self, addresses: set[str]) -> str:
-        if not addresses:
-            body = '  "targets": {},\n'
-        else:
-            items = [
-                f"    {json.dumps(address, ensure_ascii=False)}: {self._fragments[address]}"
-                for address in sorted(addresses)
-            ]
-            body = '  "targets": {\n' + ",\n".join(items) + "\n  },\n"
-        return "{\n" + body + f'  "version": {self.version}\n' + "}\n"
+        return "".join(_shard_pieces(self._contents(addresses), self.version))
+
+    def _contents(self, addresses: set[str]) -> list[tuple[str, str]]:
+        """(address, fragment) of each address, sorted: references to the text, not copies."""
+        return [(address, self._fragments[address]) for address in sorted(addresses)]
 
     def write(self) -> None:
         """Write every shard that is behind (after `prepare`, only those an update touched)."""
@@ -245,18 +248,25 @@ class LockfileWriter:
         with self._state:
             dirty, self._dirty = self._dirty, set()
             gaining, self._gaining = self._gaining & dirty, set()
-            texts = {
-                shard: self._text(self._members[shard]) for shard in dirty if self._members[shard]
+            # Each shard's entries as they are now; its bytes are made while it is written.
+            contents = {
+                shard: self._contents(self._members[shard])
+                for shard in dirty
+                if self._members[shard]
             }
-            emptied = dirty - texts.keys()
+            emptied = dirty - contents.keys()
             changes = self._changes
         try:
             # Shards gaining an entry first: a moved entry is then never missing from both.
-            for shard in sorted(texts, key=lambda shard: (shard not in gaining, shard)):
-                atomic_write(shard_path(self.path, shard), texts[shard].encode("utf-8"))
+            for shard in sorted(contents, key=lambda shard: (shard not in gaining, shard)):
+                pieces = _shard_pieces(contents[shard], self.version)
+                atomic_write_chunks(
+                    shard_path(self.path, shard), (piece.encode("utf-8") for piece in pieces)
+                )
             self.path.mkdir(parents=True, exist_ok=True)
             remove_shards(
-                self.path, [shard for shard in sorted(emptied) if not self._rewritten(shard, texts)]
+                self.path,
+                [shard for shard in sorted(emptied) if not self._rewritten(shard, contents)],
             )
         except BaseException:
             with self._state:
@@ -284,7 +294,27 @@ def _remove_stale_temps(path: Path) -> None:
             temp.unlink(missing_ok=True)
 
 
+def _shard_pieces(contents: Sequence[tuple[str, str]], version: int) -> Iterator[str]:
+    """A shard's text in pieces: exactly `lockfile.dumps()` of these entries, in their order."""
+    if not contents:
+        yield '{\n  "targets": {},\n'
+    else:
+        yield '{\n  "targets": {\n'
+        separator = ""
+        for address, fragment in contents:
+            yield f"{separator}    {json.dumps(address, ensure_ascii=False)}: "
+            yield fragment
+            separator = ",\n"
+        yield "\n  },\n"
+    yield f'  "version": {version}\n}}\n'
+
+
 def _fragment(entry: LockEntry) -> str:
     """The entry as json.dumps(indent=2) would print it two levels deep."""
     text = json.dumps(entry.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False)
     return text.replace("\n", "\n    ")
+
+
+def _parse(fragment: str) -> LockEntry:
+    """The entry a fragment holds (the extra indentation is JSON whitespace)."""
+    return LockEntry.model_validate_json(fragment)

@@ -19,11 +19,12 @@ import contextlib
 import json
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import Location, PromptformError
@@ -34,22 +35,28 @@ SUBMISSION_SUFFIX = ".json"
 # The Batch API's metadata key under which each batch names the submission that created it.
 SUBMISSION_METADATA_KEY = "promptform_submission"
 _STAMP = "%Y%m%dT%H%M%SZ"
+_SHARED_LENGTH = 32  # strings up to this long are shared by `_shared`: settings, not prompts
 # Submission ids become file names: a file edited in a pull request must not name another path.
 _SUBMISSION_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4,32}")
+
+
+T = TypeVar("T")
 
 
 class PendingBatchError(PromptformError):
     pass
 
 
-@dataclass(frozen=True)
+# Slots, and the values many targets repeat shared (`_shared`): a submission of 50,000 targets is
+# held whole while it is collected.
+@dataclass(frozen=True, slots=True)
 class SubmittedInput:
     role: str
     path: str
     sha256: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubmittedTarget:
     """One request line of a submitted batch, and what collecting its result records."""
 
@@ -233,17 +240,26 @@ def _target(item: dict[str, Any]) -> SubmittedTarget:
         custom_id=_text(item["custom_id"]),
         address=_text(item["address"]),
         fingerprint=_text(item["fingerprint"]),
-        request=request,
+        request={key: _shared(value) for key, value in request.items()},
         inputs=tuple(
-            SubmittedInput(_text(entry["role"]), _text(entry["path"]), _text(entry["sha256"]))
+            SubmittedInput(
+                _shared(_text(entry["role"])), _text(entry["path"]), _text(entry["sha256"])
+            )
             for entry in item["inputs"]
         ),
         outputs=tuple(_text(path) for path in item["outputs"]),
-        output_format=_text(item["output_format"]),
-        provider_kind=_text(item["provider_kind"]),
-        model=_text(item["model"]),
+        output_format=_shared(_text(item["output_format"])),
+        provider_kind=_shared(_text(item["provider_kind"])),
+        model=_shared(_text(item["model"])),
         cost_usd=None if cost is None else float(cost),
     )
+
+
+def _shared(value: T) -> T:
+    """One object for each short string (a model, size or quality), however many targets say it."""
+    if isinstance(value, str) and len(value) <= _SHARED_LENGTH:
+        return sys.intern(value)  # type: ignore[return-value]
+    return value
 
 
 def _text(value: object) -> str:
