@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-KEY = "sk-bench-0123456789"
+from fake_server import KEY, FakeServer
+
 MB = 1024 * 1024
 
 # Runs `promptform apply` in-process so the child can time `run_apply` alone and report its own
@@ -69,32 +68,6 @@ class Run:
     maxrss: int
     server: dict[str, object]
     failures: str
-
-
-class FakeServer:
-    """`python -m tests.support.fake_images_api` in its own process."""
-
-    def __init__(self, *options: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.fake_images_api", "--api-key", KEY, *options],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("FAKE_IMAGES_API="):
-            raise SystemExit(f"the fake server did not start: {line!r}")
-        self.base_url = line.partition("=")[2]
-
-    def stop(self) -> dict[str, object]:
-        """Stop it and return its counters."""
-        assert self.process.stdout is not None
-        self.process.send_signal(signal.SIGTERM)
-        stats = self.process.stdout.read().strip().splitlines()
-        self.process.wait()
-        self.process.stdout.close()
-        return json.loads(stats[-1]) if stats else {}
 
 
 def build_project(root: Path, base_url: str, targets: int, max_retries: int = 5) -> None:

@@ -23,18 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-KEY = "sk-bench-0123456789"
+from fake_server import KEY, FakeServer
+
 MB = 1024 * 1024
 
 SUBMIT_TARGET_S = 30.0
@@ -78,36 +76,6 @@ class Catalogue:
     @property
     def plan_wall(self) -> float:
         return statistics.median(run.wall for run in self.plans)
-
-
-class FakeServer:
-    """`python -m tests.support.fake_images_api` in its own process."""
-
-    def __init__(self, *options: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.fake_images_api", "--api-key", KEY, *options],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        if not line.startswith("FAKE_IMAGES_API="):
-            raise SystemExit(f"the fake server did not start: {line!r}")
-        self.base_url = line.partition("=")[2]
-
-    def stats(self) -> dict[str, object]:
-        origin = self.base_url.removesuffix("/v1")
-        with urllib.request.urlopen(f"{origin}/_fake/stats", timeout=30) as answer:
-            stats: dict[str, object] = json.load(answer)
-        return stats
-
-    def stop(self) -> None:
-        assert self.process.stdout is not None
-        self.process.send_signal(signal.SIGTERM)
-        self.process.stdout.read()
-        self.process.wait(timeout=60)
-        self.process.stdout.close()
 
 
 def console_script() -> str:
