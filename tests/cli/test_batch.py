@@ -342,10 +342,13 @@ def test_plan_batch_estimates_at_the_batch_discount(tmp_path: Path, run_cli: Run
     assert "2 images, estimated $0.01.\n" in run_cli("-C", root, "plan").stdout
     batch = run_cli("-C", root, "plan", "--batch").stdout
     assert "1 image, estimated $0.003\n" in batch
-    assert "2 images, estimated $0.006.\n" in batch
+    assert "2 images, estimated $0.006 at the batch price.\n" in batch
     config = root / "promptform.toml"
     config.write_text(config.read_text() + '\n[pricing."gpt-image-2"]\nbatch_discount = 0.25\n')
-    assert "2 images, estimated $0.009.\n" in run_cli("-C", root, "plan", "--batch").stdout
+    assert (
+        "2 images, estimated $0.009 at the batch price.\n"
+        in run_cli("-C", root, "plan", "--batch").stdout
+    )
 
 
 def test_a_batch_discount_outside_zero_to_one_is_refused(tmp_path: Path, run_cli: RunCli) -> None:

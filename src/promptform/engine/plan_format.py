@@ -69,6 +69,8 @@ def summary_line(plan: Plan) -> str:
         if summary.estimated_cost_usd is not None
         else "estimated cost unknown"
     )
+    if plan.options.batch and summary.estimated_cost_usd is not None:
+        cost += " at the batch price"
     if summary.paid_provider:
         cost += (
             f" (offline; with {summary.paid_provider}: "
