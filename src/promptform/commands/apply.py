@@ -92,18 +92,18 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
         config = config.with_provider(plan.options.provider)
         check_budget(plan, config, request.options)
         if base is not None:
-            _check_pull_request_budget(config, base, plan, output)
-        options = _with_source_commit(config, request.options, output)
+            enforce_pull_request_budget(config, base, plan, output)
+        options = with_source_commit(config, request.options, output)
         progress = (
-            BarProgress(output.stderr) if _is_tty(output.stderr) else LineProgress(output.stderr)
+            BarProgress(output.stderr) if is_tty(output.stderr) else LineProgress(output.stderr)
         )
         try:
             report = run_apply(config, plan, writer, progress, options, os.environ)
         finally:
             progress.close()
-        code = _summarise(report, config, output)
+        code = summarise_report(report, config, output)
         # Still under the lock: a rebase rewrites the lockfile that another apply would write.
-        return _publish(config, output, request, report, code)
+        return publish_results(config, output, request, report, code)
 
 
 def _tidy_lock(
@@ -150,7 +150,7 @@ def _without_waiting_on_batches(plan: Plan, output: Output) -> Plan:
     return dataclasses.replace(plan, changes=changes)
 
 
-def _check_pull_request_budget(
+def enforce_pull_request_budget(
     config: Config, base: BaseConfig, plan: Plan, output: Output
 ) -> None:
     summary = plan.summary()
@@ -159,7 +159,7 @@ def _check_pull_request_budget(
         output.info(describe_spent(config, base, spent, summary))
 
 
-def _publish(
+def publish_results(
     config: Config, output: Output, request: ApplyRequest, report: ApplyReport, code: int
 ) -> int:
     # What completed is committed even when other targets failed: it was paid for, and a CI
@@ -172,7 +172,7 @@ def _publish(
     return code
 
 
-def _with_source_commit(config: Config, options: ApplyOptions, output: Output) -> ApplyOptions:
+def with_source_commit(config: Config, options: ApplyOptions, output: Output) -> ApplyOptions:
     watched = [config.project.prompts_dir, config.project.templates_dir]
     if config.source is not None:
         watched.append(config.source.name)
@@ -185,7 +185,7 @@ def _with_source_commit(config: Config, options: ApplyOptions, output: Output) -
     return dataclasses.replace(options, source_commit=state.commit)
 
 
-def _summarise(report: ApplyReport, config: Config, output: Output) -> int:
+def summarise_report(report: ApplyReport, config: Config, output: Output) -> int:
     done = (
         f"Apply complete: {len(report.generated)} generated, {len(report.moved)} moved, "
         f"{len(report.deleted)} deleted; {count_text(report.images, 'image')}, ${report.cost_usd:.2f}."
@@ -209,7 +209,7 @@ def _summarise(report: ApplyReport, config: Config, output: Output) -> int:
     return EXIT_ERROR if report.failures else EXIT_OK
 
 
-def _is_tty(stream: object) -> bool:
+def is_tty(stream: object) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 

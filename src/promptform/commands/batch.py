@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from promptform.commands.apply import (
     ApplyRequest,
     Confirm,
-    _is_tty,
-    _publish,
-    _summarise,
-    _with_source_commit,
+    is_tty,
+    publish_results,
+    summarise_report,
+    with_source_commit,
 )
 from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_OK
@@ -120,10 +120,10 @@ def apply_batch(
             return EXIT_OK
         check_budget(plan, config, request.options)
         if base is not None:
-            from promptform.commands.apply import _check_pull_request_budget
+            from promptform.commands.apply import enforce_pull_request_budget
 
-            _check_pull_request_budget(config, base, plan, output)
-        apply_options = _with_source_commit(config, request.options, output)
+            enforce_pull_request_budget(config, base, plan, output)
+        apply_options = with_source_commit(config, request.options, output)
         writer = LockfileWriter(config.lockfile, lockfile, lock_shards(project))
         code = _move_and_delete(config, output, plan, writer)
         report = _with_clients(
@@ -132,7 +132,7 @@ def apply_batch(
         )
         report.deferred = deferred
         code = max(code, _summarise_submit(report, output))
-        return _publish(config, output, request, ApplyReport(), code)
+        return publish_results(config, output, request, ApplyReport(), code)
 
 
 def _confirmed(confirm: Confirm | None, output: Output) -> bool:
@@ -151,19 +151,19 @@ def _move_and_delete(config: Config, output: Output, plan: Plan, writer: Lockfil
     immediate = tuple(change for change in plan.changes if change.action in ("move", "delete"))
     if not immediate:
         return EXIT_OK
-    progress = BarProgress(output.stderr) if _is_tty(output.stderr) else LineProgress(output.stderr)
+    progress = BarProgress(output.stderr) if is_tty(output.stderr) else LineProgress(output.stderr)
     try:
         report = run_apply(
             config,
             dataclasses.replace(plan, changes=immediate),
             writer,
             progress,
-            _with_source_commit(config, ApplyOptions(), output),
+            with_source_commit(config, ApplyOptions(), output),
             os.environ,
         )
     finally:
         progress.close()
-    return _summarise(report, config, output)
+    return summarise_report(report, config, output)
 
 
 def _summarise_submit(report: SubmitReport, output: Output) -> int:
