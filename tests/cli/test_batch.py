@@ -623,3 +623,29 @@ def test_paid_images_that_fail_their_check_are_rescued_and_the_target_returns_to
     assert note["address"] == "cards[i=1]"
     assert read_lockfile(root / "promptform.lock").targets == {}
     assert "+ create  cards[i=1]" in run_cli("-C", root, "plan").stdout
+
+
+def test_a_paid_result_that_could_not_be_read_stays_pending_for_the_next_collect(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    # The line succeeded (and was billed); only reading its image failed this time.
+    root = project(tmp_path, cells=2)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")
+    api.unreadable_images = 1
+
+    first = run_cli("-C", root, "batch", "collect")
+
+    assert first.exit_code == 1
+    assert "1 recorded, 1 not read (kept for the next collect)" in first.stderr
+    assert "downloading image 1 failed with HTTP 503" in first.stderr
+    assert len(read_submissions(load_config(root).batches_dir)) == 1
+    plan = run_cli("-C", root, "plan").stdout
+    assert "pending in batch batch_1" in plan and "to create" not in plan
+
+    again = run_cli("-C", root, "batch", "collect")
+
+    assert again.exit_code == 0, again.stderr
+    assert "1 recorded, 1 recorded before" in again.stderr
+    assert read_submissions(load_config(root).batches_dir) == []
+    assert "No changes. 2 targets up to date." in run_cli("-C", root, "plan").stdout

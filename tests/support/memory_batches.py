@@ -69,6 +69,7 @@ class MemoryBatches:
         self.blocked: str | None = None
         self.finish_on_create = False
         self.fail_create = False  # raise after storing the batch: a "kill" between the two
+        self.unreadable_images = 0  # the next N successful lines fail to read, as a lost download
 
     # -- ClientSet ---------------------------------------------------------------------------
 
@@ -142,6 +143,9 @@ class MemoryBatches:
 
     async def generation(self, result: Line, output_format: str, n: int) -> Generation:
         assert result.body is not None
+        if self.unreadable_images:
+            self.unreadable_images -= 1
+            raise ProviderError("downloading image 1 failed with HTTP 503", retryable=True)
         images = [base64.b64decode(item["b64_json"]) for item in result.body["data"]]
         if len(images) != n:
             raise ProviderError(f"asked for {n} images, got {len(images)}", retryable=False)

@@ -340,6 +340,7 @@ def collect_report_as_dict(report: CollectReport) -> dict[str, Any]:
                 "stale": outcome.stale,
                 "failed": [{"address": a, "message": m} for a, m in outcome.failed],
                 "returned": [{"address": a, "reason": r} for a, r in outcome.returned],
+                "not_read": [{"address": a, "message": m} for a, m in outcome.deferred],
                 "images": outcome.images,
                 "cost_usd": round(outcome.cost_usd, 6),
                 "rescued": outcome.rescued,
@@ -386,6 +387,8 @@ def _describe_outcome(outcome: BatchOutcome, output: Output) -> None:
         parts.append(f"{len(outcome.failed)} failed")
     if outcome.returned:
         parts.append(f"{len(outcome.returned)} not run")
+    if outcome.deferred:
+        parts.append(f"{len(outcome.deferred)} not read (kept for the next collect)")
     output.info(
         f"Collected {outcome.submission.label} ({outcome.status}): {', '.join(parts)}; "
         f"{count_text(outcome.images, 'image')}, {format_usd(outcome.cost_usd)}."
@@ -394,6 +397,8 @@ def _describe_outcome(outcome: BatchOutcome, output: Output) -> None:
         output.info(f"  failed {address}: {message}")
     for address, why in outcome.returned:
         output.info(f"  back to create {address}: {why}")
+    for address, why in outcome.deferred:
+        output.info(f"  not read yet {address}: {why}; `promptform batch collect` tries again")
     for problem in outcome.unreadable:
         output.info(f"  skipped a result line: {problem}")
     for path in outcome.rescued:

@@ -76,6 +76,9 @@ class BatchOutcome:
     returned: list[tuple[str, str]] = field(default_factory=list)  # (address, why) never ran
     rescued: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # lines not in the documented shape
+    # (address, why) billed results not read this time (a failed image download): the submission
+    # is kept, so the next collect reads them again.
+    deferred: list[tuple[str, str]] = field(default_factory=list)
     images: int = 0
     cost_usd: float = 0.0
 
@@ -89,7 +92,8 @@ class CollectReport:
 
     @property
     def failed_lines(self) -> int:
-        return sum(len(outcome.failed) for outcome in self.collected)
+        """Lines that failed, or whose paid result could not be read yet."""
+        return sum(len(outcome.failed) + len(outcome.deferred) for outcome in self.collected)
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,8 @@ class _Collector:
             ]
         else:
             await self._read_results(client, submission, info, outcome)
-        remove_submission(self.config.batches_dir, submission.id)
+        if not outcome.deferred:
+            remove_submission(self.config.batches_dir, submission.id)
         return outcome
 
     async def _read_results(
@@ -271,6 +276,11 @@ class _Collector:
             generation = await client.generation(result, item.output_format, len(item.outputs))
         except ProviderError as exc:
             message = str(exc)
+            if result.ok and exc.retryable and not exc.paid:
+                # Billed, and still in the batch's output file: read it again next time rather
+                # than send the target back to create and pay for it twice.
+                outcome.deferred.append((item.address, message))
+                return
             if exc.paid:
                 message += f"; the images were kept in {recorder.rescue(item, exc.paid, message)}"
             outcome.failed.append((item.address, message))

@@ -318,7 +318,12 @@ class BatchClient:
             raise self.line_error(result)
         body = result.body
         payload = self._decoder.checked(body, lambda: self._failures.snippet(json.dumps(body)))
-        return await self._decoder.generation(payload, output_format, n)
+        try:
+            return await self._decoder.generation(payload, output_format, n)
+        except TimeoutError:  # an image link that did not answer: worth reading again later
+            raise self._failures.error("an image download timed out", retryable=True) from None
+        except httpx.HTTPError as exc:
+            raise self._failures.transport_error(exc) from exc
 
     def line_error(self, result: BatchLineResult) -> ProviderError:
         """A failed line as the ProviderError a direct request would have raised."""
