@@ -153,6 +153,7 @@ def test_every_field_replaced_or_deleted_reads_as_validation_reads_it() -> None:
                 revised_prompt="r",
                 usage={"n": 1},
                 cost_usd=0.5,
+                batch_id="batch_1",
             )
         },
     }

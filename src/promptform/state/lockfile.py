@@ -258,6 +258,8 @@ def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any]
     """`model` from a JSON object with no unknown key, absent fields getting their defaults."""
     fields = model.model_fields  # in declared order, as validation fills __dict__
     names = fields.keys()
+    # A field without a check would take any JSON value: every field must be checked here.
+    assert names == checks.keys(), f"{model.__name__}: no fast check for {names ^ checks.keys()}"
     typed = [(name, check) for name, check in checks.items() if isinstance(check, tuple)]
     converted = [(name, check) for name, check in checks.items() if not isinstance(check, tuple)]
 
@@ -343,6 +345,7 @@ _lockfile = _model(
                     "revised_prompt": (str, type(None)),
                     "usage": (dict, type(None)),
                     "cost_usd": _optional_finite_float,
+                    "batch_id": (str, type(None)),
                 },
             )
         ),
