@@ -519,6 +519,40 @@ def test_a_corrupt_submission_file_is_one_line_naming_it(
     assert "Traceback" not in result.stderr
 
 
+def test_a_submission_copied_under_another_name_is_refused(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    # Collect removes the file its id names: a copy would be collected again on every run.
+    root = project(tmp_path)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    [path] = (root / "promptform.batches").iterdir()
+    path.rename(path.with_name("20260101T000000Z-abcd.json"))
+    result = run_cli("-C", root, "batch", "collect")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: promptform.batches/20260101T000000Z-abcd.json:1: batch submission "
+        f"{path.stem} is in a file of another name; restore it from git"
+    )
+
+
+def test_a_submission_whose_custom_id_does_not_name_its_fingerprint_is_refused(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    # Results are matched by custom_id: an edited fingerprint must not adopt another line's image.
+    root = project(tmp_path)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    [path] = (root / "promptform.batches").iterdir()
+    data = json.loads(path.read_text())
+    data["targets"][0]["fingerprint"] = "0" * 64
+    path.write_text(json.dumps(data))
+    result = run_cli("-C", root, "plan")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: promptform.batches/{path.name}: corrupt batch submission (bad or missing "
+        "custom_id)"
+    )
+
+
 def test_submit_and_collect_commit_the_pending_state(
     tmp_path: Path, api: MemoryBatches, run_cli: RunCli
 ) -> None:

@@ -18,6 +18,7 @@ from promptform.state.lockfile import LockedOutput, LockEntry, Lockfile, Provide
 from promptform.state.pending_batches import (
     Submission,
     SubmittedTarget,
+    custom_id_for,
     remove_submission,
     write_submission,
 )
@@ -43,7 +44,7 @@ SUBMITTED = "2026-01-01T10:00:00Z"
 
 def submitted(address: str, fingerprint: str, index: int) -> SubmittedTarget:
     return SubmittedTarget(
-        custom_id=f"{index}-{fingerprint[:16]}",
+        custom_id=custom_id_for(index, fingerprint),
         address=address,
         fingerprint=fingerprint,
         request={"prompt": "Card."},

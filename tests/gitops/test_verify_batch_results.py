@@ -139,8 +139,10 @@ def test_a_submission_without_its_batch_needs_an_approval(
     # A submission naming no batch makes the next run create one from its uploaded file: that
     # spends, so only an approved change may commit one (apply --batch commits after creating).
     root = submitted_project(tmp_path, fake_github, run_cli)
-    [path] = (root / "promptform.batches").iterdir()
-    path.write_text(path.read_text().replace('"batch_id": "batch_1"', '"batch_id": null'))
+    [submitted] = (root / "promptform.batches").iterdir()
+    path = submitted.with_name("20260101T000000Z-abcd.json")
+    text = submitted.read_text().replace('"batch_id": "batch_1"', '"batch_id": null')
+    path.write_text(text.replace(submitted.stem, path.stem))
     forged = commit_all(root, "resubmit the batch")
 
     code, _, stderr = verify(run_cli, root)
@@ -149,4 +151,22 @@ def test_a_submission_without_its_batch_needs_an_approval(
     assert stderr.startswith(
         f"error: {forged[:12]}: promptform.batches/{path.name} names no batch, so the next run "
         "would create one"
+    )
+
+
+def test_a_committed_submission_changed_needs_an_approval(
+    tmp_path: Path, fake_github: FakeGitHub, memory_batches: MemoryBatches, run_cli: RunCli
+) -> None:
+    # Pointing a pending submission at another batch could record that batch's images.
+    root = submitted_project(tmp_path, fake_github, run_cli)
+    [path] = (root / "promptform.batches").iterdir()
+    path.write_text(path.read_text().replace('"batch_id": "batch_1"', '"batch_id": "batch_0"'))
+    changed = commit_all(root, "point the submission elsewhere")
+
+    code, _, stderr = verify(run_cli, root)
+
+    assert code == 1
+    assert stderr.startswith(
+        f"error: {changed[:12]}: promptform.batches/{path.name} is changed, which neither "
+        "apply --batch nor collect does"
     )

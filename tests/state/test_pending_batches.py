@@ -22,7 +22,7 @@ from promptform.state.pending_batches import (
 TARGET = SubmittedTarget(
     custom_id="0-abcdef0123456789",
     address="cards[i=1]",
-    fingerprint="sha256:v1:abc",
+    fingerprint="sha256:v1:abcdef0123456789abcdef",
     request={"prompt": "Card 1.", "model": "gpt-image-2"},
     inputs=(SubmittedInput("image", "refs/photo.png", "0" * 64),),
     outputs=("cards-1-1.png",),

@@ -32,6 +32,7 @@ from promptform.state.pending_batches import (
     Submission,
     SubmittedInput,
     SubmittedTarget,
+    custom_id_for,
     new_submission_id,
     read_submissions,
     submitted_at,
@@ -231,7 +232,7 @@ async def _find_batch(client: BatchApi, submission: Submission) -> BatchState | 
 
 def _request_line(config: Config, target: Target, index: int) -> _Line:
     request = build_request(config, target)
-    custom_id = f"{index}-{request.fingerprint[:16]}"
+    custom_id = custom_id_for(index, request.fingerprint)
     body = _edit_body(request) if request.inputs else dict(request.body)
     data = {"custom_id": custom_id, "method": "POST", "url": f"/v1/{target.endpoint}", "body": body}
     encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"

@@ -4,7 +4,7 @@ Such a commit needs no approval only when it can lower, never raise, what the ne
 every lock entry it adds or changes holds the fingerprint the manifests at that commit render, with
 committed outputs whose hashes match, and every entry it removes belongs to a target that is no
 longer declared. That is what apply's own result commits do. A pending batch submission
-(promptform.batches/) may be added or changed when it names its batch, since it then only holds
+(promptform.batches/) may be added when it names its batch, since it then only holds
 its targets back from being generated again (one naming no batch would have the next run create,
 and pay for, that batch), and removed once each of its targets is recorded at the fingerprint it was
 submitted with or no longer renders it: that is what `apply --batch` and `batch collect` commit.
@@ -96,7 +96,11 @@ def unexplained_changes(config: Config, sha: str, paths: Sequence[str]) -> list[
     batches = repo_path(config.root, config.batches_dir)
     for path in sorted(p for p in paths if _is_submission(p, batches)):
         now = blob_at(config.root, sha, path)
-        if now is not None:
+        before = blob_at(config.root, parent, path) if parent is not None else None
+        if now is not None and before is not None:
+            # apply --batch commits a submission once, with its batch; collect only removes it.
+            reasons.append(f"{path} is changed, which neither apply --batch nor collect does")
+        elif now is not None:
             reasons += _unstarted_submission(now, path)
         elif parent is not None:
             reasons += _unrecorded_submission(

@@ -95,6 +95,16 @@ class Submission:
         return self.batch_id or f"(submission {self.id})"
 
 
+def custom_id_for(index: int, fingerprint: str) -> str:
+    """A request line's custom_id: its index in the submission and the start of its fingerprint."""
+    return f"{index}-{fingerprint_tag(fingerprint)}"
+
+
+def fingerprint_tag(fingerprint: str) -> str:
+    """The first 16 hex digits of a fingerprint's digest (`sha256:v1:` is the same for all)."""
+    return fingerprint.rpartition(":")[2][:16]
+
+
 def new_submission_id(now: datetime | None = None) -> str:
     """Unique across machines: the UTC second, then random hex (sorts by time)."""
     stamp = (now or datetime.now(UTC)).strftime(_STAMP)
@@ -175,12 +185,20 @@ def read_submission(path: Path, root: Path | None = None) -> Submission:
             Location(shown, 1),
         )
     try:
-        return _from_dict(data)
+        submission = _from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PendingBatchError(
             f"corrupt batch submission (bad or missing {exc.args[0] if exc.args else exc}); {fix}",
             Location(shown),
         ) from None
+    # Collecting removes the file named by the id: a copy under another name would be collected
+    # forever, and an id naming another file would remove that submission instead.
+    if path.name != f"{submission.id}{SUBMISSION_SUFFIX}":
+        raise PendingBatchError(
+            f"batch submission {submission.id} is in a file of another name; {fix}",
+            Location(shown, 1),
+        )
+    return submission
 
 
 def _as_dict(submission: Submission) -> dict[str, Any]:
@@ -236,10 +254,15 @@ def _target(item: dict[str, Any]) -> SubmittedTarget:
     if not isinstance(request, dict):
         raise TypeError("request")
     cost = item.get("cost_usd")
+    custom_id, fingerprint = _text(item["custom_id"]), _text(item["fingerprint"])
+    # The result line is matched by custom_id, which the batch holds as submitted: it must name
+    # this fingerprint, or an edited file could record another request's image for this target.
+    if not custom_id.endswith(f"-{fingerprint_tag(fingerprint)}"):
+        raise ValueError("custom_id")
     return SubmittedTarget(
-        custom_id=_text(item["custom_id"]),
+        custom_id=custom_id,
         address=_text(item["address"]),
-        fingerprint=_text(item["fingerprint"]),
+        fingerprint=fingerprint,
         request={key: _shared(value) for key, value in request.items()},
         inputs=tuple(
             SubmittedInput(
