@@ -683,3 +683,25 @@ def test_a_paid_result_that_could_not_be_read_stays_pending_for_the_next_collect
     assert "1 recorded, 1 recorded before" in again.stderr
     assert read_submissions(load_config(root).batches_dir) == []
     assert "No changes. 2 targets up to date." in run_cli("-C", root, "plan").stdout
+
+
+def test_a_manifest_renamed_while_its_batch_runs_waits_for_it_and_records_under_the_new_name(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    # The same request under a new address: generating it again would pay twice.
+    root = project(tmp_path, cells=2)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    manifest = root / "prompts" / "cards.yaml"
+    manifest.write_text(manifest.read_text().replace("name: cards", "name: deck"))
+
+    plan = run_cli("-C", root, "plan")
+
+    assert plan.exit_code == 0, plan.stderr
+    assert "deck[i=1] pending in batch batch_1" in plan.stdout
+    assert "to create" not in plan.stdout
+    api.finish("batch_1")
+    collected = run_cli("-C", root, "batch", "collect")
+    assert collected.exit_code == 0, collected.stderr
+    assert "2 recorded" in collected.stderr and "stale" not in collected.stderr
+    assert sorted(read_lockfile(root / "promptform.lock").targets) == ["deck[i=1]", "deck[i=2]"]
+    assert "No changes. 2 targets up to date." in run_cli("-C", root, "plan").stdout

@@ -166,6 +166,7 @@ class _Collector:
         self._writing: dict[asyncio.Future[int], SubmittedTarget] = {}
         self.config = config
         self.targets = targets
+        self._by_fingerprint: dict[str, Target] | None = None  # built when a rename needs it
         self.writer = writer
         self.trash = Trash(config.state_dir, config.outputs_dir)
         # Paths any current target writes: never trashed as another's old output.
@@ -269,7 +270,8 @@ class _Collector:
         result: LineResult,
         outcome: BatchOutcome,
     ) -> None:
-        if recorder.already_recorded(item):
+        target = self._target_for(item)
+        if recorder.already_recorded(item, target.address if target else item.address):
             outcome.already_recorded.append(item.address)
             return
         try:
@@ -285,7 +287,6 @@ class _Collector:
                 message += f"; the images were kept in {recorder.rescue(item, exc.paid, message)}"
             outcome.failed.append((item.address, message))
             return
-        target = self.targets.get(item.address)
         if target is None or target.fingerprint != item.fingerprint:
             for path, data in zip(item.outputs, generation.images, strict=False):
                 self.trash.keep_unused(path, data)
@@ -297,6 +298,24 @@ class _Collector:
             await self._settle(recorder, outcome, asyncio.FIRST_COMPLETED)
         else:
             self._count({write for write in self._writing if write.done()}, recorder, outcome)
+
+    def _target_for(self, item: SubmittedTarget) -> Target | None:
+        """The target a result belongs to: the one at its address, or, when no target has that
+        address any more (a renamed manifest), one rendering the same request that no lock entry
+        records yet, as plan shows it waiting."""
+        target = self.targets.get(item.address)
+        if target is not None:
+            return target
+        if self._by_fingerprint is None:
+            self._by_fingerprint = {
+                candidate.fingerprint: candidate for candidate in self.targets.values()
+            }
+        renamed = self._by_fingerprint.get(item.fingerprint)
+        if renamed is None:
+            return None
+        entry = self.writer.entry(renamed.address)
+        # Locked at another request: that target is its own; at this one: a re-collect skips it.
+        return renamed if entry is None or entry.fingerprint == item.fingerprint else None
 
     async def _settle(self, recorder: _Recorder, outcome: BatchOutcome, until: str) -> None:
         """Wait for writes (the first to finish, or all), count them, record full groups."""
@@ -343,8 +362,8 @@ class _Recorder:
         self._entries: dict[str, LockEntry] = {}
         self._previous: dict[str, list[LockedOutput]] = {}
 
-    def already_recorded(self, item: SubmittedTarget) -> bool:
-        entry = self.writer.entry(item.address)
+    def already_recorded(self, item: SubmittedTarget, address: str) -> bool:
+        entry = self.writer.entry(address)
         return (
             entry is not None
             and entry.batch_id == self.batch_id

@@ -101,12 +101,18 @@ def make_plan(
     pricing = project.config.pricing
     paid_provider = paid_provider_name(project.config)
     submitted = uncollected_targets(submissions, lockfile)
+    # Requests pending for an address no target has any more, by fingerprint: a renamed
+    # manifest's target waits for them, as a renamed target's locked image moves.
+    renamed_pending = _by_submitted_fingerprint(submitted, targets)
     pending: list[PendingTarget] = []
     regenerated: set[str] = set()
     waiting: set[str] = set()
     changes: list[Change] = []
     for target in _apply_order(project.targets, in_scope):
         in_batches = _pending_for(submitted.get(target.address, ()), target.fingerprint)
+        if not in_batches and target.address not in lockfile.targets:
+            moved = renamed_pending.pop(target.fingerprint, ())
+            in_batches = _pending_for(moved, target.fingerprint, target.address)
         pending += in_batches
         if any(not item.stale for item in in_batches):
             # Left to its batch, even under --replace: a request is never paid for twice.
@@ -132,8 +138,12 @@ def make_plan(
         if change.generates:
             regenerated.add(target.address)
         changes.append(change)
+    waited_for = {item.submission_id + item.fingerprint for item in pending}
     for address in sorted(in_scope - targets.keys()):
-        pending += _pending_for(submitted.get(address, ()), None)
+        left = submitted.get(address, ())
+        pending += _pending_for(
+            [(sub, item) for sub, item in left if sub.id + item.fingerprint not in waited_for], None
+        )
     _refuse_moving_read_inputs(changes, project.targets, prefix)
     consumed = {change.moved_from for change in changes if change.moved_from}
     for address in removed:
@@ -176,14 +186,28 @@ def uncollected_targets(
     return found
 
 
+def _by_submitted_fingerprint(
+    submitted: dict[str, list[tuple[Submission, SubmittedTarget]]], targets: Mapping[str, Target]
+) -> dict[str, list[tuple[Submission, SubmittedTarget]]]:
+    """fingerprint -> uncollected requests of addresses that no target has any more."""
+    found: dict[str, list[tuple[Submission, SubmittedTarget]]] = {}
+    for address, requests in submitted.items():
+        if address not in targets:
+            for submission, item in requests:
+                found.setdefault(item.fingerprint, []).append((submission, item))
+    return found
+
+
 def _pending_for(
-    submitted: Sequence[tuple[Submission, SubmittedTarget]], fingerprint: str | None
+    submitted: Sequence[tuple[Submission, SubmittedTarget]],
+    fingerprint: str | None,
+    address: str | None = None,
 ) -> list[PendingTarget]:
     """The plan's view of one address's uncollected batch requests (`fingerprint`: the target's
-    now, None when it no longer exists)."""
+    now, None when it no longer exists; `address`: the target's, when it was renamed since)."""
     return [
         PendingTarget(
-            address=item.address,
+            address=address or item.address,
             batch_id=submission.batch_id,
             submission_id=submission.id,
             fingerprint=item.fingerprint,
