@@ -705,3 +705,26 @@ def test_a_manifest_renamed_while_its_batch_runs_waits_for_it_and_records_under_
     assert "2 recorded" in collected.stderr and "stale" not in collected.stderr
     assert sorted(read_lockfile(root / "promptform.lock").targets) == ["deck[i=1]", "deck[i=2]"]
     assert "No changes. 2 targets up to date." in run_cli("-C", root, "plan").stdout
+
+
+def test_an_output_changed_while_its_batch_is_pending_points_to_collect(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    # What a collect killed between writing an image and recording it leaves on disk.
+    root = project(tmp_path, cells=1)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    api.finish("batch_1")
+    assert run_cli("-C", root, "batch", "collect").exit_code == 0
+    manifest = root / "prompts" / "cards.yaml"
+    manifest.write_text(manifest.read_text().replace("Card", "A card"))
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
+    [output] = (root / "generated").iterdir()
+    output.write_bytes(output.read_bytes() + b"\0")
+
+    plan = run_cli("-C", root, "plan")
+
+    assert (
+        "a collect stopped before recording may have written it; `promptform batch collect` "
+        in (plan.stdout)
+    )
+    assert "restore it from git" not in plan.stdout

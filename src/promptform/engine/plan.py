@@ -149,7 +149,11 @@ def make_plan(
     for address in removed:
         if address in in_scope and address not in consumed:
             changes.append(_delete(address, lockfile.targets[address]))
-    scoped_drift = tuple(item for item in drift if item.address in in_scope)
+    scoped_drift = tuple(
+        _collect_hint(item) if item.kind == "modified" and item.address in submitted else item
+        for item in drift
+        if item.address in in_scope
+    )
     return Plan(
         changes=tuple(changes),
         drift=scoped_drift,
@@ -184,6 +188,18 @@ def uncollected_targets(
                 continue
             found.setdefault(item.address, []).append((submission, item))
     return found
+
+
+def _collect_hint(drift: Drift) -> Drift:
+    """A changed output whose target waits in a batch: most likely the batch's image, written by a
+    collect that was stopped before it recorded it. Restoring it from git would not lose it (the
+    batch keeps it), but collecting records it."""
+    message = (
+        f"{drift.path} differs from what promptform.lock records while its batch is pending: a "
+        "collect stopped before recording may have written it; `promptform batch collect` "
+        "records it"
+    )
+    return dataclasses.replace(drift, message=message)
 
 
 def _by_submitted_fingerprint(
