@@ -728,3 +728,16 @@ def test_an_output_changed_while_its_batch_is_pending_points_to_collect(
         in (plan.stdout)
     )
     assert "restore it from git" not in plan.stdout
+
+
+def test_a_file_where_the_batches_folder_goes_is_refused_before_any_upload(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path)
+    (root / "promptform.batches").write_text("notes\n")
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: promptform.batches is not a folder; move it away, batch submissions go there\n"
+    )
+    assert api.uploads == 0

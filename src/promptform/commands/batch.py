@@ -102,6 +102,10 @@ def apply_batch(
             "`promptform apply --batch` (review its plan first with `promptform plan --batch`)"
         )
     base = pin_to_base(config, request.base_config) if request.base_config else None
+    if config.batches_dir.exists() and not config.batches_dir.is_dir():
+        # Found before anything is uploaded: the submission could not be recorded there.
+        shown = config.batches_dir.relative_to(config.root).as_posix()
+        raise PromptformError(f"{shown} is not a folder; move it away, batch submissions go there")
     with apply_lock(config.state_dir):
         if _has_submissions(config):
             _with_clients(config, lambda clients: finish_interrupted(config, clients))
