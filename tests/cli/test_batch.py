@@ -312,6 +312,8 @@ def test_a_collect_interrupted_part_way_records_nothing_twice(
     assert failed.exit_code == 1
     [recorded] = read_lockfile(root / "promptform.lock").targets  # the first group only
     assert len(submissions(root)) == 1  # still pending: nothing lost
+    # The group that could not be recorded was put back: only the recorded image is in outputs.
+    assert len(list((root / "generated").iterdir())) == 1
     plan = run_cli("-C", root, "plan").stdout
     assert f"{recorded} pending" not in plan  # recorded, so no longer pending
     assert plan.count(" pending in batch batch_1 ") == 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence, Set
@@ -42,7 +43,13 @@ from promptform.providers.base import Generation, ProviderError
 from promptform.state.lockfile import LockedInput, LockedOutput, LockEntry, ProviderRef
 from promptform.state.lockfile import generated_at as generated_now
 from promptform.state.lockfile_writer import LockfileWriter
-from promptform.state.outputs import Trash, held_by_others, write_outputs
+from promptform.state.outputs import (
+    Staged,
+    StagedOutputs,
+    Trash,
+    held_by_others,
+    put_back,
+)
 from promptform.state.pending_batches import (
     Submission,
     SubmittedTarget,
@@ -59,6 +66,8 @@ LOCK_REWRITES = 32
 # targets' decoded images wait for the disk, which bounds memory whatever the output file's size.
 WRITER_THREADS = 4
 IN_FLIGHT = 16
+# Under .promptform/: images collected and not yet recorded wait here (cleared by every collect).
+STAGING_DIR = "collect-staging"
 FIRST_POLL_S = 1.0
 LONGEST_POLL_S = 60.0
 
@@ -112,6 +121,8 @@ async def collect_batches(
 ) -> CollectReport:
     """Collect every finished batch; with `options.wait`, wait for the others too."""
     await finish_interrupted(config, clients, create=False)
+    # What a stopped collect staged was never recorded; the batches still hold those results.
+    shutil.rmtree(config.state_dir / STAGING_DIR, ignore_errors=True)
     report = CollectReport()
     collector = _Collector(config, targets, writer, parse_line)
     try:
@@ -361,6 +372,11 @@ class _Recorder:
         self._group_lock = threading.Lock()  # `store` runs on writer threads
         self._entries: dict[str, LockEntry] = {}
         self._previous: dict[str, list[LockedOutput]] = {}
+        # Each image waits aside until its group is recorded (state/outputs.py StagedOutputs).
+        self.staging = StagedOutputs(
+            config.state_dir / STAGING_DIR / slug(batch_id), config.outputs_dir, trash
+        )
+        self._staged: dict[str, Staged] = {}
 
     def already_recorded(self, item: SubmittedTarget, address: str) -> bool:
         entry = self.writer.entry(address)
@@ -384,11 +400,8 @@ class _Recorder:
                 rescued = self.rescue(item, images, str(exc))
                 raise PromptformError(f"{exc}; the images were kept in {rescued}") from None
         try:
-            outputs = write_outputs(
-                self.config.outputs_dir,
-                self.trash,
-                target.outputs,
-                list(zip(images, infos, strict=True)),
+            outputs, staged = self.staging.stage(
+                target.outputs, list(zip(images, infos, strict=True))
             )
         except (PromptformError, OSError) as exc:
             reason = f"cannot store them: {exc}"
@@ -402,6 +415,7 @@ class _Recorder:
         with self._group_lock:
             self._previous[target.address] = list(recorded.outputs) if recorded else []
             self._entries[target.address] = entry
+            self._staged[target.address] = staged
         return len(outputs)
 
     def flush_if_full(self) -> None:
@@ -413,7 +427,8 @@ class _Recorder:
                 addresses = list(self._entries)[: self.group]
                 entries = {address: self._entries.pop(address) for address in addresses}
                 previous = {address: self._previous.pop(address) for address in addresses}
-            self._record(entries, previous)
+                staged = [self._staged.pop(address) for address in addresses]
+            self._record(entries, previous, staged)
 
     def _entry(
         self,
@@ -444,21 +459,35 @@ class _Recorder:
     def flush(self) -> None:
         """Record everything written and not recorded yet (the last, partial group)."""
         with self._group_lock:
-            entries, previous = self._entries, self._previous
-            self._entries, self._previous = {}, {}
+            entries, previous, staged = self._entries, self._previous, self._staged
+            self._entries, self._previous, self._staged = {}, {}, {}
         if entries:
-            self._record(entries, previous)
+            self._record(entries, previous, list(staged.values()))
 
     def _record(
-        self, entries: dict[str, LockEntry], previous: dict[str, list[LockedOutput]]
+        self,
+        entries: dict[str, LockEntry],
+        previous: dict[str, list[LockedOutput]],
+        staged: Sequence[Staged],
     ) -> None:
-        """Record a group in one lockfile rewrite, then trash the outputs it no longer names.
+        """Put a group's images in place and record them in one lockfile rewrite, then trash the
+        outputs it no longer names.
 
-        A rewrite that fails stops the collect: the submission stays, so collecting again records
-        the group (its images are in the batch's output file still)."""
+        A rewrite that fails puts the files back and stops the collect: the submission stays, so
+        collecting again records the group (its images are in the batch's output file still)."""
+        try:
+            placed = self.staging.place(staged)
+        except OSError as exc:
+            raise PromptformError(
+                f"cannot put the images of {self.batch_id} in place: {exc.strerror or exc}; "
+                "nothing is lost, `promptform batch collect` records them once that is fixed"
+            ) from None
         try:
             self.writer.update(entries, ())
-        except OSError as exc:
+        except BaseException as exc:
+            put_back(placed)
+            if not isinstance(exc, OSError):
+                raise
             raise PromptformError(
                 f"cannot record the images of {self.batch_id} in the lockfile: "
                 f"{exc.strerror or exc}; nothing is lost, `promptform batch collect` records "

@@ -7,7 +7,9 @@ written atomically. apply, adopt and gc all go through here.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -112,24 +114,15 @@ def write_outputs(
         except BaseException:
             # All or nothing: a target half written would leave unrecorded files where the
             # lockfile records others. The caller keeps the new bytes elsewhere.
-            _put_back(written)
+            put_back(written)
             raise
         written.append((destination, kept))
-        outputs.append(
-            LockedOutput(
-                path=path,
-                sha256=hashlib.sha256(data).hexdigest(),
-                bytes=len(data),
-                format=info.format,
-                width=info.width,
-                height=info.height,
-            )
-        )
+        outputs.append(_described(path, data, info))
     if record is not None:
         try:
             record(outputs)
         except BaseException:
-            _put_back(written)
+            put_back(written)
             raise
     # Case-folded: where `Hero.png` became `hero.png`, the old path is the file just written.
     current = {path_key(path) for path in paths}
@@ -140,7 +133,79 @@ def write_outputs(
     return outputs
 
 
-def _put_back(written: Sequence[tuple[Path, Path | None]]) -> None:
+def _described(path: str, data: bytes, info: ImageInfo) -> LockedOutput:
+    return LockedOutput(
+        path=path,
+        sha256=hashlib.sha256(data).hexdigest(),
+        bytes=len(data),
+        format=info.format,
+        width=info.width,
+        height=info.height,
+    )
+
+
+# One target's staged images: (the staged file, where it goes under outputs_dir).
+Staged = list[tuple[Path, Path]]
+
+
+class StagedOutputs:
+    """Images written aside first and put in place a group at a time, just before the group is
+    recorded: collect records many targets per lockfile rewrite (one rewrite per target would be
+    quadratic in a 50,000-entry shard), and this way the files and the lockfile disagree only
+    between a group's renames and its rewrite, as apply's do for one target, never for the time
+    it takes to write a group. What a crash leaves here, collect throws away the next time: the
+    batch still holds those results."""
+
+    def __init__(self, folder: Path, outputs_dir: Path, trash: Trash) -> None:
+        self.folder = folder
+        self.outputs_dir = outputs_dir
+        self.trash = trash
+        self._names = itertools.count()
+
+    def stage(
+        self, paths: Sequence[str], images: Sequence[tuple[bytes, ImageInfo]]
+    ) -> tuple[list[LockedOutput], Staged]:
+        """Write `images` aside; their lockfile description, and where each goes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        outputs, staged = [], []
+        for path, (data, info) in zip(paths, images, strict=True):
+            destination = self.outputs_dir / path
+            check_inside(self.outputs_dir, destination)
+            aside = self.folder / f"{next(self._names)}.{info.format}"
+            atomic_write(aside, data, shared=True)
+            staged.append((aside, destination))
+            outputs.append(_described(path, data, info))
+        return outputs, staged
+
+    def place(self, staged: Iterable[Staged]) -> list[tuple[Path, Path | None]]:
+        """Put staged images in place, keeping what they replace in the trash; what was done, for
+        `put_back`. If one fails, those placed are put back before the error is raised."""
+        placed: list[tuple[Path, Path | None]] = []
+        try:
+            for target in staged:
+                for aside, destination in target:
+                    kept = self.trash.keep(destination)
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    _rename(aside, destination)
+                    placed.append((destination, kept))
+        except BaseException:
+            put_back(placed)
+            raise
+        return placed
+
+
+def _rename(source: Path, destination: Path) -> None:
+    try:
+        source.replace(destination)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # .promptform on another file system (a symlink): write in place atomically instead.
+        atomic_write(destination, source.read_bytes(), shared=True)
+        source.unlink()
+
+
+def put_back(written: Sequence[tuple[Path, Path | None]]) -> None:
     """Undo the writes of a failed `write_outputs`: the previous file back, or no file."""
     for destination, kept in reversed(written):
         if kept is None:
