@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError
-from promptform.core.images import ImageError, ImageInfo, check_format
 from promptform.core.paths import path_key
 from promptform.engine.batch_api import (
     FINISHED_STATUSES,
@@ -37,6 +36,7 @@ from promptform.engine.batch_api import (
     LineResult,
 )
 from promptform.engine.batch_submit import finish_interrupted
+from promptform.engine.storing import checked_images
 from promptform.manifests.render import slug
 from promptform.manifests.targets import Target
 from promptform.providers.base import Generation, ProviderError
@@ -389,16 +389,7 @@ class _Recorder:
     def store(self, target: Target, item: SubmittedTarget, generation: Generation) -> int:
         """Check and write one target's images; its entry is recorded with the next group."""
         images = generation.images
-        if len(images) != len(target.outputs):
-            reason = f"asked for {len(target.outputs)} images, got {len(images)}"
-            raise PromptformError(f"{reason}; kept them in {self.rescue(item, images, reason)}")
-        infos: list[ImageInfo] = []
-        for data in images:
-            try:
-                infos.append(check_format(data, target.output_format))
-            except ImageError as exc:
-                rescued = self.rescue(item, images, str(exc))
-                raise PromptformError(f"{exc}; the images were kept in {rescued}") from None
+        infos = checked_images(target, images, lambda reason: self.rescue(item, images, reason))
         try:
             outputs, staged = self.staging.stage(
                 target.outputs, list(zip(images, infos, strict=True))

@@ -8,7 +8,7 @@ twice: the next apply records them (as `adopt --rescued` does) instead of genera
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from typing import Any
 
 from promptform.core.config import Config
@@ -30,6 +30,24 @@ from promptform.state.lockfile import (
 from promptform.state.lockfile_writer import LockfileWriter
 from promptform.state.outputs import Trash, held_by_others, write_outputs
 from promptform.state.rescued import RescueNote, rescue_images
+
+
+def checked_images(
+    target: Target, images: Sequence[bytes], rescue: Callable[[str], str]
+) -> list[ImageInfo]:
+    """What each of `images` is, when they are what `target` asked for: as many as its outputs,
+    each of its format. Otherwise `rescue(reason)` keeps the paid bytes (returning where), and
+    the error says where."""
+    if len(images) != len(target.outputs):
+        reason = f"asked for {len(target.outputs)} images, got {len(images)}"
+        raise PromptformError(f"{reason}; kept them in {rescue(reason)}")
+    infos: list[ImageInfo] = []
+    for data in images:
+        try:
+            infos.append(check_format(data, target.output_format))
+        except ImageError as exc:
+            raise PromptformError(f"{exc}; the images were kept in {rescue(str(exc))}") from None
+    return infos
 
 
 class ResultStore:
@@ -55,17 +73,11 @@ class ResultStore:
         self, change: Change, target: Target, request: ImageRequest, generation: Generation
     ) -> int:
         """Check, write and record one target's images; how many."""
-        if len(generation.images) != len(target.outputs):
-            reason = f"asked for {len(target.outputs)} images, got {len(generation.images)}"
-            rescued = self.rescue(request, generation.images, reason)
-            raise PromptformError(f"{reason}; kept them in {rescued}")
-        infos: list[ImageInfo] = []
-        for data in generation.images:
-            try:
-                infos.append(check_format(data, target.output_format))
-            except ImageError as exc:
-                rescued = self.rescue(request, generation.images, str(exc))
-                raise PromptformError(f"{exc}; the images were kept in {rescued}") from None
+        infos = checked_images(
+            target,
+            generation.images,
+            lambda reason: self.rescue(request, generation.images, reason),
+        )
         try:
             return self._write_and_record(change, target, request, generation, infos)
         except (PromptformError, OSError) as exc:
