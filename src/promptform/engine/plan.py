@@ -138,11 +138,13 @@ def make_plan(
         if change.generates:
             regenerated.add(target.address)
         changes.append(change)
-    waited_for = {item.submission_id + item.fingerprint for item in pending}
+    # Requests of gone addresses a renamed target took over above are its, not stale leftovers.
+    waited_for = {(item.submission_id, item.fingerprint) for item in pending}
     for address in sorted(in_scope - targets.keys()):
         left = submitted.get(address, ())
         pending += _pending_for(
-            [(sub, item) for sub, item in left if sub.id + item.fingerprint not in waited_for], None
+            [(sub, item) for sub, item in left if (sub.id, item.fingerprint) not in waited_for],
+            None,
         )
     _refuse_moving_read_inputs(changes, project.targets, prefix)
     consumed = {change.moved_from for change in changes if change.moved_from}
