@@ -22,25 +22,12 @@ from promptform.state.pending_batches import read_submissions
 from tests.support.cli import RunCli
 from tests.support.files import write_files
 from tests.support.git import commit_all, git, init_repo
-from tests.support.memory_batches import MemoryBatches
+from tests.support.memory_batches import BATCH_CONFIG, MemoryBatches
 
 # The fixture, imported under its own name so pytest finds it.
 from tests.support.memory_batches import memory_batches as memory_batches
 
-CONFIG = """\
-[promptform]
-default_provider = "gateway"
-
-[providers.gateway]
-kind = "openai"
-base_url = "http://127.0.0.1:9/v1"
-batch = true
-
-[defaults]
-model = "gpt-image-2"
-size = "1024x1024"
-quality = "low"
-"""
+CONFIG = BATCH_CONFIG
 PRICE = 0.006  # gpt-image-2, low, 1024x1024
 BATCH_PRICE = PRICE / 2
 

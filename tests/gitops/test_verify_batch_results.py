@@ -12,25 +12,12 @@ from tests.support.cli import RunCli
 from tests.support.fake_github_api import FakeGitHub
 from tests.support.files import write_files
 from tests.support.git import commit_all, git, init_repo
-from tests.support.memory_batches import MemoryBatches
+from tests.support.memory_batches import BATCH_CONFIG, MemoryBatches
 
 # The fixture, imported under its own name so pytest finds it.
 from tests.support.memory_batches import memory_batches as memory_batches
 
-CONFIG = """\
-[promptform]
-default_provider = "gateway"
-
-[providers.gateway]
-kind = "openai"
-base_url = "http://127.0.0.1:9/v1"
-batch = true
-
-[defaults]
-model = "gpt-image-2"
-size = "1024x1024"
-quality = "low"
-"""
+CONFIG = BATCH_CONFIG
 MANIFEST = "name: cards\nmatrix:\n  i: [1, 2]\nprompt: Card {{ i }}.\n"
 
 

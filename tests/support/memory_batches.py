@@ -21,6 +21,23 @@ from promptform.core.images import ImageError, check_format
 from promptform.providers.base import Generation, ProviderError
 from tests.support.apply import png
 
+# A project whose default provider offers the Batch API (nothing listens there: tests plug this
+# module's MemoryBatches in as its clients).
+BATCH_CONFIG = """\
+[promptform]
+default_provider = "gateway"
+
+[providers.gateway]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+batch = true
+
+[defaults]
+model = "gpt-image-2"
+size = "1024x1024"
+quality = "low"
+"""
+
 
 @dataclass(frozen=True)
 class Counts:
