@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fake_server import KEY, FakeServer
+from startup_bench import console_script
 
 MB = 1024 * 1024
 
@@ -76,14 +77,6 @@ class Catalogue:
     @property
     def plan_wall(self) -> float:
         return statistics.median(run.wall for run in self.plans)
-
-
-def console_script() -> str:
-    """The `promptform` entry point installed next to this interpreter."""
-    script = Path(sys.executable).parent / "promptform"
-    if not script.exists():
-        raise SystemExit(f"no console script at {script}; run `pip install -e .` first")
-    return str(script)
 
 
 def promptform(root: Path, *args: str) -> Run:
