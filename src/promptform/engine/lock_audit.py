@@ -17,11 +17,10 @@ judged like any other change. Nothing in the commit's message is consulted.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from promptform.core.config import Config, load_config
 from promptform.core.errors import PromptformError
@@ -31,6 +30,7 @@ from promptform.gitops.lock_history import lockfile_at
 from promptform.manifests.targets import Target
 from promptform.state.drift import LFS_POINTER_PREFIX
 from promptform.state.lockfile import Lockfile
+from promptform.state.pending_batches import PendingBatchError, Submission, parse_submission
 
 _LFS_OID = re.compile(rb"^oid sha256:([0-9a-f]{64})$", re.MULTILINE)
 
@@ -152,15 +152,11 @@ def _unrecorded_submission(
     """Why removing the submission in `data` would make the next apply pay for a target again:
     a target still rendering its submitted fingerprint that the lock does not record at it (a
     failed line, a batch given up); [] when every target is recorded or has changed since."""
-    try:
-        submitted = [
-            (str(item["address"]), str(item["fingerprint"]))
-            for item in json.loads(data or b"")["targets"]
-        ]
-    except (ValueError, KeyError, TypeError):
+    submission = _submission(data or b"", path)
+    if submission is None:
         return [f"{path} is removed and does not parse"]
     reasons = []
-    for address, fingerprint in submitted:
+    for address, fingerprint in ((item.address, item.fingerprint) for item in submission.targets):
         target, entry = targets.get(address), new.targets.get(address)
         declared = target is not None and target.fingerprint == fingerprint
         if declared and (entry is None or entry.fingerprint != fingerprint):
@@ -174,13 +170,20 @@ def _unstarted_submission(data: bytes, path: str) -> list[str]:
     """Why committing the submission in `data` could spend: one that names no batch yet makes the
     next run create that batch from its uploaded file. `apply --batch` commits only after creating
     it, so a submission without a batch id comes from elsewhere; [] for one with its batch."""
-    try:
-        batch_id = json.loads(data)["batch_id"]
-    except (ValueError, KeyError, TypeError):
+    submission = _submission(data, path)
+    if submission is None:
         return [f"{path} does not parse"]
-    if isinstance(batch_id, str) and batch_id:
+    if submission.batch_id:
         return []
     return [f"{path} names no batch, so the next run would create one (and pay for it)"]
+
+
+def _submission(data: bytes, path: str) -> Submission | None:
+    """The submission a commit holds at `path`, read as collect reads it; None if it does not."""
+    try:
+        return parse_submission(data, PurePosixPath(path).name, path)
+    except PendingBatchError:
+        return None
 
 
 def _is_submission(path: str, batches: str) -> bool:

@@ -164,14 +164,23 @@ def _iter_submissions(batches_dir: Path, root: Path | None) -> Iterator[Submissi
 
 def read_submission(path: Path, root: Path | None = None) -> Submission:
     shown = path.relative_to(root).as_posix() if root and path.is_relative_to(root) else path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PendingBatchError(f"cannot read batch submission: {exc}", Location(shown)) from None
+    return parse_submission(raw, path.name, shown)
+
+
+def parse_submission(raw: bytes, name: str, shown: str) -> Submission:
+    """The submission in `raw`, the content of a file called `name` (shown in errors as `shown`)."""
     fix = f"restore it from git (`git checkout -- {shown}`) or resolve the merge conflict"
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise PendingBatchError(
             f"corrupt batch submission: {exc.msg}; {fix}", Location(shown, exc.lineno, exc.colno)
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise PendingBatchError(f"cannot read batch submission: {exc}", Location(shown)) from None
     if not isinstance(data, dict) or data.get("kind") != SUBMISSION_KIND:
         raise PendingBatchError(
@@ -193,7 +202,7 @@ def read_submission(path: Path, root: Path | None = None) -> Submission:
         ) from None
     # Collecting removes the file named by the id: a copy under another name would be collected
     # forever, and an id naming another file would remove that submission instead.
-    if path.name != f"{submission.id}{SUBMISSION_SUFFIX}":
+    if name != f"{submission.id}{SUBMISSION_SUFFIX}":
         raise PendingBatchError(
             f"batch submission {submission.id} is in a file of another name; {fix}",
             Location(shown, 1),
