@@ -540,6 +540,13 @@ def test_pre_commit_hooks_validate_and_plan() -> None:
         assert re.search(hook["files"], "prompts/marketing/hero.yaml")
         assert re.search(hook["files"], "templates/styles/house.j2")
         assert not re.search(hook["files"], "src/promptform/cli.py")
+    # The plan reads the lock (a directory of shards, or the single file of version 1) and the
+    # pending batches: a commit changing only those changes what the plan says.
+    plan_files = hooks["promptform-plan"]["files"]
+    for path in ("promptform.lock/marketing/hero.yaml.json", "promptform.lock"):
+        assert re.search(plan_files, path), path
+    assert re.search(plan_files, "promptform.batches/sub-1.json")
+    assert not re.search(plan_files, "promptform.lockfile-notes.txt")
 
 
 def test_a_failed_apply_or_push_keeps_the_results_as_an_artifact() -> None:

@@ -10,12 +10,12 @@ from promptform.core.errors import ErrorGroup, Location, PromptformError
 from promptform.manifests.documents import load_documents
 from promptform.manifests.manifest import (
     Manifest,
-    find_manifest_files,
     load_manifest_file,
     load_manifest_text,
     manifest_schema,
     parse_manifest,
 )
+from promptform.manifests.manifest_files import find_manifest_files
 
 
 def parse(text: str) -> Manifest:

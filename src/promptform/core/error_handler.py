@@ -5,7 +5,6 @@ User errors: one line each, exit 1. Ctrl-C: exit 130. Anything else is a bug: ex
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
 
 from promptform import __version__
@@ -34,6 +33,8 @@ def run_guarded(action: Callable[[], int], output: Output) -> int:
         return EXIT_ERROR
     except Exception as exc:  # the last line of defence
         if output.verbosity > 0:
+            import traceback  # only here: every run imports this module, few ever fail
+
             traceback.print_exc(file=output.stderr)
         print(
             f"error: internal error: {type(exc).__name__}: {exc}\n"

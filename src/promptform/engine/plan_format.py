@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import html
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -472,10 +471,14 @@ def _md_drift(drift: Iterable[Drift]) -> list[str]:
 
 def _md_code(text: str) -> str:
     """Inline code that survives backticks and pipes in addresses."""
+    import html  # markdown only: a plan printed to a terminal never needs it
+
     return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
 
 
 def _md_text(text: str) -> str:
+    import html
+
     return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
 
 

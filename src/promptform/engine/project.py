@@ -27,18 +27,14 @@ from promptform.core.fingerprint import hash_file
 from promptform.core.gc_pause import gc_paused
 from promptform.core.paths import path_key, relative_path_problem
 from promptform.manifests.documents import decode_text, read_bytes
-from promptform.manifests.manifest import (
-    LoadedManifest,
-    find_manifest_files,
-    load_manifest_text,
-    manifest_stem,
-)
+from promptform.manifests.manifest_files import find_manifest_files, manifest_stem
 from promptform.manifests.render_deadline import RENDER_SECONDS_PER_MANIFEST, render_deadline
 from promptform.manifests.targets import Target, TargetBuilder, contained
 from promptform.manifests.template_sources import TemplateSources
 from promptform.state.render_cache import CachedExpansion, RenderCache
 
 if TYPE_CHECKING:
+    from promptform.manifests.manifest import LoadedManifest
     from promptform.manifests.render import Renderer
 
 MAX_REPORTED_PROBLEMS = 50
@@ -180,8 +176,16 @@ def _read_manifest_file(
     identity = f"{hashlib.sha256(raw).hexdigest()}@{path.stat().st_mtime_ns}"
     text = decode_text(raw, shown)
     cached = cache.lookup(relative, identity, sources.digest) if cache else None
-    loaded = None if cached is not None else load_manifest_text(text, stem, shown)
+    loaded = None if cached is not None else _parse(text, stem, shown)
     return _ManifestFile(relative, stem, shown, text, identity, cached, loaded)
+
+
+def _parse(text: str, stem: str, shown: str) -> list[LoadedManifest]:
+    # Imported here: the manifest models (and pydantic) are needed only when the render cache
+    # cannot answer for a file.
+    from promptform.manifests.manifest import load_manifest_text
+
+    return load_manifest_text(text, stem, shown)
 
 
 def _still_valid(cached: CachedExpansion, files_view: _Files) -> bool:
@@ -210,7 +214,7 @@ def _expand_file(
     """Expand every document of a file, adding its problems to `problems`; None when it had any."""
     loaded = source.loaded
     if loaded is None:  # a cache hit that failed its filesystem checks; the same text parsed before
-        loaded = load_manifest_text(source.text, source.stem, source.shown)
+        loaded = _parse(source.text, source.stem, source.shown)
     expanded = _FileExpansion([], [], len(loaded), set())
     failed = False
     with expander.renderer.recording_templates() as used:

@@ -23,8 +23,7 @@ from pydantic import (
 from promptform.core.errors import ErrorGroup, ManifestError, PromptformError
 from promptform.core.validation_messages import describe_validation_error
 from promptform.manifests.documents import Document, Key, load_documents, read_text
-
-Scalar = str | int | float | bool
+from promptform.manifests.manifest_files import Scalar, manifest_stem
 
 
 class Matrix(BaseModel):
@@ -149,26 +148,9 @@ def schema_text() -> str:
     return json.dumps(manifest_schema(), indent=2, sort_keys=True) + "\n"
 
 
-def find_manifest_files(prompts_dir: Path) -> list[Path]:
-    """Every *.yaml / *.yml under prompts_dir, in a stable order."""
-    if not prompts_dir.is_dir():
-        return []
-    found = [
-        path
-        for path in prompts_dir.rglob("*")
-        if path.suffix in (".yaml", ".yml") and path.is_file()
-    ]
-    return sorted(found, key=lambda path: path.relative_to(prompts_dir).as_posix())
-
-
 def load_manifest_file(path: Path, prompts_dir: Path, shown: str) -> list[LoadedManifest]:
     """Parse and validate every document of one manifest file."""
     return load_manifest_text(read_text(path, shown), manifest_stem(path, prompts_dir), shown)
-
-
-def manifest_stem(path: Path, prompts_dir: Path) -> str:
-    """The default name of a manifest file's targets: its path under prompts_dir, no extension."""
-    return path.relative_to(prompts_dir).with_suffix("").as_posix()
 
 
 def load_manifest_text(text: str, stem: str, shown: str) -> list[LoadedManifest]:

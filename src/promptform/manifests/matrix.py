@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptform.core.errors import Location, ManifestError
-from promptform.manifests.manifest import LoadedManifest, Scalar
+from promptform.manifests.manifest_files import Scalar
+
+if TYPE_CHECKING:
+    from promptform.manifests.manifest import LoadedManifest
 
 Cell = dict[str, Scalar]
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptform.core.config import Defaults
 from promptform.core.model_rules import KNOWN_MODELS, normal_size
-from promptform.manifests.manifest import Manifest
+
+if TYPE_CHECKING:
+    from promptform.manifests.manifest import Manifest
 
 
 def request_body(

@@ -19,12 +19,15 @@ from promptform.core.fingerprint import fingerprint
 from promptform.core.model_rules import check_request
 from promptform.manifests.addresses import bad_name, format_address
 from promptform.manifests.documents import Key
-from promptform.manifests.manifest import LoadedManifest, Scalar
+from promptform.manifests.manifest_files import Scalar
 from promptform.manifests.matrix import cells
 from promptform.manifests.output_paths import default_paths, templated_paths
 from promptform.manifests.request_body import request_body
 
 if TYPE_CHECKING:
+    # Only types here: targets from the render cache need no manifest model (nor pydantic).
+    from promptform.manifests.manifest import LoadedManifest
+
     # Only a type here: render.py imports Jinja, which targets from the render cache never need.
     from promptform.manifests.render import Renderer
 
