@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -16,10 +17,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-import promptform.engine.project
+import promptform.manifests.manifest
 from promptform.core.config import load_config
 from promptform.core.errors import PromptformError
 from promptform.engine.project import Project, load_project
+from promptform.manifests.targets import Target
 from promptform.state.render_cache import CACHE_FILE, EXPANSION_MODULES, cache_key
 from tests.engine.test_properties import documents_files
 from tests.support.files import MakeProject, write_files
@@ -87,13 +89,13 @@ VARIED_PROJECT: dict[str, str | bytes] = {
 def parses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The manifest files (as shown) that a load parsed rather than took from the cache."""
     seen: list[str] = []
-    original = promptform.engine.project.load_manifest_text
+    original = promptform.manifests.manifest.load_manifest_text
 
     def spy(text: str, stem: str, shown: str) -> object:
         seen.append(shown)
         return original(text, stem, shown)
 
-    monkeypatch.setattr(promptform.engine.project, "load_manifest_text", spy)
+    monkeypatch.setattr(promptform.manifests.manifest, "load_manifest_text", spy)
     yield seen
 
 
@@ -108,6 +110,10 @@ def cached(root: Path) -> Project:
 def assert_same(one: Project, other: Project) -> None:
     # repr, not ==, so that 1, 1.0 and True in a matrix cell or a request count as different.
     assert repr(one.targets) == repr(other.targets)
+    # Decoded targets are built without Target's __init__: each must still hold every field (a
+    # field missing from the cache would read as its class default, and repr would not tell).
+    names = {field.name for field in dataclasses.fields(Target)}
+    assert all(vars(target).keys() == names for target in (*one.targets, *other.targets))
     assert [(type(w), w.one_line()) for w in one.warnings] == [
         (type(w), w.one_line()) for w in other.warnings
     ]
@@ -410,12 +416,14 @@ def test_concurrent_runs_leave_a_readable_cache_and_agree(make_project: MakeProj
 
 
 def test_the_cache_key_covers_every_module_that_loading_a_project_imports() -> None:
-    # render.py is imported when the first manifest is expanded rather than with project.py.
+    # render.py and manifest.py are imported when the first manifest is expanded rather than
+    # with project.py.
     imported = subprocess.run(
         [
             sys.executable,
             "-c",
-            "import sys, promptform.engine.project, promptform.manifests.render; "
+            "import sys, promptform.engine.project, promptform.manifests.render, "
+            "promptform.manifests.manifest; "
             "print(' '.join(m.replace('.', '/') + ('/__init__' if hasattr(sys.modules[m], '__path__') else '') "
             "for m in sys.modules if m.startswith('promptform')))",
         ],

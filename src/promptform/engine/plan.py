@@ -471,20 +471,15 @@ def _change_for(
     replaced: set[str],
 ) -> Change:
     entry = lockfile.targets.get(target.address)
-    upstream_reasons = [
-        f"input `{parent}` will be regenerated"
-        for parent in target.upstream
-        if parent in upstream.regenerated
-    ] + [
-        f"input `{parent}` is pending in a batch"
-        for parent in target.upstream
-        if parent in upstream.waiting
-    ]
+    upstream_reasons = _upstream_reasons(target, upstream) if target.upstream else []
     forced = target.address in replaced
-    # Offline previews cost nothing, whatever model they stand in for.
-    free = target.provider_kind == "offline"
-    price = batch_request_cost if options.batch else request_cost
-    images, cost = target.images, 0.0 if free else price(target.body, pricing)
+
+    def cost() -> float:
+        # Priced only for what generates: most targets of a plan are up to date.
+        if target.provider_kind == "offline":  # previews cost nothing, whatever they stand in for
+            return 0.0
+        return (batch_request_cost if options.batch else request_cost)(target.body, pricing)
+
     if entry is None:
         old_address = (
             _take_rename(target, renamable) if not upstream_reasons and not forced else None
@@ -501,7 +496,13 @@ def _change_for(
                 renames=_renames(old, target),
             )
         return Change(
-            target.address, "create", ("new target",), target, None, images=images, cost_usd=cost
+            target.address,
+            "create",
+            ("new target",),
+            target,
+            None,
+            images=target.images,
+            cost_usd=cost(),
         )
     reasons: list[str] = []
     if forced:
@@ -515,7 +516,13 @@ def _change_for(
         ]
     if reasons:
         return Change(
-            target.address, "replace", tuple(reasons), target, entry, images=images, cost_usd=cost
+            target.address,
+            "replace",
+            tuple(reasons),
+            target,
+            entry,
+            images=target.images,
+            cost_usd=cost(),
         )
     renames = _renames(entry, target)
     if renames:
@@ -525,11 +532,25 @@ def _change_for(
     return Change(target.address, "no-op", (), target, entry)
 
 
+def _upstream_reasons(target: Target, upstream: _Upstream) -> list[str]:
+    return [
+        f"input `{parent}` will be regenerated"
+        for parent in target.upstream
+        if parent in upstream.regenerated
+    ] + [
+        f"input `{parent}` is pending in a batch"
+        for parent in target.upstream
+        if parent in upstream.waiting
+    ]
+
+
 def _delete(address: str, entry: LockEntry) -> Change:
     return Change(address, "delete", ("manifest removed",), None, entry)
 
 
 def _renames(entry: LockEntry, target: Target) -> tuple[tuple[str, str], ...]:
+    if [output.path for output in entry.outputs] == list(target.outputs):
+        return ()  # the usual case, checked without building pairs
     return tuple(
         (old.path, new)
         for old, new in zip(entry.outputs, target.outputs, strict=False)

@@ -30,7 +30,7 @@ from promptform.state.state_dir import ensure_state_dir
 CACHE_FILE = "render-cache.json"
 # Bump when the stored form of an entry, or what an entry depends on, changes.
 CACHE_FORMAT = 1
-_SHARED_LENGTH = 32  # strings up to this long in a request body are shared (`_shared`)
+_SHARED_LENGTH = 32  # strings up to this long in a request body are shared (one object)
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ EXPANSION_MODULES = (
     "manifests/addresses",
     "manifests/documents",
     "manifests/manifest",
+    "manifests/manifest_files",
     "manifests/matrix",
     "manifests/output_paths",
     "manifests/render",
@@ -239,9 +240,8 @@ def _encode_target(target: Target) -> list[Any]:
     ]
 
 
-def _shared(value: Any) -> Any:
-    """A short string as one shared object (settings such as a size repeat; prompts do not)."""
-    return sys.intern(value) if isinstance(value, str) and len(value) <= _SHARED_LENGTH else value
+_new_target = object.__new__
+_set_attribute = object.__setattr__
 
 
 def _decode_target(item: list[Any]) -> Target:
@@ -266,18 +266,27 @@ def _decode_target(item: list[Any]) -> Target:
     # object each, not one per target: 50,000 targets take a third less memory (sys.intern raises
     # TypeError, a corrupt cache, for anything but a string).
     share = sys.intern
-    return Target(
-        address=address,
-        name=share(name),
-        file=share(file),
-        line=line,
-        cell=tuple([(share(axis), value) for axis, value in cell]),
-        provider=share(provider),
-        provider_kind=share(provider_kind),
-        endpoint=share(endpoint),
-        body={key: _shared(value) for key, value in body.items()},
-        inputs=tuple([InputImage(role, path, sha256) for role, path, sha256 in inputs]),
-        outputs=tuple(outputs),
-        description=description,
-        fingerprint=fingerprint,
-    )
+    fields = {
+        "address": address,
+        "name": share(name),
+        "file": share(file),
+        "line": line,
+        "cell": tuple([(share(axis), value) for axis, value in cell]),
+        "provider": share(provider),
+        "provider_kind": share(provider_kind),
+        "endpoint": share(endpoint),
+        "body": {
+            key: share(value) if type(value) is str and len(value) <= _SHARED_LENGTH else value
+            for key, value in body.items()
+        },
+        "inputs": tuple([InputImage(role, path, sha256) for role, path, sha256 in inputs]),
+        "outputs": tuple(outputs),
+        "description": description,
+        "fingerprint": fingerprint,
+        "upstream": (),
+    }
+    # What Target(**fields) makes, without its frozen __init__'s fourteen object.__setattr__
+    # calls: a no-op plan decodes one target per cell, and those calls were most of the time.
+    target = _new_target(Target)
+    _set_attribute(target, "__dict__", fields)
+    return target
