@@ -474,7 +474,7 @@ def _change_for(
     upstream_reasons = _upstream_reasons(target, upstream) if target.upstream else []
     forced = target.address in replaced
 
-    def cost() -> float:
+    def cost() -> float | None:
         # Priced only for what generates: most targets of a plan are up to date.
         if target.provider_kind == "offline":  # previews cost nothing, whatever they stand in for
             return 0.0
