@@ -359,10 +359,13 @@ def _outputs_inside_outputs(targets: list[Target]) -> list[PromptformError]:
     the two could never be written, and a paid image would have nowhere to go."""
     files = {path_key(output): (output, target) for target in targets for output in target.outputs}
     problems: list[PromptformError] = []
+    clear: set[str] = set()  # folders that neither are, nor lie inside, an output
     for target in targets:
         for output in target.outputs:
             folder = output.rpartition("/")[0]
-            while folder:
+            walked = []
+            while folder and folder not in clear:
+                walked.append(folder)
                 found = files.get(path_key(folder))
                 if found is not None:
                     owned, owner = found
@@ -374,8 +377,11 @@ def _outputs_inside_outputs(targets: list[Target]) -> list[PromptformError]:
                             target.location(),
                         )
                     )
+                    walked.clear()
                     break
                 folder = folder.rpartition("/")[0]
+            # Thousands of outputs share a few folders: each is looked up once.
+            clear.update(walked)
     return problems
 
 
@@ -408,6 +414,8 @@ def _link_upstreams(targets: list[Target], config: Config) -> list[Target]:
 
 
 def _refuse_cycles(targets: list[Target]) -> None:
+    if not any(target.upstream for target in targets):
+        return  # no target reads another's output: nothing can form a cycle
     edges = {target.address: target.upstream for target in targets}
     by_address = {target.address: target for target in targets}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
