@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,35 @@ def test_corrupt_stat_cache_is_ignored_and_rebuilt(root: Path) -> None:
     cache.write_text("{not json")
     assert drift_of(root) == []
     assert json.loads(cache.read_text())["version"] == 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda size, mtime, sha: [str(size), mtime, sha],
+        lambda size, mtime, sha: [float(size), mtime, sha],
+        lambda size, mtime, sha: [size, mtime],
+        lambda size, mtime, sha: [size, mtime, 7],
+        lambda size, mtime, sha: {"size": size, "mtime": mtime, "sha256": sha},
+        lambda size, mtime, sha: None,
+    ],
+)
+def test_a_damaged_stat_cache_entry_is_hashed_again_and_rewritten(
+    root: Path, hashed: list[str], damage: Callable[[int, int, str], object]
+) -> None:
+    drift_of(root)
+    cache = root / ".promptform" / STAT_CACHE_FILE
+    data = json.loads(cache.read_text())
+    key = "a-1.png"
+    data["files"][key] = damage(*data["files"][key])
+    cache.write_text(json.dumps(data))
+    hashed.clear()
+
+    assert drift_of(root) == []
+
+    assert hashed == [str(root / "generated" / key)]
+    stat = (root / "generated" / key).stat()
+    assert json.loads(cache.read_text())["files"][key][:2] == [stat.st_size, stat.st_mtime_ns]
 
 
 def test_state_directory_ignores_itself_in_git(root: Path) -> None:

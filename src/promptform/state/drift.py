@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from promptform.core.atomic import atomic_write
 from promptform.core.config import Config
@@ -39,18 +39,13 @@ class Drift:
     message: str
 
 
-@dataclass(frozen=True)
-class CachedStat:
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
 class StatCache:
     """sha256 of files keyed by path, valid while their size and mtime stay the same."""
 
-    def __init__(self, path: Path, entries: dict[str, CachedStat]) -> None:
+    def __init__(self, path: Path, entries: dict[str, Any]) -> None:
         self.path = path
+        # key -> [size, mtime_ns, sha256] as read from the file: checked when looked up, so a
+        # no-op plan on 10,000 outputs does not build 10,000 objects it compares once each.
         self.entries = entries
         self.changed = False
 
@@ -59,24 +54,30 @@ class StatCache:
         """The cache at `path`; an empty one when it is missing or unreadable (it is only a cache)."""
         try:
             data = json.loads(path.read_bytes())
-            if data.get("version") != STAT_CACHE_VERSION:
-                return cls(path, {})
-            entries = {
-                key: CachedStat(int(value[0]), int(value[1]), str(value[2]))
-                for key, value in data["files"].items()
-            }
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        except (OSError, ValueError):
             return cls(path, {})
-        return cls(path, entries)
+        if type(data) is not dict or data.get("version") != STAT_CACHE_VERSION:
+            return cls(path, {})
+        files = data.get("files")
+        return cls(path, files if type(files) is dict else {})
 
     def lookup(self, key: str, stat: os.stat_result) -> str | None:
         cached = self.entries.get(key)
-        if cached is None or cached.size != stat.st_size or cached.mtime_ns != stat.st_mtime_ns:
-            return None
-        return cached.sha256
+        if (
+            type(cached) is list
+            and len(cached) == 3
+            and type(cached[2]) is str
+            # type() too: JSON's 1.0 would equal a size of 1
+            and type(cached[0]) is int
+            and cached[0] == stat.st_size
+            and type(cached[1]) is int
+            and cached[1] == stat.st_mtime_ns
+        ):
+            return cached[2]
+        return None
 
     def remember(self, key: str, stat: os.stat_result, sha256: str) -> None:
-        new = CachedStat(stat.st_size, stat.st_mtime_ns, sha256)
+        new = [stat.st_size, stat.st_mtime_ns, sha256]
         if self.entries.get(key) != new:
             self.entries[key] = new
             self.changed = True
@@ -85,10 +86,7 @@ class StatCache:
         """Write the cache when it changed; a read-only checkout just goes without."""
         if not self.changed:
             return
-        files = {
-            key: [value.size, value.mtime_ns, value.sha256]
-            for key, value in sorted(self.entries.items())
-        }
+        files = dict(sorted(self.entries.items()))
         data = json.dumps({"version": STAT_CACHE_VERSION, "files": files}, separators=(",", ":"))
         try:
             ensure_state_dir(self.path.parent)
