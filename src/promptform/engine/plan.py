@@ -108,34 +108,26 @@ def make_plan(
     regenerated: set[str] = set()
     waiting: set[str] = set()
     changes: list[Change] = []
+    upstream = _Upstream(regenerated, waiting)
     for target in _apply_order(project.targets, in_scope):
-        in_batches = _pending_for(submitted.get(target.address, ()), target.fingerprint)
-        if not in_batches and target.address not in lockfile.targets:
-            moved = renamed_pending.pop(target.fingerprint, ())
-            in_batches = _pending_for(moved, target.fingerprint, target.address)
-        pending += in_batches
-        if any(not item.stale for item in in_batches):
-            # Left to its batch, even under --replace: a request is never paid for twice.
-            waiting.add(target.address)
-            continue
-        change = _priced(
-            _change_for(
-                target,
-                lockfile,
-                options,
-                _Upstream(regenerated, waiting),
-                renamable,
-                missing,
-                pricing,
-                replaced,
-            ),
-            pricing,
-            paid_provider,
+        in_batches: list[PendingTarget] = []
+        if submitted:  # nothing in a batch: the usual plan skips this per target
+            in_batches = _pending_for(submitted.get(target.address, ()), target.fingerprint)
+            if not in_batches and target.address not in lockfile.targets:
+                moved = renamed_pending.pop(target.fingerprint, ())
+                in_batches = _pending_for(moved, target.fingerprint, target.address)
+            pending += in_batches
+            if any(not item.stale for item in in_batches):
+                # Left to its batch, even under --replace: a request is never paid for twice.
+                waiting.add(target.address)
+                continue
+        change = _change_for(
+            target, lockfile, options, upstream, renamable, missing, pricing, replaced
         )
-        stale = [item for item in in_batches if item.stale]
-        if change.generates and stale:
-            change = _with_stale_batches(change, stale)
         if change.generates:
+            change = _priced(change, pricing, paid_provider)
+            if in_batches:  # all stale here: the ones still current were left to their batch
+                change = _with_stale_batches(change, in_batches)
             regenerated.add(target.address)
         changes.append(change)
     # Requests of gone addresses a renamed target took over above are its, not stale leftovers.
