@@ -19,7 +19,7 @@ from promptform.core.errors import PromptformError
 from promptform.core.output import Output
 
 if TYPE_CHECKING:
-    # Loading the config builds its pydantic models; --version and --help must not pay for that.
+    # Loading the config imports its parser and types; --version and --help must not pay for that.
     from promptform.core.config import Config
     from promptform.review.empty_trash import Duration
 

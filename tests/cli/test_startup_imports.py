@@ -34,7 +34,8 @@ sys.exit(code)
 
 # Only generating images (HTTP), the apply progress bar and git-backed commands need these.
 NETWORK_TERMINAL_GIT = {"httpx", "rich", "git"}
-# Loading the config builds pydantic models; parsing and rendering manifests needs yaml and jinja2.
+# Validating manifests and locks builds pydantic models; parsing and rendering manifests needs yaml
+# and jinja2.
 PROJECT_LIBRARIES = {"pydantic", "pydantic_core", "yaml", "jinja2"}
 
 FILES = {

@@ -437,8 +437,8 @@ def test_the_cache_key_covers_every_module_that_loading_a_project_imports() -> N
     assert modules == set(EXPANSION_MODULES)
 
 
-@pytest.mark.parametrize("package", ["jinja2", "yaml"])
-def test_the_cache_key_changes_when_another_release_of_jinja_or_yaml_is_installed(
+@pytest.mark.parametrize("package", ["jinja2", "yaml", "pydantic"])
+def test_the_cache_key_changes_when_another_release_of_a_library_expansion_uses_is_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package: str
 ) -> None:
     # A stand-in installation found first on the path, as pip would leave it.

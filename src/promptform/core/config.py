@@ -11,48 +11,60 @@ import re
 import tomllib
 import types
 from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from annotated_types import Ge, Gt, Le
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from promptform.core.errors import ConfigError, Location
 from promptform.core.validation_messages import describe_validation_error
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+    from pydantic import GetCoreSchemaHandler, TypeAdapter
+    from pydantic_core import CoreSchema
 
 CONFIG_FILE = "promptform.toml"
 PYPROJECT_FILE = "pyproject.toml"
 WISGATE_BASE_URL = "https://api.wisgate.ai/v1"
 DEFAULT_MODEL = "gpt-image-2"
-# Settings apply writes under or reads from: each must stay inside the project.
-_PROJECT_PATHS = ("prompts_dir", "templates_dir", "outputs_dir", "lockfile")
+
+# The config types are plain dataclasses, so that loading a well-formed config (_well_formed)
+# imports no pydantic: importing it costs more than the rest of a no-op plan's start-up. Anything
+# else is validated by a pydantic TypeAdapter built on first use; it reads the same annotations.
+_FORBID_EXTRA = {"extra": "forbid"}
 
 
-class _Strict(BaseModel):
-    # The validators are built on first use: a well-formed config file never needs them
-    # (_well_formed), and building them costs more than the rest of a no-op plan's start-up.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class _FieldRule:
+    """A check of one field that may look at the fields before it, placed in `Annotated`: pydantic
+    runs it after validating the field, and _well_formed runs it the same way."""
+
+    def __init__(self, check: Callable[[Any, dict[str, Any]], Any]) -> None:
+        self.check = check
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        from pydantic_core import core_schema
+
+        return core_schema.with_info_after_validator_function(
+            lambda value, info: self.check(value, info.data), handler(source)
+        )
 
 
-class ProjectSettings(_Strict):
-    prompts_dir: str = "prompts"
-    templates_dir: str = "templates"
-    outputs_dir: str = "generated"
-    lockfile: str = "promptform.lock"
-    default_provider: str = "wisgate"
-
-    @field_validator(*_PROJECT_PATHS)
-    @classmethod
-    def _inside_project(cls, value: str) -> str:
-        return _inside_project(value)
-
-    @field_validator("outputs_dir")
-    @classmethod
-    def _outputs_apart(cls, value: str, info: ValidationInfo) -> str:
-        return _outputs_apart(value, info.data)
-
-
-def _inside_project(value: str) -> str:
+def _inside_project(value: str, _earlier: dict[str, Any]) -> str:
     # apply writes under outputs_dir and the lockfile: a reviewed config must not aim elsewhere.
     path = Path(value)
     if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
@@ -80,49 +92,42 @@ def _outputs_apart(value: str, earlier: dict[str, Any]) -> str:
     return value
 
 
-def _project_settings_rules(name: str, value: Any, earlier: dict[str, Any]) -> Any:
-    """ProjectSettings' field validators, in their order, for _well_formed."""
-    if name in _PROJECT_PATHS:
-        value = _inside_project(value)
-    if name == "outputs_dir":
-        value = _outputs_apart(value, earlier)
-    return value
-
-
 def _overlap(one: str, other: str) -> bool:
     first, second = PurePosixPath(one), PurePosixPath(other)
     return bool(other) and (first == second or first in second.parents or second in first.parents)
 
 
-class Defaults(_Strict):
+# A setting apply writes under or reads from.
+_ProjectPath = Annotated[str, _FieldRule(_inside_project)]
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    __pydantic_config__ = _FORBID_EXTRA
+
+    prompts_dir: _ProjectPath = "prompts"
+    templates_dir: _ProjectPath = "templates"
+    outputs_dir: Annotated[_ProjectPath, _FieldRule(_outputs_apart)] = "generated"
+    lockfile: _ProjectPath = "promptform.lock"
+    default_provider: str = "wisgate"
+
+
+@dataclass(frozen=True)
+class Defaults:
     """Values used by every manifest that does not set the field itself."""
+
+    __pydantic_config__ = _FORBID_EXTRA
 
     provider: str | None = None
     model: str = DEFAULT_MODEL
     size: str | None = "1024x1024"
-    n: int = Field(default=1, ge=1, le=10)
+    n: Annotated[int, Ge(1), Le(10)] = 1
     quality: str | None = None
     background: str | None = None
     output_format: Literal["png", "jpeg", "webp"] | None = None
-    output_compression: int | None = Field(default=None, ge=0, le=100)
+    output_compression: Annotated[int, Ge(0), Le(100)] | None = None
     moderation: str | None = None
-    vars: dict[str, Any] = Field(default_factory=dict)
-
-
-class ProviderSettings(_Strict):
-    kind: Literal["openai", "offline"]
-    base_url: str | None = None
-    api_key_env: str | None = None
-    auth_header: Literal["authorization", "api-key"] = "authorization"
-    concurrency: int = Field(default=4, ge=1, le=256)
-    timeout_s: float = Field(default=300.0, gt=0)
-    max_retries: int = Field(default=5, ge=0, le=20)
-    batch: bool = False  # the provider offers the Batch API
-
-    @field_validator("batch")
-    @classmethod
-    def _batch_needs_an_api(cls, value: bool, info: ValidationInfo) -> bool:
-        return _batch_needs_an_api(value, info.data)
+    vars: dict[str, Any] = field(default_factory=dict)
 
 
 def _batch_needs_an_api(value: bool, earlier: dict[str, Any]) -> bool:
@@ -133,49 +138,66 @@ def _batch_needs_an_api(value: bool, earlier: dict[str, Any]) -> bool:
     return value
 
 
-def _provider_settings_rules(name: str, value: Any, earlier: dict[str, Any]) -> Any:
-    """ProviderSettings' field validators, for _well_formed."""
-    return _batch_needs_an_api(value, earlier) if name == "batch" else value
+@dataclass(frozen=True)
+class ProviderSettings:
+    __pydantic_config__ = _FORBID_EXTRA
+
+    kind: Literal["openai", "offline"]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    auth_header: Literal["authorization", "api-key"] = "authorization"
+    concurrency: Annotated[int, Ge(1), Le(256)] = 4
+    timeout_s: Annotated[float, Gt(0)] = 300.0
+    max_retries: Annotated[int, Ge(0), Le(20)] = 5
+    # The provider offers the Batch API.
+    batch: Annotated[bool, _FieldRule(_batch_needs_an_api)] = False
 
 
-class Budget(_Strict):
-    max_images: int | None = Field(default=None, ge=0)
-    max_cost: float | None = Field(default=None, ge=0)
+@dataclass(frozen=True)
+class Budget:
+    __pydantic_config__ = _FORBID_EXTRA
+
+    max_images: Annotated[int, Ge(0)] | None = None
+    max_cost: Annotated[float, Ge(0)] | None = None
     # Enforced with --base-config REF: everything generated on the branch since it forked from REF.
-    max_images_per_pull_request: int | None = Field(default=None, ge=0)
-    max_cost_per_pull_request: float | None = Field(default=None, ge=0)
+    max_images_per_pull_request: Annotated[int, Ge(0)] | None = None
+    max_cost_per_pull_request: Annotated[float, Ge(0)] | None = None
 
 
-class Limits(_Strict):
+@dataclass(frozen=True)
+class Limits:
     """Sizes past which a project is refused before any work, so a manifest from a pull request
     cannot make plan or validate expand billions of cells."""
 
-    max_cells_per_manifest: int = Field(default=10_000, ge=1)
-    max_targets: int = Field(default=100_000, ge=1)
+    __pydantic_config__ = _FORBID_EXTRA
+
+    max_cells_per_manifest: Annotated[int, Ge(1)] = 10_000
+    max_targets: Annotated[int, Ge(1)] = 100_000
 
 
-class _ConfigFile(_Strict):
-    promptform: ProjectSettings = Field(default_factory=ProjectSettings)
-    defaults: Defaults = Field(default_factory=Defaults)
-    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
-    pricing: dict[str, dict[str, float]] = Field(default_factory=dict)
-    budget: Budget = Field(default_factory=Budget)
-    limits: Limits = Field(default_factory=Limits)
+@dataclass(frozen=True)
+class _ConfigFile:
+    __pydantic_config__ = _FORBID_EXTRA
+
+    promptform: ProjectSettings = field(default_factory=ProjectSettings)
+    defaults: Defaults = field(default_factory=Defaults)
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    pricing: dict[str, dict[str, float]] = field(default_factory=dict)
+    budget: Budget = field(default_factory=Budget)
+    limits: Limits = field(default_factory=Limits)
 
 
 BUILTIN_PROVIDERS: dict[str, ProviderSettings] = {
-    # Constructed, not validated: values known good need no validator built at import.
-    "wisgate": ProviderSettings.model_construct(
+    "wisgate": ProviderSettings(
         kind="openai", base_url=WISGATE_BASE_URL, api_key_env="WISGATE_API_KEY"
     ),
-    "offline": ProviderSettings.model_construct(kind="offline"),
+    "offline": ProviderSettings(kind="offline"),
 }
 
 
-class Config(BaseModel):
+@dataclass(frozen=True)
+class Config:
     """The resolved configuration of one project."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     root: Path
     source: Path | None
@@ -184,14 +206,14 @@ class Config(BaseModel):
     providers: dict[str, ProviderSettings]
     pricing: dict[str, dict[str, float]]
     budget: Budget
-    limits: Limits = Limits.model_construct()
+    limits: Limits = field(default_factory=Limits)
     forced_provider: str | None = None  # --provider NAME: every target uses it
 
     def with_provider(self, name: str | None) -> Config:
         """This config with every target sent to provider `name` (as `--provider` asks)."""
         if name is None:
             return self
-        forced = self.model_copy(update={"forced_provider": name})
+        forced = replace(self, forced_provider=name)
         forced.provider(name)
         return forced
 
@@ -265,7 +287,7 @@ def load_config(start: Path, explicit: Path | None = None, require_project: bool
     else:
         path = find_config(start)
     if path is None:
-        if require_project and not (start / _default(ProjectSettings, "prompts_dir")).is_dir():
+        if require_project and not (start / ProjectSettings().prompts_dir).is_dir():
             raise ConfigError(
                 f"no promptform project in {start}: no {CONFIG_FILE} (or [tool.promptform] in "
                 f"{PYPROJECT_FILE}) here or in a folder above, and no prompts/ folder; run "
@@ -305,8 +327,10 @@ def _validated(table: dict[str, Any], text: str, file_name: str, shown: str) -> 
     well_formed = _well_formed(_ConfigFile, table)
     if well_formed is not None:
         return well_formed
+    from pydantic import ValidationError
+
     try:
-        return _ConfigFile.model_validate(table)
+        return _config_file_validator().validate_python(table)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(str(part) for part in error["loc"])
@@ -318,21 +342,24 @@ def _validated(table: dict[str, Any], text: str, file_name: str, shown: str) -> 
         ) from None
 
 
-_Model = TypeVar("_Model", bound=BaseModel)
-# Field validators _well_formed runs itself; a model with others is always validated by pydantic.
-_FIELD_RULES: dict[type[BaseModel], Callable[[str, Any, dict[str, Any]], Any]] = {
-    ProjectSettings: _project_settings_rules,
-    ProviderSettings: _provider_settings_rules,
-}
+@cache
+def _config_file_validator() -> TypeAdapter[_ConfigFile]:
+    """Built on first use: a well-formed config file never needs it."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(_ConfigFile)
+
+
+_Dataclass = TypeVar("_Dataclass", bound="DataclassInstance")
 
 
 class _NeedsValidation(Exception):
     """A value _well_formed cannot vouch for: pydantic decides, with its own messages."""
 
 
-def _well_formed(model: type[_Model], data: Any) -> _Model | None:
-    """`data` as `model`, without building the model's validator, when validation could only accept
-    it as it is: every key a field, every value of exactly its field's type and within its bounds.
+def _well_formed(model: type[_Dataclass], data: Any) -> _Dataclass | None:
+    """`data` as `model`, without pydantic, when validation could only accept it as it is: every
+    key a field, every value of exactly its field's type, within its bounds and passing its rules.
 
     None for anything else (a coercion, an unknown key, a value out of bounds...): validation then
     accepts or refuses it, so error messages and coercions stay pydantic's own.
@@ -343,36 +370,36 @@ def _well_formed(model: type[_Model], data: Any) -> _Model | None:
         return None
 
 
-def _construct(model: type[_Model], data: Any) -> _Model:
-    decorators = model.__pydantic_decorators__
-    validators = [*decorators.field_validators.values(), *decorators.model_validators.values()]
-    rules = _FIELD_RULES.get(model)
-    if (
-        not isinstance(data, dict)
-        or (validators and rules is None)
-        or data.keys() - model.model_fields
-    ):
+@cache
+def _field_types(model: type[DataclassInstance]) -> dict[str, Any]:
+    """Each field's annotation, `Annotated` metadata included, resolved once per model."""
+    return get_type_hints(model, include_extras=True)
+
+
+def _construct(model: type[_Dataclass], data: Any) -> _Dataclass:
+    annotations = _field_types(model)
+    if not isinstance(data, dict) or data.keys() - annotations:
         raise _NeedsValidation
     values: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        if name not in data:
-            if field.is_required():
-                raise _NeedsValidation
-            factory = field.default_factory
-            if isinstance(factory, type) and issubclass(factory, BaseModel):
-                values[name] = _construct(factory, {})
-            else:  # later rules see the defaults, as validators see them in `info.data`
-                values[name] = field.get_default(call_default_factory=True)
-            continue
-        value = _checked_value(field.annotation, data[name])
-        for bound in field.metadata:
-            _check_bound(bound, value)
-        values[name] = rules(name, value, values) if rules else value
-    return model.model_construct(set(data), **values)
+    for spec in fields(model):
+        name = spec.name
+        if name in data:
+            values[name] = _checked_value(annotations[name], data[name], values)
+        elif spec.default is not MISSING:
+            values[name] = spec.default
+        elif spec.default_factory is not MISSING:
+            # Later rules see the defaults, as pydantic's see them in `info.data`.
+            values[name] = spec.default_factory()
+        else:
+            raise _NeedsValidation  # a required field is missing
+    return model(**values)
 
 
-def _checked_value(annotation: Any, value: Any) -> Any:
-    """`value` as validation would return it for `annotation`, when that leaves it unchanged."""
+def _checked_value(annotation: Any, value: Any, earlier: dict[str, Any]) -> Any:
+    """`value` as validation would return it for `annotation`, when that leaves it unchanged.
+
+    `earlier` holds the fields before it in its dataclass, for a _FieldRule to look at.
+    """
     origin, args = get_origin(annotation), get_args(annotation)
     if annotation is Any:
         return value
@@ -380,52 +407,58 @@ def _checked_value(annotation: Any, value: Any) -> Any:
         return value
     if annotation is float and type(value) in (int, float):
         return float(value)  # what validation makes of an int
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if is_dataclass(annotation) and isinstance(annotation, type):
         return _construct(annotation, value)
+    if origin is Annotated:
+        checked = _checked_value(args[0], value, earlier)
+        for constraint in annotation.__metadata__:
+            checked = _constrained(constraint, checked, earlier)
+        return checked
     if origin is Literal and any(type(value) is type(arg) and value == arg for arg in args):
         return value
     if origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
         arm = args[1] if args[0] is type(None) else args[0]
-        return None if value is None else _checked_value(arm, value)
+        return None if value is None else _checked_value(arm, value, earlier)
     if origin is dict and isinstance(value, dict):
         key_type, item_type = args
         return {
-            _checked_value(key_type, key): _checked_value(item_type, item)
+            _checked_value(key_type, key, {}): _checked_value(item_type, item, {})
             for key, item in value.items()
         }
     raise _NeedsValidation
 
 
-def _check_bound(bound: Any, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(bound, Ge) and value >= bound.ge:
-        return
-    if isinstance(bound, Le) and value <= bound.le:
-        return
-    if isinstance(bound, Gt) and value > bound.gt:
-        return
+def _constrained(constraint: Any, value: Any, earlier: dict[str, Any]) -> Any:
+    """`value` after one item of a field's `Annotated` metadata, as pydantic would apply it."""
+    if isinstance(constraint, _FieldRule):
+        return constraint.check(value, earlier)  # a ValueError: pydantic words the message
+    if isinstance(constraint, Ge) and value >= constraint.ge:
+        return value
+    if isinstance(constraint, Le) and value <= constraint.le:
+        return value
+    if isinstance(constraint, Gt) and value > constraint.gt:
+        return value
     raise _NeedsValidation
-
-
-def _default(model: type[BaseModel], name: str) -> Any:
-    return model.model_fields[name].default
 
 
 def _known(section: tuple[str | int, ...]) -> list[str]:
     """Valid keys of a config table, for did-you-mean suggestions."""
-    tables: dict[str, type[BaseModel]] = {
+    tables: dict[str, type[DataclassInstance]] = {
         "promptform": ProjectSettings,
         "defaults": Defaults,
         "budget": Budget,
         "limits": Limits,
     }
     if not section:
-        return list(_ConfigFile.model_fields)
+        return _field_names(_ConfigFile)
     if section[0] == "providers" and len(section) == 2:
-        return list(ProviderSettings.model_fields)
+        return _field_names(ProviderSettings)
     model = tables.get(str(section[0])) if len(section) == 1 else None
-    return list(model.model_fields) if model else []
+    return _field_names(model) if model else []
+
+
+def _field_names(model: type[DataclassInstance]) -> list[str]:
+    return [spec.name for spec in fields(model)]
 
 
 def _resolve(
@@ -438,7 +471,7 @@ def _resolve(
         return Location(shown, _line_of(text, loc)) if shown else None
 
     providers = {**BUILTIN_PROVIDERS, **parsed.providers}
-    config = Config.model_construct(  # every part is validated already
+    config = Config(
         root=root,
         source=source,
         project=parsed.promptform,

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 KnownFields = Callable[[tuple[str | int, ...]], Sequence[str]]
+# What pydantic calls an unknown key of a standard-library dataclass, and of a BaseModel.
+_UNKNOWN_FIELD = ("unexpected_keyword_argument", "extra_forbidden")
 
 
 def describe_validation_error(error: Any, section: str, known: KnownFields) -> str:
@@ -14,7 +16,7 @@ def describe_validation_error(error: Any, section: str, known: KnownFields) -> s
     loc: tuple[str | int, ...] = tuple(error["loc"])
     kind = error["type"]
     field = str(loc[-1]) if loc else ""
-    if kind == "extra_forbidden":
+    if kind in _UNKNOWN_FIELD:
         message = f"unknown field '{field}' in {section}"
         candidates = [name for name in known(loc[:-1]) if name != field]
         close = difflib.get_close_matches(field, candidates, n=1, cutoff=0.6)
@@ -27,6 +29,8 @@ def describe_validation_error(error: Any, section: str, known: KnownFields) -> s
         return f"missing required field '{field}' in {section}"
     where = f"'{_dotted(loc)}'" if loc else section
     text = str(error["msg"])
+    if kind == "dataclass_type":  # worded as for a BaseModel, as config errors always were
+        text = f"Input should be a valid dictionary or instance of {error['ctx']['class_name']}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         text = f"must be one of {expected}"

@@ -19,7 +19,7 @@ tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
 from promptform.core.config import (
@@ -115,7 +115,7 @@ def _providers_problem(config: Config, base: BaseConfig) -> BaseConfigError | No
         if name not in here:
             what = f"[providers.{name}] is configured at {ref} but not here"
             return _refusal(config, (), what, routing)
-        ours, theirs = here[name].model_dump(), there[name].model_dump()
+        ours, theirs = asdict(here[name]), asdict(there[name])
         for field in [*KEY_ROUTING_FIELDS, *sorted(ours.keys() - set(KEY_ROUTING_FIELDS))]:
             if ours[field] != theirs[field]:
                 what = (
@@ -154,8 +154,8 @@ def _ceilings_problem(config: Config, base: BaseConfig) -> BaseConfigError | Non
     """A budget or limit raised or removed; lowering one (or setting one REF lacks) is allowed."""
     why = "budgets and limits may be lowered here but not raised or removed"
     tables = (
-        ("budget", config.budget.model_dump(), base.config.budget.model_dump()),
-        ("limits", config.limits.model_dump(), base.config.limits.model_dump()),
+        ("budget", asdict(config.budget), asdict(base.config.budget)),
+        ("limits", asdict(config.limits), asdict(base.config.limits)),
     )
     for table, ours, theirs in tables:
         for key, ceiling in theirs.items():

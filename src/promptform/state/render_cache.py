@@ -12,13 +12,10 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
-
-import pydantic
-from pydantic import BaseModel
 
 from promptform import __version__
 from promptform.core.atomic import atomic_write
@@ -152,7 +149,7 @@ def cache_key(config: Config) -> str:
         code,
         _installed("jinja2"),
         _installed("yaml"),
-        pydantic.VERSION,
+        _installed("pydantic"),  # validates manifests
         _plain(config),
     ]
     # default=str: dates and times that TOML allows in [defaults] vars.
@@ -175,10 +172,9 @@ def _installed(package: str) -> tuple[str, int, int] | None:
 
 
 def _plain(value: Any) -> Any:
-    """A config as JSON-ready data, field by field: pydantic's serializer would have to be built
-    first, which costs a plan more than the whole key."""
-    if isinstance(value, BaseModel):
-        return {name: _plain(getattr(value, name)) for name in type(value).model_fields}
+    """A config as JSON-ready data, field by field (its parts are dataclasses)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {spec.name: _plain(getattr(value, spec.name)) for spec in fields(value)}
     if isinstance(value, dict):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
