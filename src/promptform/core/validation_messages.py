@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +18,8 @@ def describe_validation_error(error: Any, section: str, known: KnownFields) -> s
     if kind in _UNKNOWN_FIELD:
         message = f"unknown field '{field}' in {section}"
         candidates = [name for name in known(loc[:-1]) if name != field]
+        import difflib  # only for a message: every run imports this module, few have a typo
+
         close = difflib.get_close_matches(field, candidates, n=1, cutoff=0.6)
         if close:
             return f"{message}; did you mean '{close[0]}'?"
