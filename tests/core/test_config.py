@@ -301,6 +301,12 @@ def test_outputs_dir_must_be_a_folder_of_its_own(
         {"pricing": {"m": {"low": 1, "high": 0.5}}},
         {"budget": {"max_cost": 3, "max_images": 0}},
         {"limits": {"max_targets": 5}},
+        # Each bound's own limit is inside it.
+        {"defaults": {"n": 10, "output_compression": 0}},
+        {"defaults": {"n": 1, "output_compression": 100}},
+        {"providers": {"x": {"kind": "offline", "concurrency": 256, "max_retries": 20}}},
+        {"providers": {"x": {"kind": "offline", "timeout_s": 0.001, "max_retries": 0}}},
+        {"budget": {"max_cost": 0.0, "max_images_per_pull_request": 0}},
     ],
 )
 def test_a_well_formed_table_is_loaded_as_validation_would_load_it(table: dict[str, Any]) -> None:
@@ -326,7 +332,37 @@ def test_a_well_formed_table_is_loaded_as_validation_would_load_it(table: dict[s
         {"providers": {"x": {"kind": "offline", "batch": True}}},  # offline has no Batch API
         {"providers": {"x": {"kind": "openai", "batch": 1}}},  # a coercion
         {"bogus": 1},
+        {"defaults": {"n": 11}},
+        {"defaults": {"output_compression": 101}},
+        {"defaults": {"output_compression": -1}},
+        {"providers": {"x": {"kind": "offline", "concurrency": 257}}},
+        {"providers": {"x": {"kind": "offline", "timeout_s": float("nan")}}},
+        {"budget": {"max_cost": -0.01}},
+        {"limits": {"max_targets": 0}},
     ],
 )
 def test_anything_else_is_left_to_validation(table: dict[str, Any]) -> None:
     assert config_module._well_formed(config_module._ConfigFile, table) is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("[defaults]\nn = 11", "'defaults.n' input should be less than or equal to 10 (got 11)"),
+        (
+            '[providers.x]\nkind = "offline"\ntimeout_s = 0',
+            "'providers.x.timeout_s' input should be greater than 0 (got 0)",
+        ),
+        (
+            "[limits]\nmax_targets = 0",
+            "'limits.max_targets' input should be greater than or equal to 1 (got 0)",
+        ),
+    ],
+)
+def test_validation_enforces_the_same_bounds_with_its_own_messages(
+    make_project: MakeProject, setting: str, message: str
+) -> None:
+    root = make_project({"promptform.toml": setting + "\n"})
+    with pytest.raises(ConfigError) as caught:
+        load_config(root)
+    assert message in caught.value.one_line()

@@ -20,7 +20,11 @@ from promptform.core.config import load_config
 from promptform.core.errors import ConfigError
 
 def pydantic_imported():
-    return any(name.split(".")[0] in ("pydantic", "pydantic_core") for name in sys.modules)
+    # annotated_types too: its bounds are pydantic's, and importing it costs as much as the load.
+    return any(
+        name.split(".")[0] in ("pydantic", "pydantic_core", "annotated_types")
+        for name in sys.modules
+    )
 
 loads = [("import", None, pydantic_imported())]
 for directory in sys.argv[1:]:

@@ -26,8 +26,7 @@ from typing import (
     get_type_hints,
 )
 
-from annotated_types import Ge, Gt, Le
-
+from promptform.core.bounds import Bound, Ge, Gt, Le
 from promptform.core.errors import ConfigError, Location
 from promptform.core.validation_messages import describe_validation_error
 
@@ -432,11 +431,7 @@ def _constrained(constraint: Any, value: Any, earlier: dict[str, Any]) -> Any:
     """`value` after one item of a field's `Annotated` metadata, as pydantic would apply it."""
     if isinstance(constraint, _FieldRule):
         return constraint.check(value, earlier)  # a ValueError: pydantic words the message
-    if isinstance(constraint, Ge) and value >= constraint.ge:
-        return value
-    if isinstance(constraint, Le) and value <= constraint.le:
-        return value
-    if isinstance(constraint, Gt) and value > constraint.gt:
+    if isinstance(constraint, Bound) and constraint.allows(value):
         return value
     raise _NeedsValidation
 
