@@ -105,6 +105,7 @@ EXPANSION_MODULES = (
     "__init__",
     "core/__init__",
     "core/atomic",
+    "core/bounds",
     "core/config",
     "core/errors",
     "core/fingerprint",
