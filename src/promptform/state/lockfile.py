@@ -20,25 +20,21 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    ValidationError,
-    model_serializer,
-)
+from annotated_types import Ge, Le
 
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import Location, LockfileError
 from promptform.core.gc_pause import gc_paused
 from promptform.core.paths import relative_path_problem
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+    from pydantic_core import ErrorDetails
 
 LOCK_VERSION = 2  # a directory of shards, one per manifest file
 LEGACY_LOCK_VERSION = 1  # one file holding every entry
@@ -49,10 +45,29 @@ NO_MANIFEST_SHARD = "no-manifest"
 BACKUP_SUFFIX = ".v1-backup"  # the single file, while a migration replaces it by the directory
 
 
-class _Frozen(BaseModel):
-    # The validators are built on first use: a lock promptform wrote is read without them
-    # (`_as_written`), and building them costs more than a no-op plan's reading of 1,000 entries.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class _Frozen:
+    """The base of the lock's types: frozen standard-library dataclasses, keyword arguments only.
+
+    They are plain dataclasses, not pydantic models, so that reading a lock promptform wrote needs no
+    pydantic at all (importing it costs more than a no-op plan's whole work). Pydantic reads the
+    same declarations (`__pydantic_config__`, the `Annotated` constraints) when a lock has to be
+    validated.
+    """
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+
+
+@dataclass(frozen=True)
+class _AfterValidator:
+    """`Annotated` metadata: pydantic runs `check` on a value of the field's type (a ValueError it
+    raises is the validation error). Like pydantic's AfterValidator, without importing pydantic."""
+
+    check: Callable[[Any], Any]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
 
 
 def _relative_path(value: str) -> str:
@@ -63,11 +78,12 @@ def _relative_path(value: str) -> str:
     return value
 
 
-SafePath = Annotated[str, AfterValidator(_relative_path)]
+SafePath = Annotated[str, _AfterValidator(_relative_path)]
 
 
+@dataclass(frozen=True, kw_only=True)
 class LockedOutput(_Frozen):
-    path: SafePath = Field(description="Relative to outputs_dir, POSIX separators.")
+    path: SafePath  # relative to outputs_dir, POSIX separators
     sha256: str
     bytes: int
     format: str
@@ -75,12 +91,14 @@ class LockedOutput(_Frozen):
     height: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class LockedInput(_Frozen):
     role: str
     path: SafePath
     sha256: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class ProviderRef(_Frozen):
     kind: str
     name: str
@@ -91,11 +109,12 @@ def generated_at(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True, kw_only=True)
 class LockEntry(_Frozen):
     fingerprint: str
-    request: dict[str, Any] = Field(description="The request body sent, without secrets.")
+    request: dict[str, Any]  # the request body sent, without secrets
     endpoint: str = "images/generations"
-    inputs: list[LockedInput] = Field(default_factory=list)
+    inputs: list[LockedInput] = field(default_factory=list)
     outputs: list[LockedOutput]
     provider: ProviderRef
     model: str
@@ -108,19 +127,13 @@ class LockEntry(_Frozen):
     # entries generated before batches existed keep their bytes.
     batch_id: str | None = None
 
-    @model_serializer(mode="wrap")
-    def _without_absent_batch(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("batch_id") is None:
-            data.pop("batch_id", None)
-        return data
 
-
+@dataclass(frozen=True, kw_only=True)
 class Lockfile(_Frozen):
     # The versions this promptform reads (a shard must be LOCK_VERSION): anything older is a damaged
     # file, a newer one is refused with an upgrade hint before validation.
-    version: int = Field(default=LOCK_VERSION, ge=LEGACY_LOCK_VERSION, le=LOCK_VERSION)
-    targets: dict[str, LockEntry] = Field(default_factory=dict)
+    version: Annotated[int, Ge(LEGACY_LOCK_VERSION), Le(LOCK_VERSION)] = LOCK_VERSION
+    targets: dict[str, LockEntry] = field(default_factory=dict)
 
     def with_entry(self, address: str, entry: LockEntry) -> Lockfile:
         return Lockfile(version=self.version, targets={**self.targets, address: entry})
@@ -130,9 +143,68 @@ class Lockfile(_Frozen):
         return Lockfile(version=self.version, targets=targets)
 
 
+def entry_json(entry: LockEntry) -> dict[str, Any]:
+    """The entry as the lock holds it: JSON values only, no `batch_id` unless it has one."""
+    data: dict[str, Any] = {
+        "fingerprint": entry.fingerprint,
+        "request": _json_value(entry.request),
+        "endpoint": entry.endpoint,
+        "inputs": [_input_json(item) for item in entry.inputs],
+        "outputs": [_output_json(output) for output in entry.outputs],
+        "provider": {"kind": entry.provider.kind, "name": entry.provider.name},
+        "model": entry.model,
+        "generated_at": entry.generated_at,
+        "source_commit": entry.source_commit,
+        "revised_prompt": entry.revised_prompt,
+        "usage": _json_value(entry.usage),
+        # A float field: a price computed as an integer is still written as 2.0.
+        "cost_usd": None if entry.cost_usd is None else _json_value(float(entry.cost_usd)),
+    }
+    if entry.batch_id is not None:
+        data["batch_id"] = entry.batch_id
+    return data
+
+
+def _json_value(value: Any) -> Any:
+    """`value` as the lock writes it, as pydantic's JSON mode did when the entries were its models:
+    infinities and NaN (which YAML may put in a request) as null, tuples as lists."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {key: _json_value(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_json_value(item) for item in value]
+    # Rarer values (a YAML date, bytes): pydantic's own conversion, so the bytes stay the same.
+    from pydantic_core import to_jsonable_python
+
+    return _json_value(to_jsonable_python(value))
+
+
+def _input_json(item: LockedInput) -> dict[str, Any]:
+    return {"role": item.role, "path": item.path, "sha256": item.sha256}
+
+
+def _output_json(output: LockedOutput) -> dict[str, Any]:
+    return {
+        "path": output.path,
+        "sha256": output.sha256,
+        "bytes": output.bytes,
+        "format": output.format,
+        "width": output.width,
+        "height": output.height,
+    }
+
+
+def lockfile_json(lockfile: Lockfile) -> dict[str, Any]:
+    targets = {address: entry_json(entry) for address, entry in lockfile.targets.items()}
+    return {"version": lockfile.version, "targets": targets}
+
+
 def dumps(lockfile: Lockfile) -> str:
-    data = lockfile.model_dump(mode="json", exclude_none=False)
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json.dumps(lockfile_json(lockfile), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 # From this many bytes of lock on, reading through pydantic's validators is faster: building them
@@ -155,10 +227,12 @@ def loads(text: str, shown: str) -> Lockfile:
 
 def loads_validated(text: str, shown: str) -> Lockfile:
     """`loads` through pydantic's validators only (what `loads` must always agree with)."""
+    from pydantic import ValidationError
+
     # pydantic parses and validates the JSON in one pass; anything it rejects is parsed again
     # slowly for a precise message.
     try:
-        lockfile = Lockfile.model_validate_json(text)
+        lockfile = validator(Lockfile).validate_json(text)
     except ValidationError:
         return _loads_explaining(text, shown)
     if lockfile.version > LOCK_VERSION:
@@ -166,7 +240,26 @@ def loads_validated(text: str, shown: str) -> Lockfile:
     return lockfile
 
 
+_Validated = TypeVar("_Validated", Lockfile, LockEntry)
+
+
+_VALIDATORS: dict[type[Any], Any] = {}
+
+
+def validator(lock_type: type[_Validated]) -> TypeAdapter[_Validated]:
+    """Pydantic's validator of a lock type, built on first use: most commands never need one."""
+    found: TypeAdapter[_Validated] | None = _VALIDATORS.get(lock_type)
+    if found is None:
+        from pydantic import TypeAdapter
+
+        # Two threads may both build it: the same validator either way, so no lock is needed.
+        found = _VALIDATORS[lock_type] = TypeAdapter(lock_type)
+    return found
+
+
 def _loads_explaining(text: str, shown: str) -> Lockfile:
+    from pydantic import ValidationError
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -185,14 +278,24 @@ def _loads_explaining(text: str, shown: str) -> Lockfile:
             Location(shown, 1),
         )
     try:
-        return Lockfile.model_validate(data)
+        return validator(Lockfile).validate_python(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise LockfileError(
-            f"corrupt lockfile: {where}: {str(error['msg']).removeprefix('Value error, ')}; restore it from git",
+            f"corrupt lockfile: {where}: {_error_message(error)}; restore it from git",
             Location(shown),
         ) from None
+
+
+def _error_message(error: ErrorDetails) -> str:
+    # Pydantic words some errors about dataclasses differently from errors about its own models;
+    # the lock's types were models once, and users (and their scripts) know those messages.
+    if error["type"] == "unexpected_keyword_argument":
+        return "Extra inputs are not permitted"
+    if error["type"] == "dataclass_type":
+        return f"Input should be a valid dictionary or instance of {error['ctx']['class_name']}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 # How `_as_written` takes a JSON value as a field's value: the exact types it may have, or a function
@@ -256,10 +359,14 @@ def _dict_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any], Any]:
     """`model` from a JSON object with no unknown key, absent fields getting their defaults."""
-    fields = model.model_fields  # in declared order, as validation fills __dict__
-    names = fields.keys()
+    declared = fields(model)  # type: ignore[arg-type]  # every _Frozen is a dataclass
+    names = dict.fromkeys(item.name for item in declared).keys()
     # A field without a check would take any JSON value: every field must be checked here.
     assert names == checks.keys(), f"{model.__name__}: no fast check for {names ^ checks.keys()}"
+    defaults = {item.name: item.default for item in declared if item.default is not MISSING}
+    factories = {
+        item.name: item.default_factory for item in declared if item.default_factory is not MISSING
+    }
     typed = [(name, check) for name, check in checks.items() if isinstance(check, tuple)]
     converted = [(name, check) for name, check in checks.items() if not isinstance(check, tuple)]
 
@@ -281,13 +388,9 @@ def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any]
                 if item is _REJECTED:
                     return _REJECTED
                 values[name] = item
-        # What model_construct leaves, without its per-field alias lookups (which cost more than
-        # every check above on a lock promptform wrote).
+        # What validation leaves (it sets __dict__ too), without calling __init__ field by field.
         instance = model.__new__(model)
         _set_attribute(instance, "__dict__", values)
-        _set_attribute(instance, "__pydantic_fields_set__", set(value))
-        _set_attribute(instance, "__pydantic_extra__", None)
-        _set_attribute(instance, "__pydantic_private__", None)
         return instance
 
     def with_defaults(value: dict[str, Any]) -> dict[str, Any] | None:
@@ -296,13 +399,15 @@ def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any]
         if not value.keys() <= names:
             return None
         values: dict[str, Any] = {}
-        for name, field in fields.items():
+        for name in names:
             if name in value:
                 values[name] = value[name]
-            elif field.is_required():
-                return None
+            elif name in defaults:
+                values[name] = defaults[name]
+            elif name in factories:
+                values[name] = factories[name]()
             else:
-                values[name] = field.get_default(call_default_factory=True, validated_data=values)
+                return None
         return values
 
     return checked
@@ -453,8 +558,7 @@ def lock_from_shards(shards: Mapping[str, bytes], shown: str) -> LockState:
                     where[address] = (*found, name)
                 else:
                     raise _recorded_twice(address, f"{shown}/{found[0]}{SHARD_SUFFIX}", shard_shown)
-    # Every entry was built by a read already: validating them again would only cost time.
-    lockfile = Lockfile.model_construct(targets=targets)
+    lockfile = Lockfile(targets=targets)
     return LockState(lockfile, where, "shards", _shards_hash(shards))
 
 
@@ -517,7 +621,7 @@ def _shard_files(directory: Path) -> dict[str, bytes]:
     return found
 
 
-_EMPTY = LockState(Lockfile.model_construct(), {}, "absent")  # not validated: nothing to check
+_EMPTY = LockState(Lockfile(), {}, "absent")
 
 
 def lockfile_hash(path: Path) -> str:
