@@ -18,14 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
-
-from annotated_types import Ge, Le
 
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import Location, LockfileError
@@ -81,6 +80,18 @@ def _relative_path(value: str) -> str:
 SafePath = Annotated[str, _AfterValidator(_relative_path)]
 
 
+@dataclass(frozen=True)
+class _Between:
+    """`Annotated` metadata: the bounds pydantic holds an integer to (what Field(ge=, le=) sets;
+    annotated_types' Ge and Le would do too, but importing it costs a tenth of a no-op plan)."""
+
+    minimum: int
+    maximum: int
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        return {**handler(source), "ge": self.minimum, "le": self.maximum}
+
+
 @dataclass(frozen=True, kw_only=True)
 class LockedOutput(_Frozen):
     path: SafePath  # relative to outputs_dir, POSIX separators
@@ -132,7 +143,7 @@ class LockEntry(_Frozen):
 class Lockfile(_Frozen):
     # The versions this promptform reads (a shard must be LOCK_VERSION): anything older is a damaged
     # file, a newer one is refused with an upgrade hint before validation.
-    version: Annotated[int, Ge(LEGACY_LOCK_VERSION), Le(LOCK_VERSION)] = LOCK_VERSION
+    version: Annotated[int, _Between(LEGACY_LOCK_VERSION, LOCK_VERSION)] = LOCK_VERSION
     targets: dict[str, LockEntry] = field(default_factory=dict)
 
     def with_entry(self, address: str, entry: LockEntry) -> Lockfile:
@@ -160,7 +171,7 @@ def entry_json(entry: LockEntry) -> dict[str, Any]:
         # A float field: a price computed as an integer is still written as 2.0.
         "cost_usd": None if entry.cost_usd is None else _json_value(float(entry.cost_usd)),
     }
-    if entry.batch_id is not None:
+    if entry.batch_id is not None:  # _WRITTEN_ONLY_WHEN_SET
         data["batch_id"] = entry.batch_id
     return data
 
@@ -181,6 +192,10 @@ def _json_value(value: Any) -> Any:
     from pydantic_core import to_jsonable_python
 
     return _json_value(to_jsonable_python(value))
+
+
+# What entry_json leaves out when None (the readers expect entries without them).
+_WRITTEN_ONLY_WHEN_SET = frozenset({"batch_id"})
 
 
 def _input_json(item: LockedInput) -> dict[str, Any]:
@@ -207,17 +222,12 @@ def dumps(lockfile: Lockfile) -> str:
     return json.dumps(lockfile_json(lockfile), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-# From this many bytes of lock on, reading through pydantic's validators is faster: building them
-# costs about what building 2,000 entries without them does, and each entry is then read sooner.
-VALIDATED_READ_BYTES = 2_500_000
-
-
 def loads(text: str, shown: str) -> Lockfile:
     # Fast path: a lock promptform wrote holds every field in its declared type and is built as it
     # is (`_as_written`). Anything else (hand edits, damage) goes through pydantic: its coercions
-    # and its messages stay exactly those of a validated read.
-    if len(text) >= VALIDATED_READ_BYTES:
-        return loads_validated(text, shown)
+    # and its messages stay exactly those of a validated read. Whatever the lock's size: pydantic
+    # validates faster than Python builds, but importing it and building its validators costs more
+    # than building 10,000 entries.
     try:
         lockfile = _as_written(json.loads(text))
     except (ValueError, RecursionError):  # not JSON, or too deep for json: the slow path says why
@@ -303,11 +313,13 @@ def _error_message(error: ErrorDetails) -> str:
 _Check = tuple[type, ...] | Callable[[Any], Any]
 _REJECTED = object()
 _set_attribute = object.__setattr__
+_new = object.__new__
 
 
 def _as_written(data: Any) -> Lockfile | None:
     """The lock in parsed JSON `data` built without validation, or None unless every value already
-    has its field's exact type and passes its validator's checks."""
+    has its field's exact type and passes its validator's checks. Builds in place: `data` is used
+    up (the instances hold its objects), and may be left half-converted when the answer is None."""
     lockfile = _lockfile(data)
     return None if lockfile is _REJECTED else lockfile
 
@@ -333,12 +345,11 @@ def _list_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def checked(value: Any) -> Any:
         if type(value) is not list:
             return _REJECTED
-        items = []
-        for item in value:
-            items.append(check(item))
-            if items[-1] is _REJECTED:
+        for index, item in enumerate(value):
+            value[index] = built = check(item)
+            if built is _REJECTED:
                 return _REJECTED
-        return items
+        return value
 
     return checked
 
@@ -347,70 +358,94 @@ def _dict_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def checked(value: Any) -> Any:
         if type(value) is not dict:
             return _REJECTED
-        items = {}
         for key, item in value.items():
-            items[key] = check(item)
-            if items[key] is _REJECTED:
+            value[key] = built = check(item)  # a new value for a key: iteration goes on
+            if built is _REJECTED:
                 return _REJECTED
-        return items
+        return value
 
     return checked
 
 
 def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any], Any]:
-    """`model` from a JSON object with no unknown key, absent fields getting their defaults."""
+    """`model` from a JSON object with no unknown key, absent fields getting their defaults.
+
+    The object itself becomes the instance's `__dict__` (its keys in the file's order, sorted, where
+    validation's follow the declaration: nothing reads them in order), its values replaced by what
+    their checks built, so the parsed JSON is not copied.
+    """
     declared = fields(model)  # type: ignore[arg-type]  # every _Frozen is a dataclass
     names = dict.fromkeys(item.name for item in declared).keys()
     # A field without a check would take any JSON value: every field must be checked here.
     assert names == checks.keys(), f"{model.__name__}: no fast check for {names ^ checks.keys()}"
-    defaults = {item.name: item.default for item in declared if item.default is not MISSING}
-    factories = {
-        item.name: item.default_factory for item in declared if item.default_factory is not MISSING
-    }
-    typed = [(name, check) for name, check in checks.items() if isinstance(check, tuple)]
+    assert len(names) > 1, "itemgetter of one name gives the value, not a tuple"
+    in_order = operator.itemgetter(*names)
+    # The fields dumps() leaves out when None: without them, the object is as written too.
+    unwritten = {name: None for name in names if name in _WRITTEN_ONLY_WHEN_SET}
+    written = dict.fromkeys(name for name in names if name not in unwritten).keys()
+    accepted, accepts = _typed_kinds(checks)
+    # Defaults pass their field's check: a value filled in is checked like one given.
     converted = [(name, check) for name, check in checks.items() if not isinstance(check, tuple)]
 
     def checked(value: Any) -> Any:
         if type(value) is not dict:
             return _REJECTED
-        # Every field present, as promptform writes them: the common case, checked in bulk.
-        values = (
-            {name: value[name] for name in names} if value.keys() == names else with_defaults(value)
-        )
-        if values is None:
-            return _REJECTED
-        for name, types in typed:
-            if type(values[name]) not in types and name in value:
+        keys = value.keys()
+        if keys != names:
+            if keys == written:
+                value.update(unwritten)
+            elif _fill_defaults(value, declared) is _REJECTED:
                 return _REJECTED
+        kinds = tuple(map(type, in_order(value)))
+        if kinds not in accepted and not accepts(kinds):
+            return _REJECTED
         for name, convert in converted:
-            if name in value:
-                item = convert(values[name])
-                if item is _REJECTED:
-                    return _REJECTED
-                values[name] = item
+            value[name] = built = convert(value[name])
+            if built is _REJECTED:
+                return _REJECTED
         # What validation leaves (it sets __dict__ too), without calling __init__ field by field.
-        instance = model.__new__(model)
-        _set_attribute(instance, "__dict__", values)
+        instance = _new(model)
+        _set_attribute(instance, "__dict__", value)
         return instance
 
-    def with_defaults(value: dict[str, Any]) -> dict[str, Any] | None:
-        """The fields of `value` and the defaults of those it lacks; None for an unknown key or a
-        missing required field."""
-        if not value.keys() <= names:
-            return None
-        values: dict[str, Any] = {}
-        for name in names:
-            if name in value:
-                values[name] = value[name]
-            elif name in defaults:
-                values[name] = defaults[name]
-            elif name in factories:
-                values[name] = factories[name]()
-            else:
-                return None
-        return values
-
     return checked
+
+
+def _typed_kinds(
+    checks: Mapping[str, _Check],
+) -> tuple[set[tuple[type, ...]], Callable[[tuple[type, ...]], bool]]:
+    """The combinations of value types (all fields, in order) seen to be those the fields with
+    exact types accept, and whether a new one is (then added): objects after the first with a
+    combination are checked by one set lookup."""
+    accepted: set[tuple[type, ...]] = set()  # at most one per combination of None or not
+    allowed = [
+        (index, check) for index, check in enumerate(checks.values()) if type(check) is tuple
+    ]
+
+    def accepts(kinds: tuple[type, ...]) -> bool:
+        if all(kinds[index] in types for index, types in allowed):
+            accepted.add(kinds)
+            return True
+        return False
+
+    return accepted, accepts
+
+
+def _fill_defaults(value: dict[str, Any], declared: tuple[Field[Any], ...]) -> object:
+    """Give the JSON object `value` the defaults of the fields it lacks; _REJECTED for an unknown
+    key or a missing required field."""
+    if not value.keys() <= {item.name for item in declared}:
+        return _REJECTED
+    for item in declared:
+        if item.name in value:
+            continue
+        if item.default is not MISSING:
+            value[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            value[item.name] = item.default_factory()
+        else:
+            return _REJECTED
+    return value
 
 
 _STRING, _INTEGER, _OBJECT = (str,), (int,), (dict,)  # dict[str, Any]: JSON keys are strings
@@ -545,11 +580,10 @@ def lock_from_shards(shards: Mapping[str, bytes], shown: str) -> LockState:
     there (what a crash between writing one shard and cleaning the other leaves)."""
     targets: dict[str, LockEntry] = {}
     where: dict[str, tuple[str, ...]] = {}
-    read = loads_validated if sum(map(len, shards.values())) >= VALIDATED_READ_BYTES else loads
     with gc_paused():
         for name in sorted(shards):
             shard_shown = f"{shown}/{name}{SHARD_SUFFIX}"
-            for address, entry in _parse_shard(shards[name], shard_shown, read).targets.items():
+            for address, entry in _parse_shard(shards[name], shard_shown).targets.items():
                 found = where.get(address)
                 if found is None:
                     targets[address] = entry
@@ -571,8 +605,8 @@ def _recorded_twice(address: str, first: str, second: str) -> LockfileError:
     )
 
 
-def _parse_shard(raw: bytes, shown: str, read: Callable[[str, str], Lockfile]) -> Lockfile:
-    shard = _parse(raw, shown, read)
+def _parse_shard(raw: bytes, shown: str) -> Lockfile:
+    shard = _parse(raw, shown)
     if shard.version != LOCK_VERSION:
         raise LockfileError(
             f"corrupt lockfile: a shard must be version {LOCK_VERSION}, this one says "
@@ -586,17 +620,17 @@ def _single(raw: bytes | None, shown: str, layout: Layout) -> LockState:
     if raw is None:
         return _EMPTY
     with gc_paused():
-        lockfile = _parse(raw, shown, loads)
+        lockfile = _parse(raw, shown)
     targets = dict.fromkeys(lockfile.targets, ())
     return LockState(lockfile, targets, layout, hashlib.sha256(raw).hexdigest())
 
 
-def _parse(raw: bytes, shown: str, read: Callable[[str, str], Lockfile]) -> Lockfile:
+def _parse(raw: bytes, shown: str) -> Lockfile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LockfileError("corrupt lockfile: not UTF-8", Location(shown)) from None
-    return read(text, shown)
+    return loads(text, shown)
 
 
 def _read_bytes(path: Path) -> bytes | None:
