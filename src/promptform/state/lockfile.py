@@ -383,7 +383,7 @@ def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any]
     # The fields dumps() leaves out when None: without them, the object is as written too.
     unwritten = {name: None for name in names if name in _WRITTEN_ONLY_WHEN_SET}
     written = dict.fromkeys(name for name in names if name not in unwritten).keys()
-    accepted, accepts = _typed_kinds(checks)
+    accepted, accepts = _typed_kinds([checks[name] for name in names])
     # Defaults pass their field's check: a value filled in is checked like one given.
     converted = [(name, check) for name, check in checks.items() if not isinstance(check, tuple)]
 
@@ -412,15 +412,13 @@ def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any]
 
 
 def _typed_kinds(
-    checks: Mapping[str, _Check],
+    checks: list[_Check],
 ) -> tuple[set[tuple[type, ...]], Callable[[tuple[type, ...]], bool]]:
-    """The combinations of value types (all fields, in order) seen to be those the fields with
-    exact types accept, and whether a new one is (then added): objects after the first with a
-    combination are checked by one set lookup."""
-    accepted: set[tuple[type, ...]] = set()  # at most one per combination of None or not
-    allowed = [
-        (index, check) for index, check in enumerate(checks.values()) if type(check) is tuple
-    ]
+    """The combinations of value types (one per field, in the order of `checks`) seen to be those
+    the fields with exact types accept, and whether a new one is (then added): objects after the
+    first with a combination are checked by one set lookup."""
+    accepted: set[tuple[type, ...]] = set()  # a few: a JSON value has one of seven types
+    allowed = [(index, check) for index, check in enumerate(checks) if isinstance(check, tuple)]
 
     def accepts(kinds: tuple[type, ...]) -> bool:
         if all(kinds[index] in types for index, types in allowed):
