@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,14 @@ from promptform.engine.plan import compute_plan
 from promptform.engine.plan_format import format_json, format_markdown, format_text
 from promptform.engine.plan_model import Plan, PlanOptions
 from promptform.engine.saved_plan import StalePlanError, check_fresh, load_saved_plan, save_plan
-from promptform.state.lockfile import LockedOutput, LockEntry, Lockfile, ProviderRef, write_lockfile
+from promptform.state.lockfile import (
+    LockedOutput,
+    LockEntry,
+    Lockfile,
+    ProviderRef,
+    entry_json,
+    write_lockfile,
+)
 from promptform.state.pending_batches import (
     Submission,
     SubmittedTarget,
@@ -156,9 +164,9 @@ def test_the_batch_id_is_recorded_only_for_batch_entries(config: Config) -> None
         model="gpt-image-2",
         generated_at=SUBMITTED,
     )
-    assert "batch_id" not in plain.model_dump(mode="json")
-    batched = plain.model_copy(update={"batch_id": "batch_1"})
-    assert batched.model_dump(mode="json")["batch_id"] == "batch_1"
+    assert "batch_id" not in entry_json(plain)
+    batched = replace(plain, batch_id="batch_1")
+    assert entry_json(batched)["batch_id"] == "batch_1"
 
 
 def test_a_saved_plan_is_stale_once_a_pending_batch_is_collected(

@@ -7,7 +7,11 @@ validation gives, and any other shard must still get validation's result or erro
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +40,26 @@ SHOWN = "promptform.lock/hero.yaml.json"
 
 
 def outcome(read: Any, text: str) -> tuple[Any, ...]:
-    """What a read gives, in a form that tells types, field order and unset fields apart."""
+    """What a read gives, in a form that tells types and the attributes each instance holds apart."""
     try:
         lockfile = read(text, SHOWN)
     except LockfileError as error:
         return ("error", str(error), error.location)
     # repr, not the values: NaN (which JSON may hold in a request) is unequal to itself.
-    return ("ok", repr(lockfile), dumps(lockfile), repr(lockfile.model_dump(exclude_unset=True)))
+    return ("ok", repr(lockfile), dumps(lockfile), repr(held(lockfile)))
+
+
+def held(value: Any) -> Any:
+    """`value` with each lock type's instance replaced by its type and its `__dict__`'s items (in
+    any order: the fast read keeps the file's, sorted)."""
+    if dataclasses.is_dataclass(value):
+        attributes = sorted(vars(value).items())
+        return (type(value).__name__, [(key, held(item)) for key, item in attributes])
+    if isinstance(value, list):
+        return [held(item) for item in value]
+    if isinstance(value, dict):
+        return {key: held(item) for key, item in value.items()}
+    return value
 
 
 def entry_data(**changes: Any) -> dict[str, Any]:
@@ -224,7 +241,10 @@ def test_every_field_of_the_lock_models_is_checked_by_the_fast_read() -> None:
     # A field added to a model without a check would send every lock to the slow path.
     text = dumps(Lockfile(targets={"a": entry("f")}))
     for model in (Lockfile, LockEntry, LockedOutput, LockedInput, ProviderRef):
-        assert model.model_config.get("defer_build") is True
+        # Not pydantic models (importing pydantic costs more than a no-op plan); pydantic forbids
+        # unknown keys when it validates them.
+        assert dataclasses.is_dataclass(model)
+        assert model.__pydantic_config__ == {"extra": "forbid"}
     assert lockfile_module._as_written(json.loads(text)) is not None
 
 
@@ -331,23 +351,73 @@ def test_values_validation_converts_are_read_as_validation_converts_them() -> No
     assert lockfile.targets["0"].outputs[0].bytes == 12
 
 
-def test_a_large_lock_is_read_through_the_validators_with_the_same_result(
+def test_a_large_lock_is_read_without_validation_as_validation_reads_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lock = tmp_path / "promptform.lock"
+    entries = {f"t{index}": entry(f"f{index}", f"{index}.png") for index in range(300)}
+    entries["t0"] = dataclasses.replace(entries["t0"], batch_id="batch_1", cost_usd=0.5)
     write_lockfile(
         lock,
-        Lockfile(targets={f"t{index}": entry(f"f{index}", f"{index}.png") for index in range(20)}),
-        {f"t{index}": f"m{index % 3}.yaml" for index in range(20)},
+        Lockfile(targets=entries),
+        {address: f"m{int(address[1:]) % 7}.yaml" for address in entries},
     )
-    small = read_lock_state(lock, "promptform.lock")
-    monkeypatch.setattr(lockfile_module, "VALIDATED_READ_BYTES", 1)
+    validated = {
+        address: built
+        for shard in sorted(lock.glob("*.json"))
+        for address, built in loads_validated(shard.read_text("utf-8"), SHOWN).targets.items()
+    }
 
-    def unused(data: Any) -> None:
-        raise AssertionError("a large lock is validated, not built as written")
+    def unused(text: str, shown: str) -> None:
+        raise AssertionError("a lock promptform wrote is built as written, whatever its size")
 
-    monkeypatch.setattr(lockfile_module, "_as_written", unused)
-    large = read_lock_state(lock, "promptform.lock")
+    monkeypatch.setattr(lockfile_module, "loads_validated", unused)
+    read = read_lock_state(lock, "promptform.lock").lockfile
 
-    assert large == small
-    assert repr(large.lockfile) == repr(small.lockfile)
+    assert read == Lockfile(targets=validated)
+    assert repr(held(read.targets)) == repr(held(validated))
+
+
+# Reads a lock in a fresh interpreter; prints its entry count and the pydantic modules imported.
+READ_IN_A_FRESH_INTERPRETER = """\
+import sys
+from pathlib import Path
+from promptform.state.lockfile import read_lock_state
+targets = read_lock_state(Path(sys.argv[1])).lockfile.targets
+print(len(targets), sorted(name for name in sys.modules if name.startswith("pydantic")))
+"""
+
+
+def write_as_promptform_does(lock: Path) -> None:
+    batched = dataclasses.replace(entry("f1", "a.png"), batch_id="batch_1", cost_usd=0.5)
+    write_lockfile(lock, Lockfile(targets={"a": batched, "b": entry("f2", "b.png")}))
+
+
+def write_by_hand(lock: Path) -> None:
+    lock.mkdir()
+    # cost_usd 1: an integer, which pydantic converts to the float the field holds
+    text = shard_text(entry_data(cost_usd=1), entry_data(batch_id="batch_1"))
+    (lock / "hero.yaml.json").write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("write", "pydantic_imported"), [(write_as_promptform_does, False), (write_by_hand, True)]
+)
+def test_reading_a_lock_promptform_wrote_imports_no_pydantic(
+    tmp_path: Path, write: Callable[[Path], None], pydantic_imported: bool
+) -> None:
+    lock = tmp_path / "promptform.lock"
+    write(lock)
+
+    done = subprocess.run(
+        [sys.executable, "-c", READ_IN_A_FRESH_INTERPRETER, str(lock)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    count, modules = done.stdout.split(" ", 1)
+    assert count == "2"  # the lock was read
+    assert ("pydantic" in modules) is pydantic_imported

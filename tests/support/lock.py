@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,5 +29,5 @@ def locked_targets(lock: Path) -> dict[str, Any]:
 
 def write_legacy_lock(path: Path, lockfile: Lockfile) -> Path:
     """The single promptform.lock file of version 1, as promptform wrote it before the shards."""
-    path.write_text(dumps(lockfile.model_copy(update={"version": LEGACY_LOCK_VERSION})))
+    path.write_text(dumps(replace(lockfile, version=LEGACY_LOCK_VERSION)))
     return path

@@ -11,7 +11,7 @@ from promptform.core.output import Output
 from promptform.engine.plan_format import format_usd
 from promptform.engine.project import load_project
 from promptform.manifests.addresses import matching_addresses, path_aliases
-from promptform.state.lockfile import LockEntry, Lockfile, read_lockfile
+from promptform.state.lockfile import LockEntry, Lockfile, entry_json, read_lockfile
 
 
 def status(config: Config, output: Output, patterns: tuple[str, ...], as_json: bool) -> int:
@@ -43,7 +43,7 @@ def show(config: Config, output: Output, address: str, as_json: bool) -> int:
         address = _one_entry(config, lockfile, address)
     entry = lockfile.targets[address]
     if as_json:
-        data = {"address": address, **entry.model_dump(mode="json")}
+        data = {"address": address, **entry_json(entry)}
         output.result(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
         return EXIT_OK
     output.result(_describe(address, entry, config))

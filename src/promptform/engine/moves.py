@@ -89,8 +89,8 @@ class OutputMover:
             if not done:
                 self._rename_output(change.moved_from or change.address, output, aside)
             outputs = list(entry.outputs)
-            outputs[index] = output.model_copy(update={"path": aside})
-            entry = entry.model_copy(update={"outputs": outputs})
+            outputs[index] = dataclasses.replace(output, path=aside)
+            entry = dataclasses.replace(entry, outputs=outputs)
             self.writer.update({change.moved_from or change.address: entry}, ())
             del renames[output.path]
             if not done:
@@ -123,11 +123,11 @@ class OutputMover:
                     # Files already renamed are recorded where they now are, under the entry
                     # that holds them: the lockfile must name what is on disk, and the next
                     # plan moves the rest.
-                    partial = change.entry.model_copy(update={"outputs": outputs})
+                    partial = dataclasses.replace(change.entry, outputs=outputs)
                     self.writer.update({recorded_as: partial}, ())
                 raise
-            outputs[index] = output.model_copy(update={"path": new})
-        entry = change.entry.model_copy(update={"outputs": outputs})
+            outputs[index] = dataclasses.replace(output, path=new)
+        entry = dataclasses.replace(change.entry, outputs=outputs)
         removed = (change.moved_from,) if change.moved_from else ()
         self.writer.update({change.address: entry}, removed)
         self.done(change)
@@ -172,7 +172,7 @@ class OutputMover:
                 # finishes the delete.
                 remaining = entry.outputs[index:]
                 self.writer.update(
-                    {change.address: entry.model_copy(update={"outputs": remaining})}, ()
+                    {change.address: dataclasses.replace(entry, outputs=remaining)}, ()
                 )
                 raise
         self.writer.remove(change.address)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from promptform.core.config import Config
@@ -224,12 +224,10 @@ def _rename_source_commit(config: Config, rewritten: Mapping[str, str], output: 
     old, new = match.group(1), rewritten[match.group(1)]
     lockfile = read_lockfile(config.lockfile, display(config))
     entries = {
-        address: entry.model_copy(update={"source_commit": new})
-        if entry.source_commit == old
-        else entry
+        address: replace(entry, source_commit=new) if entry.source_commit == old else entry
         for address, entry in lockfile.targets.items()
     }
-    write_lockfile(config.lockfile, lockfile.model_copy(update={"targets": entries}))
+    write_lockfile(config.lockfile, replace(lockfile, targets=entries))
     renamed = message.replace(old, new).replace(old[:12], new[:12])
     sha = amend_head(config.root, [config.lockfile], renamed)
     output.info(f"The rebase rewrote source commit {old[:12]} as {new[:12]}; {sha[:12]} names it.")

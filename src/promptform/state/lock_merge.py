@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from promptform.core.paths import path_key
-from promptform.state.lockfile import LockEntry, Lockfile, dumps, loads
+from promptform.state.lockfile import LockEntry, Lockfile, dumps, entry_json, loads
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,6 @@ def _conflict_block(
 
 
 def _entry_block(address: str, entry: LockEntry, comma: str) -> str:
-    body: Any = entry.model_dump(mode="json", exclude_none=False)
-    text = json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(entry_json(entry), indent=2, sort_keys=True, ensure_ascii=False)
     indented = text.replace("\n", "\n    ")
     return f"    {json.dumps(address, ensure_ascii=False)}: {indented}{comma}"

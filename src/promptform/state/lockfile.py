@@ -18,27 +18,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, Field, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    ValidationError,
-    model_serializer,
-)
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import Location, LockfileError
 from promptform.core.gc_pause import gc_paused
 from promptform.core.paths import relative_path_problem
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+    from pydantic_core import ErrorDetails
 
 LOCK_VERSION = 2  # a directory of shards, one per manifest file
 LEGACY_LOCK_VERSION = 1  # one file holding every entry
@@ -49,10 +44,29 @@ NO_MANIFEST_SHARD = "no-manifest"
 BACKUP_SUFFIX = ".v1-backup"  # the single file, while a migration replaces it by the directory
 
 
-class _Frozen(BaseModel):
-    # The validators are built on first use: a lock promptform wrote is read without them
-    # (`_as_written`), and building them costs more than a no-op plan's reading of 1,000 entries.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class _Frozen:
+    """The base of the lock's types: frozen standard-library dataclasses, keyword arguments only.
+
+    They are plain dataclasses, not pydantic models, so that reading a lock promptform wrote needs no
+    pydantic at all (importing it costs more than a no-op plan's whole work). Pydantic reads the
+    same declarations (`__pydantic_config__`, the `Annotated` constraints) when a lock has to be
+    validated.
+    """
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+
+
+@dataclass(frozen=True)
+class _AfterValidator:
+    """`Annotated` metadata: pydantic runs `check` on a value of the field's type (a ValueError it
+    raises is the validation error). Like pydantic's AfterValidator, without importing pydantic."""
+
+    check: Callable[[Any], Any]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
 
 
 def _relative_path(value: str) -> str:
@@ -63,11 +77,24 @@ def _relative_path(value: str) -> str:
     return value
 
 
-SafePath = Annotated[str, AfterValidator(_relative_path)]
+SafePath = Annotated[str, _AfterValidator(_relative_path)]
 
 
+@dataclass(frozen=True)
+class _Between:
+    """`Annotated` metadata: the bounds pydantic holds an integer to (what Field(ge=, le=) sets;
+    annotated_types' Ge and Le would do too, but importing it costs a tenth of a no-op plan)."""
+
+    minimum: int
+    maximum: int
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        return {**handler(source), "ge": self.minimum, "le": self.maximum}
+
+
+@dataclass(frozen=True, kw_only=True)
 class LockedOutput(_Frozen):
-    path: SafePath = Field(description="Relative to outputs_dir, POSIX separators.")
+    path: SafePath  # relative to outputs_dir, POSIX separators
     sha256: str
     bytes: int
     format: str
@@ -75,12 +102,14 @@ class LockedOutput(_Frozen):
     height: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class LockedInput(_Frozen):
     role: str
     path: SafePath
     sha256: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class ProviderRef(_Frozen):
     kind: str
     name: str
@@ -91,11 +120,12 @@ def generated_at(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True, kw_only=True)
 class LockEntry(_Frozen):
     fingerprint: str
-    request: dict[str, Any] = Field(description="The request body sent, without secrets.")
+    request: dict[str, Any]  # the request body sent, without secrets
     endpoint: str = "images/generations"
-    inputs: list[LockedInput] = Field(default_factory=list)
+    inputs: list[LockedInput] = field(default_factory=list)
     outputs: list[LockedOutput]
     provider: ProviderRef
     model: str
@@ -108,19 +138,13 @@ class LockEntry(_Frozen):
     # entries generated before batches existed keep their bytes.
     batch_id: str | None = None
 
-    @model_serializer(mode="wrap")
-    def _without_absent_batch(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("batch_id") is None:
-            data.pop("batch_id", None)
-        return data
 
-
+@dataclass(frozen=True, kw_only=True)
 class Lockfile(_Frozen):
     # The versions this promptform reads (a shard must be LOCK_VERSION): anything older is a damaged
     # file, a newer one is refused with an upgrade hint before validation.
-    version: int = Field(default=LOCK_VERSION, ge=LEGACY_LOCK_VERSION, le=LOCK_VERSION)
-    targets: dict[str, LockEntry] = Field(default_factory=dict)
+    version: Annotated[int, _Between(LEGACY_LOCK_VERSION, LOCK_VERSION)] = LOCK_VERSION
+    targets: dict[str, LockEntry] = field(default_factory=dict)
 
     def with_entry(self, address: str, entry: LockEntry) -> Lockfile:
         return Lockfile(version=self.version, targets={**self.targets, address: entry})
@@ -130,22 +154,80 @@ class Lockfile(_Frozen):
         return Lockfile(version=self.version, targets=targets)
 
 
+def entry_json(entry: LockEntry) -> dict[str, Any]:
+    """The entry as the lock holds it: JSON values only, no `batch_id` unless it has one."""
+    data: dict[str, Any] = {
+        "fingerprint": entry.fingerprint,
+        "request": _json_value(entry.request),
+        "endpoint": entry.endpoint,
+        "inputs": [_input_json(item) for item in entry.inputs],
+        "outputs": [_output_json(output) for output in entry.outputs],
+        "provider": {"kind": entry.provider.kind, "name": entry.provider.name},
+        "model": entry.model,
+        "generated_at": entry.generated_at,
+        "source_commit": entry.source_commit,
+        "revised_prompt": entry.revised_prompt,
+        "usage": _json_value(entry.usage),
+        # A float field: a price computed as an integer is still written as 2.0.
+        "cost_usd": None if entry.cost_usd is None else _json_value(float(entry.cost_usd)),
+    }
+    if entry.batch_id is not None:  # _WRITTEN_ONLY_WHEN_SET
+        data["batch_id"] = entry.batch_id
+    return data
+
+
+def _json_value(value: Any) -> Any:
+    """`value` as the lock writes it, as pydantic's JSON mode did when the entries were its models:
+    infinities and NaN (which YAML may put in a request) as null, tuples as lists."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {key: _json_value(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_json_value(item) for item in value]
+    # Rarer values (a YAML date, bytes): pydantic's own conversion, so the bytes stay the same.
+    from pydantic_core import to_jsonable_python
+
+    return _json_value(to_jsonable_python(value))
+
+
+# What entry_json leaves out when None (the readers expect entries without them).
+_WRITTEN_ONLY_WHEN_SET = frozenset({"batch_id"})
+
+
+def _input_json(item: LockedInput) -> dict[str, Any]:
+    return {"role": item.role, "path": item.path, "sha256": item.sha256}
+
+
+def _output_json(output: LockedOutput) -> dict[str, Any]:
+    return {
+        "path": output.path,
+        "sha256": output.sha256,
+        "bytes": output.bytes,
+        "format": output.format,
+        "width": output.width,
+        "height": output.height,
+    }
+
+
+def lockfile_json(lockfile: Lockfile) -> dict[str, Any]:
+    targets = {address: entry_json(entry) for address, entry in lockfile.targets.items()}
+    return {"version": lockfile.version, "targets": targets}
+
+
 def dumps(lockfile: Lockfile) -> str:
-    data = lockfile.model_dump(mode="json", exclude_none=False)
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-# From this many bytes of lock on, reading through pydantic's validators is faster: building them
-# costs about what building 2,000 entries without them does, and each entry is then read sooner.
-VALIDATED_READ_BYTES = 2_500_000
+    return json.dumps(lockfile_json(lockfile), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def loads(text: str, shown: str) -> Lockfile:
     # Fast path: a lock promptform wrote holds every field in its declared type and is built as it
     # is (`_as_written`). Anything else (hand edits, damage) goes through pydantic: its coercions
-    # and its messages stay exactly those of a validated read.
-    if len(text) >= VALIDATED_READ_BYTES:
-        return loads_validated(text, shown)
+    # and its messages stay exactly those of a validated read. Whatever the lock's size: pydantic
+    # validates faster than Python builds, but importing it and building its validators costs more
+    # than building 10,000 entries.
     try:
         lockfile = _as_written(json.loads(text))
     except (ValueError, RecursionError):  # not JSON, or too deep for json: the slow path says why
@@ -155,10 +237,12 @@ def loads(text: str, shown: str) -> Lockfile:
 
 def loads_validated(text: str, shown: str) -> Lockfile:
     """`loads` through pydantic's validators only (what `loads` must always agree with)."""
+    from pydantic import ValidationError
+
     # pydantic parses and validates the JSON in one pass; anything it rejects is parsed again
     # slowly for a precise message.
     try:
-        lockfile = Lockfile.model_validate_json(text)
+        lockfile = validator(Lockfile).validate_json(text)
     except ValidationError:
         return _loads_explaining(text, shown)
     if lockfile.version > LOCK_VERSION:
@@ -166,7 +250,26 @@ def loads_validated(text: str, shown: str) -> Lockfile:
     return lockfile
 
 
+_Validated = TypeVar("_Validated", Lockfile, LockEntry)
+
+
+_VALIDATORS: dict[type[Any], Any] = {}
+
+
+def validator(lock_type: type[_Validated]) -> TypeAdapter[_Validated]:
+    """Pydantic's validator of a lock type, built on first use: most commands never need one."""
+    found: TypeAdapter[_Validated] | None = _VALIDATORS.get(lock_type)
+    if found is None:
+        from pydantic import TypeAdapter
+
+        # Two threads may both build it: the same validator either way, so no lock is needed.
+        found = _VALIDATORS[lock_type] = TypeAdapter(lock_type)
+    return found
+
+
 def _loads_explaining(text: str, shown: str) -> Lockfile:
+    from pydantic import ValidationError
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -185,14 +288,24 @@ def _loads_explaining(text: str, shown: str) -> Lockfile:
             Location(shown, 1),
         )
     try:
-        return Lockfile.model_validate(data)
+        return validator(Lockfile).validate_python(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise LockfileError(
-            f"corrupt lockfile: {where}: {str(error['msg']).removeprefix('Value error, ')}; restore it from git",
+            f"corrupt lockfile: {where}: {_error_message(error)}; restore it from git",
             Location(shown),
         ) from None
+
+
+def _error_message(error: ErrorDetails) -> str:
+    # Pydantic words some errors about dataclasses differently from errors about its own models;
+    # the lock's types were models once, and users (and their scripts) know those messages.
+    if error["type"] == "unexpected_keyword_argument":
+        return "Extra inputs are not permitted"
+    if error["type"] == "dataclass_type":
+        return f"Input should be a valid dictionary or instance of {error['ctx']['class_name']}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 # How `_as_written` takes a JSON value as a field's value: the exact types it may have, or a function
@@ -200,11 +313,13 @@ def _loads_explaining(text: str, shown: str) -> Lockfile:
 _Check = tuple[type, ...] | Callable[[Any], Any]
 _REJECTED = object()
 _set_attribute = object.__setattr__
+_new = object.__new__
 
 
 def _as_written(data: Any) -> Lockfile | None:
     """The lock in parsed JSON `data` built without validation, or None unless every value already
-    has its field's exact type and passes its validator's checks."""
+    has its field's exact type and passes its validator's checks. Builds in place: `data` is used
+    up (the instances hold its objects), and may be left half-converted when the answer is None."""
     lockfile = _lockfile(data)
     return None if lockfile is _REJECTED else lockfile
 
@@ -230,12 +345,11 @@ def _list_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def checked(value: Any) -> Any:
         if type(value) is not list:
             return _REJECTED
-        items = []
-        for item in value:
-            items.append(check(item))
-            if items[-1] is _REJECTED:
+        for index, item in enumerate(value):
+            value[index] = built = check(item)
+            if built is _REJECTED:
                 return _REJECTED
-        return items
+        return value
 
     return checked
 
@@ -244,68 +358,92 @@ def _dict_of(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def checked(value: Any) -> Any:
         if type(value) is not dict:
             return _REJECTED
-        items = {}
         for key, item in value.items():
-            items[key] = check(item)
-            if items[key] is _REJECTED:
+            value[key] = built = check(item)  # a new value for a key: iteration goes on
+            if built is _REJECTED:
                 return _REJECTED
-        return items
+        return value
 
     return checked
 
 
 def _model(model: type[_Frozen], checks: Mapping[str, _Check]) -> Callable[[Any], Any]:
-    """`model` from a JSON object with no unknown key, absent fields getting their defaults."""
-    fields = model.model_fields  # in declared order, as validation fills __dict__
-    names = fields.keys()
+    """`model` from a JSON object with no unknown key, absent fields getting their defaults.
+
+    The object itself becomes the instance's `__dict__` (its keys in the file's order, sorted, where
+    validation's follow the declaration: nothing reads them in order), its values replaced by what
+    their checks built, so the parsed JSON is not copied.
+    """
+    declared = fields(model)  # type: ignore[arg-type]  # every _Frozen is a dataclass
+    names = dict.fromkeys(item.name for item in declared).keys()
     # A field without a check would take any JSON value: every field must be checked here.
     assert names == checks.keys(), f"{model.__name__}: no fast check for {names ^ checks.keys()}"
-    typed = [(name, check) for name, check in checks.items() if isinstance(check, tuple)]
+    assert len(names) > 1, "itemgetter of one name gives the value, not a tuple"
+    in_order = operator.itemgetter(*names)
+    # The fields dumps() leaves out when None: without them, the object is as written too.
+    unwritten = {name: None for name in names if name in _WRITTEN_ONLY_WHEN_SET}
+    written = dict.fromkeys(name for name in names if name not in unwritten).keys()
+    accepted, accepts = _typed_kinds([checks[name] for name in names])
+    # Defaults pass their field's check: a value filled in is checked like one given.
     converted = [(name, check) for name, check in checks.items() if not isinstance(check, tuple)]
 
     def checked(value: Any) -> Any:
         if type(value) is not dict:
             return _REJECTED
-        # Every field present, as promptform writes them: the common case, checked in bulk.
-        values = (
-            {name: value[name] for name in names} if value.keys() == names else with_defaults(value)
-        )
-        if values is None:
-            return _REJECTED
-        for name, types in typed:
-            if type(values[name]) not in types and name in value:
+        keys = value.keys()
+        if keys != names:
+            if keys == written:
+                value.update(unwritten)
+            elif _fill_defaults(value, declared) is _REJECTED:
                 return _REJECTED
+        kinds = tuple(map(type, in_order(value)))
+        if kinds not in accepted and not accepts(kinds):
+            return _REJECTED
         for name, convert in converted:
-            if name in value:
-                item = convert(values[name])
-                if item is _REJECTED:
-                    return _REJECTED
-                values[name] = item
-        # What model_construct leaves, without its per-field alias lookups (which cost more than
-        # every check above on a lock promptform wrote).
-        instance = model.__new__(model)
-        _set_attribute(instance, "__dict__", values)
-        _set_attribute(instance, "__pydantic_fields_set__", set(value))
-        _set_attribute(instance, "__pydantic_extra__", None)
-        _set_attribute(instance, "__pydantic_private__", None)
+            value[name] = built = convert(value[name])
+            if built is _REJECTED:
+                return _REJECTED
+        # What validation leaves (it sets __dict__ too), without calling __init__ field by field.
+        instance = _new(model)
+        _set_attribute(instance, "__dict__", value)
         return instance
 
-    def with_defaults(value: dict[str, Any]) -> dict[str, Any] | None:
-        """The fields of `value` and the defaults of those it lacks; None for an unknown key or a
-        missing required field."""
-        if not value.keys() <= names:
-            return None
-        values: dict[str, Any] = {}
-        for name, field in fields.items():
-            if name in value:
-                values[name] = value[name]
-            elif field.is_required():
-                return None
-            else:
-                values[name] = field.get_default(call_default_factory=True, validated_data=values)
-        return values
-
     return checked
+
+
+def _typed_kinds(
+    checks: list[_Check],
+) -> tuple[set[tuple[type, ...]], Callable[[tuple[type, ...]], bool]]:
+    """The combinations of value types (one per field, in the order of `checks`) seen to be those
+    the fields with exact types accept, and whether a new one is (then added): objects after the
+    first with a combination are checked by one set lookup."""
+    accepted: set[tuple[type, ...]] = set()  # a few: a JSON value has one of seven types
+    allowed = [(index, check) for index, check in enumerate(checks) if isinstance(check, tuple)]
+
+    def accepts(kinds: tuple[type, ...]) -> bool:
+        if all(kinds[index] in types for index, types in allowed):
+            accepted.add(kinds)
+            return True
+        return False
+
+    return accepted, accepts
+
+
+def _fill_defaults(value: dict[str, Any], declared: tuple[Field[Any], ...]) -> object:
+    """Give the JSON object `value` the defaults of the fields it lacks; _REJECTED for an unknown
+    key or a missing required field."""
+    if not value.keys() <= {item.name for item in declared}:
+        return _REJECTED
+    for item in declared:
+        if item.name in value:
+            continue
+        if item.default is not MISSING:
+            value[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            value[item.name] = item.default_factory()
+        else:
+            return _REJECTED
+    return value
 
 
 _STRING, _INTEGER, _OBJECT = (str,), (int,), (dict,)  # dict[str, Any]: JSON keys are strings
@@ -440,11 +578,10 @@ def lock_from_shards(shards: Mapping[str, bytes], shown: str) -> LockState:
     there (what a crash between writing one shard and cleaning the other leaves)."""
     targets: dict[str, LockEntry] = {}
     where: dict[str, tuple[str, ...]] = {}
-    read = loads_validated if sum(map(len, shards.values())) >= VALIDATED_READ_BYTES else loads
     with gc_paused():
         for name in sorted(shards):
             shard_shown = f"{shown}/{name}{SHARD_SUFFIX}"
-            for address, entry in _parse_shard(shards[name], shard_shown, read).targets.items():
+            for address, entry in _parse_shard(shards[name], shard_shown).targets.items():
                 found = where.get(address)
                 if found is None:
                     targets[address] = entry
@@ -453,8 +590,7 @@ def lock_from_shards(shards: Mapping[str, bytes], shown: str) -> LockState:
                     where[address] = (*found, name)
                 else:
                     raise _recorded_twice(address, f"{shown}/{found[0]}{SHARD_SUFFIX}", shard_shown)
-    # Every entry was built by a read already: validating them again would only cost time.
-    lockfile = Lockfile.model_construct(targets=targets)
+    lockfile = Lockfile(targets=targets)
     return LockState(lockfile, where, "shards", _shards_hash(shards))
 
 
@@ -467,8 +603,8 @@ def _recorded_twice(address: str, first: str, second: str) -> LockfileError:
     )
 
 
-def _parse_shard(raw: bytes, shown: str, read: Callable[[str, str], Lockfile]) -> Lockfile:
-    shard = _parse(raw, shown, read)
+def _parse_shard(raw: bytes, shown: str) -> Lockfile:
+    shard = _parse(raw, shown)
     if shard.version != LOCK_VERSION:
         raise LockfileError(
             f"corrupt lockfile: a shard must be version {LOCK_VERSION}, this one says "
@@ -482,17 +618,17 @@ def _single(raw: bytes | None, shown: str, layout: Layout) -> LockState:
     if raw is None:
         return _EMPTY
     with gc_paused():
-        lockfile = _parse(raw, shown, loads)
+        lockfile = _parse(raw, shown)
     targets = dict.fromkeys(lockfile.targets, ())
     return LockState(lockfile, targets, layout, hashlib.sha256(raw).hexdigest())
 
 
-def _parse(raw: bytes, shown: str, read: Callable[[str, str], Lockfile]) -> Lockfile:
+def _parse(raw: bytes, shown: str) -> Lockfile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LockfileError("corrupt lockfile: not UTF-8", Location(shown)) from None
-    return read(text, shown)
+    return loads(text, shown)
 
 
 def _read_bytes(path: Path) -> bytes | None:
@@ -517,7 +653,7 @@ def _shard_files(directory: Path) -> dict[str, bytes]:
     return found
 
 
-_EMPTY = LockState(Lockfile.model_construct(), {}, "absent")  # not validated: nothing to check
+_EMPTY = LockState(Lockfile(), {}, "absent")
 
 
 def lockfile_hash(path: Path) -> str:

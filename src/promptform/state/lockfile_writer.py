@@ -35,9 +35,11 @@ from promptform.state.lockfile import (
     NO_MANIFEST_SHARD,
     LockEntry,
     Lockfile,
+    entry_json,
     read_lock_state,
     remove_shards,
     shard_path,
+    validator,
 )
 
 
@@ -311,10 +313,10 @@ def _shard_pieces(contents: Sequence[tuple[str, str]], version: int) -> Iterator
 
 def _fragment(entry: LockEntry) -> str:
     """The entry as json.dumps(indent=2) would print it two levels deep."""
-    text = json.dumps(entry.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(entry_json(entry), indent=2, sort_keys=True, ensure_ascii=False)
     return text.replace("\n", "\n    ")
 
 
 def _parse(fragment: str) -> LockEntry:
     """The entry a fragment holds (the extra indentation is JSON whitespace)."""
-    return LockEntry.model_validate_json(fragment)
+    return validator(LockEntry).validate_json(fragment)

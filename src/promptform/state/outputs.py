@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -242,9 +243,9 @@ def step_aside_recorded(
             if source.is_file():
                 source.replace(outputs_dir / aside)
             # Recorded even when the file is gone: the entry must not name the newcomer's image.
-            outputs[index] = output.model_copy(update={"path": aside})
+            outputs[index] = replace(output, path=aside)
         if outputs != entry.outputs:
-            writer.put(address, entry.model_copy(update={"outputs": outputs}))
+            writer.put(address, replace(entry, outputs=outputs))
 
 
 def free_aside(outputs_dir: Path, path: str, writer: LockfileWriter) -> str:
