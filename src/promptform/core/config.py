@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import tomllib
 import types
-from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -26,14 +25,13 @@ from typing import (
     get_type_hints,
 )
 
-from promptform.core.bounds import Bound, Ge, Gt, Le
+from promptform.core.constraints import Bound, FieldRule, Ge, Gt, Le
 from promptform.core.errors import ConfigError, Location
 from promptform.core.validation_messages import describe_validation_error
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
-    from pydantic import GetCoreSchemaHandler, TypeAdapter
-    from pydantic_core import CoreSchema
+    from pydantic import TypeAdapter
 
 CONFIG_FILE = "promptform.toml"
 PYPROJECT_FILE = "pyproject.toml"
@@ -44,23 +42,6 @@ DEFAULT_MODEL = "gpt-image-2"
 # imports no pydantic: importing it costs more than the rest of a no-op plan's start-up. Anything
 # else is validated by a pydantic TypeAdapter built on first use; it reads the same annotations.
 _FORBID_EXTRA = {"extra": "forbid"}
-
-
-class _FieldRule:
-    """A check of one field that may look at the fields before it, placed in `Annotated`: pydantic
-    runs it after validating the field, and _well_formed runs it the same way."""
-
-    def __init__(self, check: Callable[[Any, dict[str, Any]], Any]) -> None:
-        self.check = check
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
-        from pydantic_core import core_schema
-
-        return core_schema.with_info_after_validator_function(
-            lambda value, info: self.check(value, info.data), handler(source)
-        )
 
 
 def _inside_project(value: str, _earlier: dict[str, Any]) -> str:
@@ -97,7 +78,7 @@ def _overlap(one: str, other: str) -> bool:
 
 
 # A setting apply writes under or reads from.
-_ProjectPath = Annotated[str, _FieldRule(_inside_project)]
+_ProjectPath = Annotated[str, FieldRule(_inside_project)]
 
 
 @dataclass(frozen=True)
@@ -106,7 +87,7 @@ class ProjectSettings:
 
     prompts_dir: _ProjectPath = "prompts"
     templates_dir: _ProjectPath = "templates"
-    outputs_dir: Annotated[_ProjectPath, _FieldRule(_outputs_apart)] = "generated"
+    outputs_dir: Annotated[_ProjectPath, FieldRule(_outputs_apart)] = "generated"
     lockfile: _ProjectPath = "promptform.lock"
     default_provider: str = "wisgate"
 
@@ -149,7 +130,7 @@ class ProviderSettings:
     timeout_s: Annotated[float, Gt(0)] = 300.0
     max_retries: Annotated[int, Ge(0), Le(20)] = 5
     # The provider offers the Batch API.
-    batch: Annotated[bool, _FieldRule(_batch_needs_an_api)] = False
+    batch: Annotated[bool, FieldRule(_batch_needs_an_api)] = False
 
 
 @dataclass(frozen=True)
@@ -397,7 +378,7 @@ def _construct(model: type[_Dataclass], data: Any) -> _Dataclass:
 def _checked_value(annotation: Any, value: Any, earlier: dict[str, Any]) -> Any:
     """`value` as validation would return it for `annotation`, when that leaves it unchanged.
 
-    `earlier` holds the fields before it in its dataclass, for a _FieldRule to look at.
+    `earlier` holds the fields before it in its dataclass, for a FieldRule to look at.
     """
     origin, args = get_origin(annotation), get_args(annotation)
     if annotation is Any:
@@ -429,7 +410,7 @@ def _checked_value(annotation: Any, value: Any, earlier: dict[str, Any]) -> Any:
 
 def _constrained(constraint: Any, value: Any, earlier: dict[str, Any]) -> Any:
     """`value` after one item of a field's `Annotated` metadata, as pydantic would apply it."""
-    if isinstance(constraint, _FieldRule):
+    if isinstance(constraint, FieldRule):
         return constraint.check(value, earlier)  # a ValueError: pydantic words the message
     if isinstance(constraint, Bound) and constraint.allows(value):
         return value

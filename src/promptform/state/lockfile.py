@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 from promptform.core.atomic import atomic_write
+from promptform.core.constraints import FieldRule, Ge, Le
 from promptform.core.errors import Location, LockfileError
 from promptform.core.gc_pause import gc_paused
 from promptform.core.paths import relative_path_problem
@@ -56,20 +57,7 @@ class _Frozen:
     __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
 
 
-@dataclass(frozen=True)
-class _AfterValidator:
-    """`Annotated` metadata: pydantic runs `check` on a value of the field's type (a ValueError it
-    raises is the validation error). Like pydantic's AfterValidator, without importing pydantic."""
-
-    check: Callable[[Any], Any]
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
-        from pydantic_core import core_schema
-
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
-
-
-def _relative_path(value: str) -> str:
+def _relative_path(value: str, _earlier: dict[str, Any]) -> str:
     # A lockfile arrives in pull requests too: its paths must not lead out of the project.
     problem = relative_path_problem(value)
     if problem:
@@ -77,19 +65,7 @@ def _relative_path(value: str) -> str:
     return value
 
 
-SafePath = Annotated[str, _AfterValidator(_relative_path)]
-
-
-@dataclass(frozen=True)
-class _Between:
-    """`Annotated` metadata: the bounds pydantic holds an integer to (what Field(ge=, le=) sets;
-    annotated_types' Ge and Le would do too, but importing it costs a tenth of a no-op plan)."""
-
-    minimum: int
-    maximum: int
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
-        return {**handler(source), "ge": self.minimum, "le": self.maximum}
+SafePath = Annotated[str, FieldRule(_relative_path)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,7 +119,7 @@ class LockEntry(_Frozen):
 class Lockfile(_Frozen):
     # The versions this promptform reads (a shard must be LOCK_VERSION): anything older is a damaged
     # file, a newer one is refused with an upgrade hint before validation.
-    version: Annotated[int, _Between(LEGACY_LOCK_VERSION, LOCK_VERSION)] = LOCK_VERSION
+    version: Annotated[int, Ge(LEGACY_LOCK_VERSION), Le(LOCK_VERSION)] = LOCK_VERSION
     targets: dict[str, LockEntry] = field(default_factory=dict)
 
     def with_entry(self, address: str, entry: LockEntry) -> Lockfile:

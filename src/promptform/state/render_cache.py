@@ -105,7 +105,7 @@ EXPANSION_MODULES = (
     "__init__",
     "core/__init__",
     "core/atomic",
-    "core/bounds",
+    "core/constraints",
     "core/config",
     "core/errors",
     "core/fingerprint",

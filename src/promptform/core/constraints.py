@@ -1,13 +1,20 @@
-"""Numeric bounds for `Annotated` fields, readable without importing pydantic or annotated_types.
+"""Constraints for `Annotated` fields of the config and lock types, declared without importing
+pydantic or annotated_types.
+
+The config and the lock are standard-library dataclasses so that loading files promptform wrote
+imports no pydantic (importing it costs more than a no-op plan's whole work); their fast loaders
+check these constraints themselves, and pydantic, when a file has to be validated, reads the same
+declarations through `__get_pydantic_core_schema__`.
 
 pydantic applies `annotated_types.Ge(1)` natively, but importing annotated_types builds some
-thirty dataclasses: a fifth of a no-op plan's start-up. These stand in for them; the loaders'
-fast paths check them with `allows`, and pydantic, when it validates, gets the annotated_types
-bound they stand for, so its checks, messages and JSON schema stay its own.
+thirty dataclasses: a fifth of a no-op plan's start-up. Ge, Le and Gt stand in for them and hand
+pydantic the annotated_types bound they stand for, so its checks, messages and JSON schema stay
+its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 if TYPE_CHECKING:
@@ -70,3 +77,24 @@ class Gt(Bound):
         import annotated_types
 
         return annotated_types.Gt(self.limit)
+
+
+class FieldRule:
+    """A check of one field that may look at the fields before it (`earlier`, by name): pydantic
+    runs it after validating the field, and the fast loaders run it the same way. A ValueError it
+    raises is the validation error."""
+
+    __slots__ = ("check",)
+
+    def __init__(self, check: Callable[[Any, dict[str, Any]], Any]) -> None:
+        self.check = check
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        from pydantic_core import core_schema
+
+        check = self.check
+        return core_schema.with_info_after_validator_function(
+            lambda value, info: check(value, info.data), handler(source)
+        )
