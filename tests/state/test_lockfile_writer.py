@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -214,3 +215,30 @@ def test_a_symlinked_folder_in_the_lock_directory_is_never_written_through(
 
     assert list(elsewhere.iterdir()) == []
     assert writer.entry("ü") is None  # not recorded, since not written
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"outputs": [LockedOutput(path="../x.png", sha256="0" * 64, bytes=1, format="png")]},
+        {"fingerprint": 7},
+        {"generated_at": None},
+        {"usage": ["not", "an", "object"]},
+    ],
+)
+def test_an_entry_the_lock_could_not_read_back_is_refused_before_any_file_changes(
+    tmp_path: Path, damage: dict[str, object]
+) -> None:
+    # The lock's types are plain dataclasses: building one checks nothing, so the writer must.
+    path = tmp_path / "promptform.lock"
+    writer = LockfileWriter(path, Lockfile(), SHARDS)
+    writer.put("a", entry("first"))
+    before = lock_files(path)
+    bad = dataclasses.replace(entry("second"), **damage)  # type: ignore[arg-type]
+
+    with pytest.raises(ValueError, match="validation error"):
+        writer.put("b", bad)
+
+    assert lock_files(path) == before
+    assert read_lockfile(path).targets.keys() == {"a"}
+    assert writer.entry("b") is None

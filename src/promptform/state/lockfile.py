@@ -423,48 +423,51 @@ def _fill_defaults(value: dict[str, Any], declared: tuple[Field[Any], ...]) -> o
 
 
 _STRING, _INTEGER, _OBJECT = (str,), (int,), (dict,)  # dict[str, Any]: JSON keys are strings
-_lockfile = _model(
-    Lockfile,
+_lock_entry = _model(
+    LockEntry,
     {
-        "version": _lock_version,
-        "targets": _dict_of(
+        "fingerprint": _STRING,
+        "request": _OBJECT,
+        "endpoint": _STRING,
+        "inputs": _list_of(
+            _model(LockedInput, {"role": _STRING, "path": _safe_path, "sha256": _STRING})
+        ),
+        "outputs": _list_of(
             _model(
-                LockEntry,
+                LockedOutput,
                 {
-                    "fingerprint": _STRING,
-                    "request": _OBJECT,
-                    "endpoint": _STRING,
-                    "inputs": _list_of(
-                        _model(
-                            LockedInput, {"role": _STRING, "path": _safe_path, "sha256": _STRING}
-                        )
-                    ),
-                    "outputs": _list_of(
-                        _model(
-                            LockedOutput,
-                            {
-                                "path": _safe_path,
-                                "sha256": _STRING,
-                                "bytes": _INTEGER,
-                                "format": _STRING,
-                                "width": (int, type(None)),
-                                "height": (int, type(None)),
-                            },
-                        )
-                    ),
-                    "provider": _model(ProviderRef, {"kind": _STRING, "name": _STRING}),
-                    "model": _STRING,
-                    "generated_at": _STRING,
-                    "source_commit": (str, type(None)),
-                    "revised_prompt": (str, type(None)),
-                    "usage": (dict, type(None)),
-                    "cost_usd": _optional_finite_float,
-                    "batch_id": (str, type(None)),
+                    "path": _safe_path,
+                    "sha256": _STRING,
+                    "bytes": _INTEGER,
+                    "format": _STRING,
+                    "width": (int, type(None)),
+                    "height": (int, type(None)),
                 },
             )
         ),
+        "provider": _model(ProviderRef, {"kind": _STRING, "name": _STRING}),
+        "model": _STRING,
+        "generated_at": _STRING,
+        "source_commit": (str, type(None)),
+        "revised_prompt": (str, type(None)),
+        "usage": (dict, type(None)),
+        "cost_usd": _optional_finite_float,
+        "batch_id": (str, type(None)),
     },
 )
+_lockfile = _model(Lockfile, {"version": _lock_version, "targets": _dict_of(_lock_entry)})
+
+
+def refuse_unreadable(entry_text: str) -> None:
+    """Raise (pydantic's ValidationError, a ValueError) when `entry_text`, an entry as the lock
+    writes it, would make the lock unreadable.
+
+    The lock's types are plain dataclasses: building one checks nothing, so an entry built from a
+    wrong value would be written as it is and the next read would refuse the whole shard. The
+    writer checks each entry before it touches a file; one the fast reader takes costs one parse.
+    """
+    if _lock_entry(json.loads(entry_text)) is _REJECTED:
+        validator(LockEntry).validate_json(entry_text)
 
 
 Layout = Literal["absent", "shards", "single", "backup"]
