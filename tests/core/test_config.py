@@ -252,6 +252,18 @@ def test_pyproject_errors_name_the_tool_table(make_project: MakeProject) -> None
     assert caught.value.location == Location("pyproject.toml", 2)
 
 
+def test_a_config_nested_too_deeply_to_read_is_an_error(tmp_path: Path) -> None:
+    nested = "[" * 5_000 + "]" * 5_000
+    (tmp_path / "promptform.toml").write_text(f"[defaults]\nvars = {{ x = {nested} }}\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+
+    assert caught.value.one_line() == (
+        "promptform.toml: invalid TOML: nested too deeply to read; flatten the value"
+    )
+
+
 def test_non_utf8_config_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "promptform.toml").write_bytes(b"# caf\xe9\n")
 

@@ -113,10 +113,13 @@ def test_stale_cache_cannot_hide_a_same_size_edit(root: Path) -> None:
     assert drift_of(root) == [("a", "modified")]
 
 
-def test_corrupt_stat_cache_is_ignored_and_rebuilt(root: Path) -> None:
+@pytest.mark.parametrize(
+    "damage", ["{not json", '{"files": ' + "[" * 100_000 + "]" * 100_000 + "}"]
+)
+def test_corrupt_stat_cache_is_ignored_and_rebuilt(root: Path, damage: str) -> None:
     cache = root / ".promptform" / STAT_CACHE_FILE
     cache.parent.mkdir(exist_ok=True)
-    cache.write_text("{not json")
+    cache.write_text(damage)
     assert drift_of(root) == []
     assert json.loads(cache.read_text())["version"] == 1
 

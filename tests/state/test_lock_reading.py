@@ -320,6 +320,13 @@ def test_every_field_of_the_lock_models_is_checked_by_the_fast_read() -> None:
             Location(SHOWN),
         ),
         (
+            # Deeper than json (and pydantic) will parse: damage, or a file made to crash readers.
+            '{"version": 2, "targets": {"t": {"request": ' + "[" * 100_000 + "]" * 100_000 + "}}}",
+            "corrupt lockfile: nested too deeply to read; restore it from git "
+            f"(`git checkout -- {SHOWN}`) or resolve the merge conflict",
+            Location(SHOWN, 1),
+        ),
+        (
             shard_text(entry_data(cost_usd="lots")),
             "corrupt lockfile: targets.0.cost_usd: Input should be a valid number, unable to "
             "parse string as a number; restore it from git",

@@ -77,6 +77,7 @@ def test_submission_ids_are_unique_and_sort_by_time() -> None:
     ("content", "message"),
     [
         ("{not json", "corrupt batch submission: Expecting property name"),
+        ("[" * 100_000 + "]" * 100_000, "corrupt batch submission: nested too deeply to read"),
         ('{"kind": "something else"}', "not a promptform batch submission"),
         (
             '{"kind": "promptform-batch-submission", "version": 9}',
@@ -103,4 +104,31 @@ def test_an_id_that_could_name_another_path_is_refused(tmp_path: Path) -> None:
     data["id"] = "../../promptform"
     path.write_text(json.dumps(data))
     with pytest.raises(PendingBatchError, match=r"corrupt batch submission \(bad or missing id\)"):
+        read_submissions(folder)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("inputs", [{"role": "image", "path": "../outside.png", "sha256": "0" * 64}]),
+        ("inputs", [{"role": "image", "path": "/etc/passwd", "sha256": "0" * 64}]),
+        ("outputs", ["../../outside.png"]),
+        ("outputs", ["cards/./1.png"]),
+    ],
+)
+def test_a_path_leading_out_of_the_project_is_refused_when_read(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    # Collect records a submission's input paths in the lock and keeps stale results at its
+    # output paths: an edited submission must be refused as the lock would refuse it, when read.
+    folder = tmp_path / "promptform.batches"
+    write_submission(folder, SUBMISSION)
+    path = submission_path(folder, SUBMISSION.id)
+    data = json.loads(path.read_text())
+    data["targets"][0][field] = value
+    path.write_text(json.dumps(data))
+
+    with pytest.raises(
+        PendingBatchError, match=rf"corrupt batch submission \(bad or missing {field} path"
+    ):
         read_submissions(folder)

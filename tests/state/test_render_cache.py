@@ -338,8 +338,17 @@ def _with_entry_field(text: str, field: str, value: object) -> str:
         lambda text: text.replace('"targets":[[', '"targets":[[1,'),
         lambda text: _with_entry_field(text, "manifests", "two"),
         lambda text: _with_entry_field(text, "templates", None),
+        lambda text: '{"files": ' + "[" * 100_000 + "]" * 100_000 + "}",
     ],
-    ids=["truncated", "not-json", "wrong-shape", "damaged-target", "bad-count", "no-templates"],
+    ids=[
+        "truncated",
+        "not-json",
+        "wrong-shape",
+        "damaged-target",
+        "bad-count",
+        "no-templates",
+        "too-deep",
+    ],
 )
 def test_a_damaged_cache_is_ignored_and_rewritten(
     make_project: MakeProject, damage: Callable[[str], str]

@@ -500,6 +500,10 @@ def _parse_table(text: str, file_name: str, shown: str) -> dict[str, Any] | None
         message = re.sub(r"\s*\(at line.*\)", "", str(exc))
         line, column = (int(match[1]), int(match[2])) if match else (None, None)
         raise ConfigError(f"invalid TOML: {message}", Location(shown, line, column)) from None
+    except RecursionError:  # tomllib recurses into nested arrays and tables without a limit
+        raise ConfigError(
+            "invalid TOML: nested too deeply to read; flatten the value", Location(shown)
+        ) from None
     if file_name == PYPROJECT_FILE:
         # Not a table at all is reported by validation, as for any other bad value.
         return _tool_table(data)  # type: ignore[no-any-return]
@@ -509,7 +513,7 @@ def _parse_table(text: str, file_name: str, shown: str) -> dict[str, Any] | None
 def _has_tool_table(pyproject: Path) -> bool:
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         return False
     return _tool_table(data) is not None
 

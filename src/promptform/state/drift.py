@@ -54,7 +54,7 @@ class StatCache:
         """The cache at `path`; an empty one when it is missing or unreadable (it is only a cache)."""
         try:
             data = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return cls(path, {})
         if type(data) is not dict or data.get("version") != STAT_CACHE_VERSION:
             return cls(path, {})

@@ -246,13 +246,16 @@ def validator(lock_type: type[_Validated]) -> TypeAdapter[_Validated]:
 def _loads_explaining(text: str, shown: str) -> Lockfile:
     from pydantic import ValidationError
 
+    fix = f"restore it from git (`git checkout -- {shown}`) or resolve the merge conflict"
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LockfileError(
-            f"corrupt lockfile: {exc.msg}; restore it from git (`git checkout -- {shown}`) "
-            "or resolve the merge conflict",
-            Location(shown, exc.lineno, exc.colno),
+            f"corrupt lockfile: {exc.msg}; {fix}", Location(shown, exc.lineno, exc.colno)
+        ) from None
+    except RecursionError:
+        raise LockfileError(
+            f"corrupt lockfile: nested too deeply to read; {fix}", Location(shown, 1)
         ) from None
     if not isinstance(data, dict):
         raise LockfileError("corrupt lockfile: expected a JSON object", Location(shown, 1))

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import Location, PromptformError
+from promptform.core.paths import relative_path_problem
 
 SUBMISSION_KIND = "promptform-batch-submission"
 SUBMISSION_VERSION = 1
@@ -182,6 +183,10 @@ def parse_submission(raw: bytes, name: str, shown: str) -> Submission:
         ) from None
     except UnicodeDecodeError as exc:
         raise PendingBatchError(f"cannot read batch submission: {exc}", Location(shown)) from None
+    except RecursionError:
+        raise PendingBatchError(
+            f"corrupt batch submission: nested too deeply to read; {fix}", Location(shown, 1)
+        ) from None
     if not isinstance(data, dict) or data.get("kind") != SUBMISSION_KIND:
         raise PendingBatchError(
             f"not a promptform batch submission; {fix}, or move it out of the folder",
@@ -275,11 +280,13 @@ def _target(item: dict[str, Any]) -> SubmittedTarget:
         request={key: _shared(value) for key, value in request.items()},
         inputs=tuple(
             SubmittedInput(
-                _shared(_text(entry["role"])), _text(entry["path"]), _text(entry["sha256"])
+                _shared(_text(entry["role"])),
+                _relative(entry["path"], "inputs"),
+                _text(entry["sha256"]),
             )
             for entry in item["inputs"]
         ),
-        outputs=tuple(_text(path) for path in item["outputs"]),
+        outputs=tuple(_relative(path, "outputs") for path in item["outputs"]),
         output_format=_shared(_text(item["output_format"])),
         provider_kind=_shared(_text(item["provider_kind"])),
         model=_shared(_text(item["model"])),
@@ -292,6 +299,15 @@ def _shared(value: T) -> T:
     if isinstance(value, str) and len(value) <= _SHARED_LENGTH:
         return sys.intern(value)  # type: ignore[return-value]
     return value
+
+
+def _relative(value: object, field: str) -> str:
+    # Collect records input paths in the lock and keeps stale results at output paths: a
+    # submission edited in a pull request must not lead out of the project, as a lock must not.
+    path = _text(value)
+    if relative_path_problem(path) is not None:
+        raise ValueError(f"{field} path {path!r}")
+    return path
 
 
 def _text(value: object) -> str:

@@ -61,7 +61,7 @@ class RenderCache:
             stored = data["files"] if data["key"] == key else {}
             if not isinstance(stored, dict):
                 stored = {}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             stored = {}
         return cls(path, key, stored)
 
