@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import stat
 import sys
 from typing import TextIO
@@ -70,6 +69,8 @@ class Output:
             return text
         if _is_regular_file(stream):
             return text
+        import secrets  # only here: most runs print nothing that needs it
+
         token = secrets.token_hex(16)
         return f"::stop-commands::{token}\n{text}::{token}::\n"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -120,6 +119,8 @@ def closest_address(
     A cell of the same manifest wins over a similar-looking name: with axes, the cell sharing the
     most axis values; then the closest spelling (difflib), or None when nothing is close.
     """
+    import difflib  # only for a hint: a pattern that matched nothing
+
     given = _parse_address(pattern)
     if given is not None:
         same_name = [
