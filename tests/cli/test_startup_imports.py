@@ -166,6 +166,14 @@ def test_a_no_op_plan_and_validate_import_no_pydantic_and_no_click(
     packages = {name.split(".")[0] for name in plan_again | validate_again}
     assert packages.isdisjoint({"pydantic", "pydantic_core", "annotated_types"})
     assert "pydantic" in {name.split(".")[0] for name in first}
+    # Nor what only a plan that pays for images, or a project with pending batches, needs.
+    only_when_needed = {
+        "promptform.engine.credentials",
+        "promptform.commands.rescued",
+        "promptform.engine.saved_plan",
+        "promptform.state.pending_batches",
+    }
+    assert plan_again.isdisjoint(only_when_needed)
 
 
 def test_a_template_edited_after_the_cache_was_filled_is_rendered_again(

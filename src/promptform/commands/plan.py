@@ -6,16 +6,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from promptform.commands.rescued import offer_rescued
 from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_CHANGES, EXIT_OK
 from promptform.core.gc_pause import gc_paused
 from promptform.core.output import Output
-from promptform.engine.credentials import key_notes
 from promptform.engine.plan import check_budget, compute_plan
 from promptform.engine.plan_format import format_json, format_markdown, format_text
 from promptform.engine.plan_model import PlanOptions
-from promptform.engine.saved_plan import save_plan
 
 if TYPE_CHECKING:
     from promptform.engine.base_config import BaseConfig
@@ -62,7 +59,13 @@ def _plan(
         output.result(format_markdown(result))
     else:
         output.result(format_text(result, color=output.color))
-    offer_rescued(config, output, result)
+    # Rescued images and missing keys matter only to what apply would pay for: a no-op plan (the
+    # pre-commit hook's usual run) imports neither check.
+    generates = bool(result.generating_fingerprints())
+    if generates:
+        from promptform.commands.rescued import offer_rescued
+
+        offer_rescued(config, output, result)
     # The plan is printed first so that a refusal can be read next to what caused it.
     check_budget(result.summary(), config.budget.max_images, config.budget.max_cost)
     if base is not None:
@@ -75,9 +78,14 @@ def _plan(
         if spent is not None:
             output.info(describe_spent(config, base, spent, result.summary()))
     if out is not None:
+        from promptform.engine.saved_plan import save_plan
+
         save_plan(result, out)
         output.info(f"Saved the plan to {out}; apply exactly it with `promptform apply {out}`.")
     # plan never needs a key; saying now which one apply will need saves a failed apply.
-    for note in key_notes(config, result, os.environ):
-        output.info(note)
+    if generates:
+        from promptform.engine.credentials import key_notes
+
+        for note in key_notes(config, result, os.environ):
+            output.info(note)
     return EXIT_CHANGES if detailed_exitcode and result.needs_attention else EXIT_OK

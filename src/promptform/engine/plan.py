@@ -11,7 +11,7 @@ import dataclasses
 import heapq
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptform.core.config import Config
 from promptform.core.errors import PromptformError, display_path
@@ -34,7 +34,9 @@ from promptform.state.lockfile import (
     read_lock_state,
     shards_of,
 )
-from promptform.state.pending_batches import Submission, SubmittedTarget, read_submissions
+
+if TYPE_CHECKING:
+    from promptform.state.pending_batches import Submission, SubmittedTarget
 
 # Request fields named first in reasons, in this order; any others follow alphabetically.
 _FIELD_ORDER = ("prompt", "model", "size", "quality", "n")
@@ -59,10 +61,18 @@ def compute_plan(config: Config, options: PlanOptions) -> tuple[Project, Lockfil
         if address in in_scope and address in targets
     }
     drift = check_drift(config, entries, verify=options.verify)
-    submissions = read_submissions(config.batches_dir, config.root)
+    submissions = _pending_submissions(config)
     plan = make_plan(project, lockfile, options, drift, lock_hash, submissions)
     moved = detect_outputs_dir_change(config, lockfile.targets)
     return project, lockfile, dataclasses.replace(plan, outputs_dir_change=moved)
+
+
+def _pending_submissions(config: Config) -> list[Submission]:
+    if not config.batches_dir.is_dir():
+        return []  # the usual project: no batch module to import
+    from promptform.state.pending_batches import read_submissions
+
+    return read_submissions(config.batches_dir, config.root)
 
 
 def lock_shards(project: Project) -> dict[str, str]:
