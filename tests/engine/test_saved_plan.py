@@ -115,6 +115,12 @@ def test_foreign_json_is_not_taken_for_a_plan(tmp_path: Path) -> None:
         load_saved_plan(tmp_path / "x.json")
 
 
+def test_a_saved_plan_nested_too_deeply_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SavedPlanError, match=r"cannot read saved plan .*nested too deeply"):
+        load_saved_plan(tmp_path / "x.json")
+
+
 def test_saved_plan_from_another_format_version_is_refused(root: Path) -> None:
     save_plan(current(root), root / "plan.json")
     data = json.loads((root / "plan.json").read_text())

@@ -605,6 +605,7 @@ def test_a_non_2xx_response_without_a_message_still_fails() -> None:
     ("raw", "problem"),
     [
         (b'{"custom_id": "hero", "response": {', "is not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "is not valid JSON"),
         (b"[1, 2]", "is not a JSON object"),
         (result(custom_id=None, response=None, error={"code": "x"}), "has no custom_id"),
         (result(response=None, error=None), "hero: has neither a response nor an error"),

@@ -447,6 +447,14 @@ def test_html_error_pages_are_summarised_by_their_title() -> None:
     assert str(error) == "wisgate: HTTP 502 with an HTML page: 502 Bad Gateway"
 
 
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_body_nested_too_deeply_to_parse_is_a_provider_error(status: int) -> None:
+    # json gives up on it with RecursionError, which must not become an internal error.
+    error = failure(answer(status, "[" * 100_000 + "]" * 100_000))
+    assert str(error).startswith("wisgate: ")
+    assert len(str(error)) < 300
+
+
 def test_long_non_json_bodies_are_cut_to_one_short_line() -> None:
     error = failure(
         answer(503, "upstream\nconnect error " + "y" * 1000, {"content-type": "text/plain"})

@@ -149,6 +149,7 @@ def test_out_must_be_under_prompts(root: Path, run_cli: RunCli) -> None:
         ("curl https://x/v1/images/generations", "has no request body"),
         ("curl https://x -d @body.json", "import that file instead"),
         ("curl https://x -d '{not json'", "not valid JSON"),
+        ('{"prompt": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
         ('{"model": "gpt-image-2", "prompt": "x", "style": "vivid"}', "'style' has no manifest"),
         ('{"model": "gpt-image-2"}', "the request has no prompt"),
         ("curl 'unterminated", "cannot parse the curl command"),

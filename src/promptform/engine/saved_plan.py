@@ -90,6 +90,8 @@ def load_saved_plan(path: Path) -> SavedPlan:
         raise SavedPlanError(f"saved plan '{path}' does not exist") from None
     except (OSError, ValueError) as exc:
         raise SavedPlanError(f"cannot read saved plan '{path}': {exc}") from None
+    except RecursionError:
+        raise SavedPlanError(f"cannot read saved plan '{path}': nested too deeply") from None
     if not isinstance(data, dict) or data.get("kind") != SAVED_PLAN_KIND:
         raise SavedPlanError(f"'{path}' is not a plan saved by `promptform plan --out`")
     if data.get("version") != SAVED_PLAN_VERSION:

@@ -18,7 +18,7 @@ def read_event(missing: str) -> dict[str, Any]:
         raise GitHubError(missing)
     try:
         event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         raise GitHubError(f"cannot read the event file GITHUB_EVENT_PATH={path}") from None
     if not isinstance(event, dict):
         raise GitHubError(f"the event file GITHUB_EVENT_PATH={path} is not a JSON object")

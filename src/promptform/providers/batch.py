@@ -116,7 +116,7 @@ def parse_result_line(line: bytes) -> BatchLineResult:
     """One output or error file line; ProviderError when it is not the documented shape."""
     try:
         item = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _line_error("is not valid JSON", line) from None
     if not isinstance(item, dict):
         raise _line_error("is not a JSON object", line)
@@ -414,7 +414,7 @@ class BatchClient:
             raise self._failures.status_error(response, raw)
         try:
             answer = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             answer = None
         if not isinstance(answer, dict):
             what, text = self._failures.describe_body(raw, response)

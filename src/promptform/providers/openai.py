@@ -171,7 +171,7 @@ class OpenAIProvider:
     def _payload(self, response: httpx.Response, raw: bytes) -> dict[str, Any]:
         try:
             payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise self._error(
                 f"the response is not valid JSON: {self._failures.describe_body(raw, response)[1]}",
                 retryable=True,
@@ -550,7 +550,7 @@ def _with_code(code: str | None, message: str) -> str:
 def _json_or_none(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 

@@ -143,6 +143,8 @@ def _json_object(text: str) -> dict[str, Any]:
         raise CurlImportError(
             f"the request body is not valid JSON: {exc.msg} at line {exc.lineno}"
         ) from None
+    except RecursionError:
+        raise CurlImportError("the request body is nested too deeply to read") from None
     if not isinstance(value, dict):
         raise CurlImportError(
             'the request body must be a JSON object ({"model": ..., "prompt": ...})'

@@ -55,5 +55,5 @@ def _describe(content: str) -> str:
         holder = json.loads(content)
         started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder["started"]))
         return f"pid {holder['pid']} on {holder['host']}, started {started}"
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return "holder unknown"

@@ -76,7 +76,7 @@ def read_rescue(folder: Path) -> Rescue | None:
             reason=str(data.get("reason", "")),
             files=tuple(str(name) for name in data["files"]),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     if any("/" in name or "\\" in name or name.startswith(".") for name in note.files):
         return None  # a note edited to point outside its folder is not trusted
