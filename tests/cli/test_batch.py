@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from promptform.state.pending_batches import read_submissions
 from tests.support.cli import RunCli
 from tests.support.files import write_files
 from tests.support.git import commit_all, git, init_repo
-from tests.support.memory_batches import BATCH_CONFIG, MemoryBatches
+from tests.support.memory_batches import BATCH_CONFIG, Info, MemoryBatches
 
 # The fixture, imported under its own name so pytest finds it.
 from tests.support.memory_batches import memory_batches as memory_batches
@@ -242,6 +243,33 @@ def test_a_run_killed_between_upload_and_creation_finds_its_batch(
     assert api.uploads == 1
     [submission] = read_submissions(load_config(root).batches_dir)
     assert submission.batch_id == "batch_1"
+
+
+def test_looking_for_a_lost_batch_stops_at_batches_older_than_the_submission(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    root = project(tmp_path, cells=2)
+    long_ago = int(time.time()) - 30 * 24 * 3600
+    for number in range(500):  # an account's earlier batches, newest first in the list
+        api.batches[f"batch_old_{number}"] = Info(
+            f"batch_old_{number}",
+            "completed",
+            "/v1/images/generations",
+            f"file-old-{number}",
+            created_at=long_ago - number,
+        )
+    api.fail_create = True
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 1
+    [made] = api.created
+    del api.batches[made]  # the create never reached the API: only the upload did
+    api.listed = 0
+
+    collect = run_cli("-C", root, "batch", "collect")  # looks for the batch, never creates one
+
+    assert collect.exit_code == 0, collect.stderr
+    [submission] = read_submissions(load_config(root).batches_dir)
+    assert submission.batch_id is None
+    assert api.listed == 1  # the newest batch is a month older than the submission: no further
 
 
 def test_a_recorded_intent_without_a_batch_is_started_only_by_apply_batch(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -83,6 +84,7 @@ class MemoryBatches:
         self.created: list[str] = []
         self.uploads = 0
         self.retrieves = 0
+        self.listed = 0  # batches list_batches handed out
         self.blocked: str | None = None
         self.finish_on_create = False
         self.fail_create = False  # raise after storing the batch: a "kill" between the two
@@ -132,7 +134,8 @@ class MemoryBatches:
             input_file_id,
             request_counts=Counts(len(lines), 0, 0),
             metadata=dict(metadata),
-            created_at=len(self.batches),
+            # Now, as the API stamps it; one second apart keeps the list's newest-first order.
+            created_at=int(time.time()) + len(self.batches),
         )
         self.batches[batch_id] = info
         self.created.append(batch_id)
@@ -148,6 +151,7 @@ class MemoryBatches:
 
     async def list_batches(self) -> AsyncIterator[Info]:
         for info in sorted(self.batches.values(), key=lambda item: -item.created_at):
+            self.listed += 1
             yield info
 
     async def cancel(self, batch_id: str) -> Info:

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -221,13 +221,31 @@ async def finish_interrupted(
 
 
 async def _find_batch(client: BatchApi, submission: Submission) -> BatchState | None:
+    """The batch made for `submission`, looked for among those made since it was written (the
+    list is newest first; an account may hold thousands of older batches)."""
+    since = _unix_seconds(submission.submitted_at)
     async for info in client.list_batches():
         if (
             info.input_file_id == submission.input_file_id
             or info.metadata.get(SUBMISSION_METADATA_KEY) == submission.id
         ):
             return info
+        if since is not None and info.created_at < since - _CLOCK_SKEW_S:
+            return None
     return None
+
+
+# How far the API's clock may be behind this machine's: a batch is made after its submission was
+# written, but the two times come from different clocks.
+_CLOCK_SKEW_S = 24 * 3600
+
+
+def _unix_seconds(stamp: str) -> int | None:
+    try:
+        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None  # edited by hand: look through every batch rather than miss it
+    return int(moment.timestamp())
 
 
 def _request_line(config: Config, target: Target, index: int) -> _Line:
