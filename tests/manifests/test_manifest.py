@@ -173,6 +173,49 @@ def test_manifest_files_are_yaml_and_yml_in_a_stable_order(tmp_path: Path) -> No
     assert found == ["a.yaml", "a/z.yml", "b.yaml"]
 
 
+def test_manifest_files_are_found_as_a_glob_of_the_folder_finds_them(tmp_path: Path) -> None:
+    # The definition: every *.yaml / *.yml that is a file (a symlink to one too), found without
+    # entering symlinked folders, in the order of their paths under the folder.
+    prompts, elsewhere = tmp_path / "prompts", tmp_path / "elsewhere"
+    for relative in (
+        "a.yaml",
+        "b/c.yml",
+        "b/d/e.yaml",
+        ".hidden.yaml",
+        ".yaml",
+        "f.yaml.txt",
+        "g.YAML",
+        "h.tar.yaml",
+        "..yaml",
+        "k.yaml.",
+        "dir.yaml/i.yaml",
+        "é/ü.yaml",
+        "j k.yml",
+    ):
+        (prompts / relative).parent.mkdir(parents=True, exist_ok=True)
+        (prompts / relative).write_text("prompt: x\n")
+    (elsewhere / "deep").mkdir(parents=True)
+    (elsewhere / "outside.yaml").write_text("prompt: x\n")
+    (elsewhere / "deep" / "inner.yaml").write_text("prompt: x\n")
+    (prompts / "link.yaml").symlink_to(elsewhere / "outside.yaml")
+    (prompts / "broken.yaml").symlink_to(tmp_path / "missing.yaml")
+    (prompts / "linked-folder").symlink_to(elsewhere / "deep")
+    (prompts / "folder-link.yaml").symlink_to(elsewhere / "deep")
+    expected = sorted(
+        (
+            path
+            for path in prompts.rglob("*")
+            if path.suffix in (".yaml", ".yml") and path.is_file()
+        ),
+        key=lambda path: path.relative_to(prompts).as_posix(),
+    )
+
+    found = find_manifest_files(prompts)
+
+    assert found == expected
+    assert "link.yaml" in [path.name for path in found]  # the check sees symlinks
+
+
 def test_missing_prompts_dir_has_no_manifests(tmp_path: Path) -> None:
     assert find_manifest_files(tmp_path / "nowhere") == []
 
