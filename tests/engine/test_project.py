@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from promptform.core.config import load_config
-from promptform.core.errors import Location, PromptformError
+from promptform.core.errors import Location, PromptformError, display_path
+from promptform.engine import project as project_module
 from promptform.engine.project import Project, load_project
+from promptform.manifests.manifest_files import find_manifest_files, manifest_stem
 from promptform.manifests.targets import Target
 from tests.support.files import MakeProject
 
@@ -419,3 +421,28 @@ def test_outputs_differing_only_in_case_or_unicode_form_are_refused(
     assert "output 'hero.png' of 'b' is also written by 'a'" in messages[0]
     assert "of 'd' is also written by 'c'" in messages[1]
     assert "'dir.png/inside.png' of 'f' is inside output 'Dir.png' of 'e'" in messages[2]
+
+
+@pytest.mark.parametrize("prompts_dir", ["prompts", "design/prompts", "p"])
+def test_manifest_names_are_what_pathlib_makes_of_the_path(
+    make_project: MakeProject, prompts_dir: str
+) -> None:
+    # Worked out as text for speed: must agree with relative_to, manifest_stem and display_path.
+    under = f"{prompts_dir}/"
+    root = make_project(
+        {
+            "promptform.toml": f'[promptform]\nprompts_dir = "{prompts_dir}"\noutputs_dir = "out"\n',
+            f"{under}a.yaml": "prompt: A.\n",
+            f"{under}deep/er/b.c.yml": "prompt: B.\n",
+            f"{under}é ü/..yaml": "prompt: C.\n",
+        }
+    )
+    config = load_config(root)
+    names = project_module._ManifestNames(config)
+
+    for path in find_manifest_files(config.prompts_dir):
+        assert names.of(path) == (
+            path.relative_to(config.prompts_dir).as_posix(),
+            manifest_stem(path, config.prompts_dir),
+            display_path(path, config.root),
+        )

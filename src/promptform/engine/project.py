@@ -27,7 +27,7 @@ from promptform.core.fingerprint import hash_file
 from promptform.core.gc_pause import gc_paused
 from promptform.core.paths import path_key, relative_path_problem
 from promptform.manifests.documents import decode_text, read_bytes
-from promptform.manifests.manifest_files import find_manifest_files, manifest_stem
+from promptform.manifests.manifest_files import find_manifest_files
 from promptform.manifests.render_deadline import RENDER_SECONDS_PER_MANIFEST, render_deadline
 from promptform.manifests.targets import Target, TargetBuilder, contained
 from promptform.manifests.template_sources import TemplateSources
@@ -71,9 +71,10 @@ def _load_project(config: Config, use_cache: bool) -> Project:
     problems: list[PromptformError] = []
     sources_read: list[_ManifestFile] = []
     files = find_manifest_files(config.prompts_dir)
+    names = _ManifestNames(config)
     for path in files:
         try:
-            sources_read.append(_read_manifest_file(path, config, cache, sources))
+            sources_read.append(_read_manifest_file(path, config, cache, sources, names))
         except PromptformError as exc:
             problems.append(exc)
     targets: list[Target] = []
@@ -160,13 +161,32 @@ class _FileExpansion:
     templates_used: set[str]
 
 
+class _ManifestNames:
+    """The names of a manifest file found under prompts_dir: worked out from its path as text, as
+    pathlib's relative_to would (three Path objects a file cost more than the rest of a no-op
+    plan's reading of it)."""
+
+    def __init__(self, config: Config) -> None:
+        self._prefix_length = len(os.path.join(os.fspath(config.prompts_dir), ""))  # noqa: PTH118
+        # prompts_dir is never the root itself: outputs_dir would be inside it, which config refuses.
+        self._shown_prefix = display_path(config.prompts_dir, config.root) + "/"
+
+    def of(self, path: Path) -> tuple[str, str, str]:
+        """(path under prompts_dir, default target name, path as shown), POSIX style."""
+        relative = os.fspath(path)[self._prefix_length :].replace(os.sep, "/")
+        stem = relative.rpartition(".")[0]  # a manifest file's name always has a suffix
+        return relative, stem, self._shown_prefix + relative
+
+
 def _read_manifest_file(
-    path: Path, config: Config, cache: RenderCache | None, sources: TemplateSources
+    path: Path,
+    config: Config,
+    cache: RenderCache | None,
+    sources: TemplateSources,
+    names: _ManifestNames,
 ) -> _ManifestFile:
     """Read a manifest file once; parse it only when the render cache has nothing for it."""
-    relative = path.relative_to(config.prompts_dir).as_posix()
-    stem = manifest_stem(path, config.prompts_dir)
-    shown = display_path(path, config.root)
+    relative, stem, shown = names.of(path)
     if path.is_symlink() and not contained(path, config.root):
         raise ManifestError("manifest is a symlink leading outside the project", Location(shown))
     raw = read_bytes(path, shown)
