@@ -263,6 +263,36 @@ def test_output_file_that_is_a_symlink_outside_outputs_dir_is_refused(
     assert message == "output path 'out.png' leads outside generated/ through a symlink"
 
 
+def test_an_output_symlink_in_a_nested_folder_is_refused_among_plain_files(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    root = make_project(
+        {"prompts/o.yaml": "prompt: x\nmatrix:\n  i: [1, 2, 3]\noutput: 'd/e/{{ i }}.png'\n"}
+    )
+    (root / "generated/d/e").mkdir(parents=True)
+    for index in (1, 3):
+        (root / f"generated/d/e/{index}.png").write_bytes(b"plain")
+    os.symlink(tmp_path / "victim.png", root / "generated/d/e/2.png")
+
+    [(message, _)] = problems(root)
+
+    assert message == "output path 'd/e/2.png' leads outside generated/ through a symlink"
+
+
+def test_a_symlink_spelled_in_another_case_is_checked_as_a_case_insensitive_system_sees_it(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    # Folders are listed once for their symlinks; on macOS or Windows `OUT.png` opens `out.png`.
+    root = make_project({"prompts/o.yaml": "prompt: x\n"})
+    (root / "generated").mkdir()
+    os.symlink(tmp_path / "victim.png", root / "generated" / "out.png")
+    files = project_module._Files(load_config(root))
+
+    assert files._is_link("", "OUT.png")
+    assert files._is_link("", "out.png")
+    assert not files._is_link("", "other.png")
+
+
 def test_symlinked_directory_inside_outputs_dir_is_allowed(make_project: MakeProject) -> None:
     root = make_project({"prompts/o.yaml": "prompt: x\noutput: alias/out.png\n"})
     (root / "generated" / "real").mkdir(parents=True)
