@@ -36,6 +36,7 @@ from tests.support.fake_images_api import (
     server_error,
     timeout,
     truncated_base64,
+    wrong_count,
     wrong_format,
 )
 
@@ -209,6 +210,27 @@ def test_next_apply_retries_only_the_failed_target(
 
 
 # -- damaged responses ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_an_answer_with_the_wrong_number_of_images_keeps_every_image_it_brought(
+    root: Path, server: FakeImagesAPI, run_cli: RunCli, count: int
+) -> None:
+    make_fake_project(root, server, {"prompts/hero.yaml": "prompt: A hero.\nn: 2\n"})
+    server.behave = script = Script(wrong_count(count))
+
+    result = apply(run_cli, root)
+
+    assert result.exit_code == 1
+    assert len(script.arrivals) == 1  # not retried: the same request would answer the same way
+    assert f"asked for 2 images but got {count}" in result.stderr
+    kept = [
+        path
+        for path in (root / ".promptform/rescued").rglob("*")
+        if path.is_file() and path.name != "rescued.json"
+    ]
+    assert len(kept) == count  # billed, so kept
+    assert not (root / "promptform.lock").exists()
 
 
 @pytest.mark.parametrize(

@@ -335,6 +335,53 @@ def test_bad_successful_responses_are_classified(body: Any, retryable: bool, fra
     assert error.retryable is retryable
 
 
+OTHER_PNG = png(colour=(200, 10, 10))
+
+
+@pytest.mark.parametrize(
+    ("n", "items", "fragment", "kept"),
+    [
+        (2, [PNG], "asked for 2 images but got 1", [PNG]),
+        (1, [PNG, OTHER_PNG], "asked for 1 image but got 2", [PNG, OTHER_PNG]),
+        (2, [PNG, "not base64!"], "image 2 is not valid base64", [PNG]),
+        (3, [PNG, {}, OTHER_PNG], "image 2 has neither b64_json nor url", [PNG, OTHER_PNG]),
+    ],
+)
+def test_every_image_a_failed_answer_brings_is_handed_back_to_keep(
+    n: int, items: list[Any], fragment: str, kept: list[bytes]
+) -> None:
+    # The answer was billed: the images in it that decode are kept, whatever is wrong with it.
+    data = [
+        {"b64_json": base64.b64encode(item).decode()}
+        if isinstance(item, bytes)
+        else {"b64_json": item}
+        if isinstance(item, str)
+        else item
+        for item in items
+    ]
+    error = failure(answer(200, {"created": 1, "data": data}), request(n=n))
+    assert fragment in str(error)
+    assert list(error.paid) == kept
+
+
+def test_images_downloaded_before_a_failed_download_are_handed_back_to_keep() -> None:
+    def handler(incoming: httpx.Request) -> httpx.Response:
+        if incoming.url.path.endswith("/generations"):
+            urls = [
+                {"url": "https://cdn.example.test/1.png"},
+                {"url": "https://cdn.example.test/2.png"},
+            ]
+            return httpx.Response(200, json={"created": 1, "data": urls})
+        if incoming.url.path == "/1.png":
+            return httpx.Response(200, content=PNG)
+        raise httpx.ReadTimeout("stalled", request=incoming)
+
+    error = failure(handler, request(n=2))
+    assert "image 2" in str(error)
+    assert error.retryable is True
+    assert list(error.paid) == [PNG]
+
+
 def test_base64_with_line_breaks_or_a_data_url_prefix_is_accepted() -> None:
     encoded = base64.encodebytes(PNG).decode()
     body = {"created": 1, "data": [{"b64_json": encoded}]}

@@ -83,6 +83,7 @@ class Behaviour:
     """What the server does with one images request. Build them with the functions below.
 
     kind: ok | error | timeout | drop | malformed_json | html | truncated_b64 | wrong_format | url
+        | wrong_count
     """
 
     kind: str = "ok"
@@ -97,6 +98,7 @@ class Behaviour:
     url_scheme: str = "http"
     revised_prompt: str | None = None
     sleep: float = 30.0  # timeout: how long to hold the request before dropping it
+    count: int | None = None  # wrong_count: how many images to answer with, whatever n asked
 
 
 def ok(latency: float = 0.0, revised_prompt: str | None = None) -> Behaviour:
@@ -193,6 +195,11 @@ def truncated_base64(valid_padding: bool = False) -> Behaviour:
 
 def wrong_format(image_format: str = "jpeg") -> Behaviour:
     return Behaviour("wrong_format", image_format=image_format)
+
+
+def wrong_count(count: int) -> Behaviour:
+    """Answer with `count` good images, whatever `n` the request asked for (billed all the same)."""
+    return Behaviour("wrong_count", count=count)
 
 
 def url_response(host: str | None = None, scheme: str = "http") -> Behaviour:
@@ -697,6 +704,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _images(self, behaviour: Behaviour, body: dict[str, Any]) -> None:
         n = int(body.get("n", 1))
+        if behaviour.kind == "wrong_count" and behaviour.count is not None:
+            n = behaviour.count
         fmt = str(body.get("output_format") or "png")
         sent_fmt = behaviour.image_format if behaviour.kind == "wrong_format" else fmt
         width, height = _size(body.get("size")) if self.fake.match_size else (64, 64)

@@ -318,14 +318,25 @@ class PayloadDecoder:
 
     async def images(self, payload: dict[str, Any], output_format: str, n: int) -> list[bytes]:
         items: list[Any] = payload["data"]
+        # The answer was billed: every image in it that decodes is handed back with any error
+        # below (ProviderError.paid), so a bad item, a missing one or one too many loses none.
+        images: list[bytes] = []
+        failure: ProviderError | None = None
+        for index, item in enumerate(items, 1):
+            try:
+                images.append(await self._image_bytes(item, index))
+            except ProviderError as exc:
+                failure = failure or exc
+        if failure is not None:
+            failure.paid = tuple(images)
+            raise failure
         if len(items) != n:
             raise self._error(
                 f"asked for {n} image{'s' if n != 1 else ''} but got {len(items)}"
                 + ("; the provider may not support n > 1" if n > 1 and len(items) >= 1 else ""),
                 retryable=False,
+                paid=tuple(images),
             )
-        images = [await self._image_bytes(item, index) for index, item in enumerate(items, 1)]
-        # Checked only once all are decoded: a failed check hands every paid image back to keep.
         for index, data in enumerate(images, start=1):
             try:
                 check_format(data, output_format)
@@ -342,6 +353,19 @@ class PayloadDecoder:
         return images
 
     async def _image_bytes(self, item: Any, index: int) -> bytes:
+        """One item's bytes; a ProviderError for any failure, a download's too."""
+        try:
+            return await self._item_bytes(item, index)
+        except TimeoutError:
+            raise self._error(
+                f"downloading image {index} took longer than {self._timeout_s:g}s", retryable=True
+            ) from None
+        except httpx.HTTPError as exc:
+            error = self._failures.transport_error(exc)
+            error.message = f"{error.message} (downloading image {index})"
+            raise error from exc
+
+    async def _item_bytes(self, item: Any, index: int) -> bytes:
         if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
             data = decode_base64(item["b64_json"])
             if data is None:
