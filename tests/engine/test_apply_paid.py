@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from promptform.state.lockfile import read_lockfile
+from promptform.state.lockfile import LockEntry, read_lockfile
+from promptform.state.lockfile_writer import LockfileWriter
 from promptform.state.outputs import Trash
 from tests.support.apply import locked_entries_match_disk
 from tests.support.cli import RunCli
@@ -226,3 +227,38 @@ def test_a_delete_stopped_part_way_records_only_the_outputs_still_in_place(
     assert run_cli("-C", root, "apply", "--yes").exit_code == 0
     assert "pair" not in read_lockfile(root / "promptform.lock").targets
     assert len(list((root / ".promptform/trash").rglob("pair-*.png"))) == 2
+
+
+def test_an_unexpected_failure_to_record_keeps_the_images_and_the_other_targets_go_on(
+    make_project: MakeProject, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever fails while a paid image is recorded (here a ValueError, as from a value the lock
+    # cannot hold), the bytes are kept and the rest of the apply goes on.
+    root = make_project(
+        {
+            "promptform.toml": CONFIG,
+            "prompts/a.yaml": "prompt: An apple.\n",
+            "prompts/b.yaml": "prompt: A banana.\n",
+            "prompts/c.yaml": "prompt: A cherry.\n",
+        }
+    )
+    update = LockfileWriter.update
+
+    def failing_for_b(
+        writer: LockfileWriter, put: dict[str, LockEntry], remove: tuple[str, ...]
+    ) -> None:
+        if "b" in put:
+            raise ValueError("the lock cannot hold this entry: an odd value")
+        update(writer, put, remove)
+
+    monkeypatch.setattr(LockfileWriter, "update", failing_for_b)
+
+    result = run_cli("-C", root, "apply", "--yes")
+
+    assert result.exit_code == 1, result.stderr
+    assert "b: cannot store them: the lock cannot hold this entry" in result.stderr
+    assert sorted(read_lockfile(root / "promptform.lock").targets) == ["a", "c"]
+    [note] = rescued_notes(root)
+    assert note["address"] == "b"
+    assert not (root / "generated/b-1.png").exists()
+    locked_entries_match_disk(root)

@@ -308,6 +308,29 @@ def test_revised_prompt_usage_and_response_details_are_returned() -> None:
     assert generation.extra == {"created": 1, "output_format": "png", "size": "1024x1024"}
 
 
+def test_what_the_api_says_about_an_image_is_kept_only_as_the_lock_can_write_it() -> None:
+    # Valid JSON, but not text UTF-8 can hold (a lone surrogate), and deeper than JSON encoders
+    # go: either would make the lock unwritable after the image was paid for.
+    deep: Any = 1
+    for _ in range(600):
+        deep = {"x": deep}
+    body = images_json(PNG, usage={"input_tokens": 3, "odd\ud800": "x\udfff", "deep": deep})
+    body["data"][0]["revised_prompt"] = "a lighthouse \ud800at dusk"
+    raw = json.dumps(body)  # json escapes the surrogates: the API sends them that way
+
+    generation = run(call(answer(200, raw)))
+
+    assert generation.revised_prompt == "a lighthouse \ufffdat dusk"
+    assert generation.usage is not None
+    kept = generation.usage.pop("deep")
+    assert generation.usage == {"input_tokens": 3, "odd\ufffd": "x\ufffd"}
+    levels = 0
+    while isinstance(kept, dict):
+        kept, levels = kept["x"], levels + 1
+    assert (kept, levels) == (None, 15)  # cut where it gets deeper than any real usage report
+    json.dumps(body).encode("utf-8", "surrogatepass")  # the input really was unwritable
+
+
 @pytest.mark.parametrize(
     ("body", "retryable", "fragment"),
     [

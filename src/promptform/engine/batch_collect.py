@@ -40,7 +40,13 @@ from promptform.engine.storing import checked_images
 from promptform.manifests.render import slug
 from promptform.manifests.targets import Target
 from promptform.providers.base import Generation, ProviderError
-from promptform.state.lockfile import LockedInput, LockedOutput, LockEntry, ProviderRef
+from promptform.state.lockfile import (
+    LockedInput,
+    LockedOutput,
+    LockEntry,
+    ProviderRef,
+    writable_text,
+)
 from promptform.state.lockfile import generated_at as generated_now
 from promptform.state.lockfile_writer import LockfileWriter
 from promptform.state.outputs import (
@@ -391,10 +397,13 @@ class _Recorder:
         images = generation.images
         infos = checked_images(target, images, lambda reason: self.rescue(item, images, reason))
         try:
+            # Checked before staging: an entry the lock cannot hold would fail its whole group's
+            # rewrite on every collect; found here, it fails this line alone, its images kept.
+            writable_text(self._entry(target, item, generation, []))
             outputs, staged = self.staging.stage(
                 target.outputs, list(zip(images, infos, strict=True))
             )
-        except (PromptformError, OSError) as exc:
+        except (PromptformError, OSError, ValueError) as exc:
             reason = f"cannot store them: {exc}"
             rescued = self.rescue(item, images, reason)
             raise PromptformError(

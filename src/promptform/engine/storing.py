@@ -80,8 +80,9 @@ class ResultStore:
         )
         try:
             return self._write_and_record(change, target, request, generation, infos)
-        except (PromptformError, OSError) as exc:
-            # write_outputs put back what it had overwritten; the paid bytes must survive too.
+        except Exception as exc:
+            # write_outputs put back what it had overwritten; the paid bytes must survive too,
+            # whatever failed (a value the lock cannot hold is a ValueError, not an OSError).
             reason = f"cannot store them: {exc}"
             rescued = self.rescue(request, generation.images, reason)
             raise PromptformError(

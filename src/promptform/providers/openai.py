@@ -312,7 +312,9 @@ class PayloadDecoder:
         return Generation(
             images=images,
             revised_prompt=_revised_prompt(payload["data"]),
-            usage=payload.get("usage") if isinstance(payload.get("usage"), dict) else None,
+            usage=_writable_json(payload["usage"])
+            if isinstance(payload.get("usage"), dict)
+            else None,
             extra={key: payload[key] for key in _SUMMARY_FIELDS if key in payload},
         )
 
@@ -581,8 +583,38 @@ def _json_or_none(raw: bytes) -> Any:
 def _revised_prompt(items: list[Any]) -> str | None:
     for item in items:
         if isinstance(item, dict) and isinstance(item.get("revised_prompt"), str):
-            return str(item["revised_prompt"])
+            return _writable_text(item["revised_prompt"])
     return None
+
+
+# What the API says about an image goes into the lock after the image is paid for: it must be
+# something the lock can write, or recording the image fails. JSON allows lone surrogates
+# (`"\ud800"`), which UTF-8 cannot hold, and any depth, which JSON encoders refuse past a limit.
+_USAGE_DEPTH = 16
+
+
+def _writable_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
+
+
+def _writable_json(value: Any, depth: int = 0) -> Any:
+    """`value` with its strings made writable and anything nested deeper than _USAGE_DEPTH
+    levels replaced by None."""
+    if isinstance(value, str):
+        return _writable_text(value)
+    if isinstance(value, dict | list) and depth >= _USAGE_DEPTH:
+        return None
+    if isinstance(value, dict):
+        return {
+            _writable_text(str(key)): _writable_json(item, depth + 1) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_writable_json(item, depth + 1) for item in value]
+    return value
 
 
 def _allowed_scheme(url: httpx.URL) -> bool:

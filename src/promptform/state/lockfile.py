@@ -461,6 +461,22 @@ _lock_entry = _model(
 _lockfile = _model(Lockfile, {"version": _lock_version, "targets": _dict_of(_lock_entry)})
 
 
+def writable_text(entry: LockEntry) -> str:
+    """The entry as the lock writes it (json.dumps, indent 2), once it is sure the lock can hold
+    it; ValueError otherwise, before any file changes.
+
+    The lock's types are plain dataclasses, so building one checks nothing: a value from an API
+    (text UTF-8 cannot hold, nesting deeper than JSON encoders go) or a bug would otherwise fail
+    the write, or make the next read refuse the whole shard."""
+    try:
+        text = json.dumps(entry_json(entry), indent=2, sort_keys=True, ensure_ascii=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"the lock cannot hold this entry: {exc}") from None
+    refuse_unreadable(text)
+    return text
+
+
 def refuse_unreadable(entry_text: str) -> None:
     """Raise (pydantic's ValidationError, a ValueError) when `entry_text`, an entry as the lock
     writes it, would make the lock unreadable.
@@ -470,7 +486,10 @@ def refuse_unreadable(entry_text: str) -> None:
     writer checks each entry before it touches a file; one the fast reader takes costs one parse.
     """
     if _lock_entry(json.loads(entry_text)) is _REJECTED:
-        validator(LockEntry).validate_json(entry_text)
+        try:
+            validator(LockEntry).validate_json(entry_text)
+        except RecursionError:  # validation recurses too; the message is the same either way
+            raise ValueError("the lock cannot hold this entry: nested too deeply") from None
 
 
 Layout = Literal["absent", "shards", "single", "backup"]

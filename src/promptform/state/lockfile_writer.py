@@ -35,12 +35,11 @@ from promptform.state.lockfile import (
     NO_MANIFEST_SHARD,
     LockEntry,
     Lockfile,
-    entry_json,
     read_lock_state,
-    refuse_unreadable,
     remove_shards,
     shard_path,
     validator,
+    writable_text,
 )
 
 
@@ -314,9 +313,7 @@ def _shard_pieces(contents: Sequence[tuple[str, str]], version: int) -> Iterator
 
 def _fragment(entry: LockEntry) -> str:
     """The entry as json.dumps(indent=2) would print it two levels deep."""
-    text = json.dumps(entry_json(entry), indent=2, sort_keys=True, ensure_ascii=False)
-    refuse_unreadable(text)
-    return text.replace("\n", "\n    ")
+    return writable_text(entry).replace("\n", "\n    ")
 
 
 def _parse(fragment: str) -> LockEntry:
