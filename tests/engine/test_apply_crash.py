@@ -141,6 +141,29 @@ def test_ctrl_c_drains_requests_in_flight_records_them_and_exits_130(
     assert server.generations == 8  # the re-run generated only what was left
 
 
+def test_a_second_ctrl_c_says_which_abandoned_requests_may_have_been_billed(
+    tmp_path: Path,
+    server: FakeImagesAPI,
+    spawn: Callable[..., ApplyProcess],
+) -> None:
+    root = make_fake_project(tmp_path / "repo", server, cards(4))
+    server.default = ok(latency=3.0)
+    apply = spawn(root, "--concurrency", "3")
+    wait_for(lambda: len(server.image_requests) == 3, what="three requests in flight")
+    apply.process.send_signal(signal.SIGINT)
+    apply.wait_for_line("Interrupted: waiting for")
+    apply.process.send_signal(signal.SIGINT)
+
+    assert apply.finish() == 130, apply.output()
+
+    output = apply.output()
+    # The three sent may be billed although nothing came back; the fourth never left.
+    assert "3 request(s) were sent and abandoned" in output, output
+    assert "cards[i=1], cards[i=2], cards[i=3]" in output
+    assert "1 target(s) not started" in output
+    locked_entries_match_disk(root)
+
+
 def test_kill_9_halfway_loses_at_most_the_requests_in_flight(
     tmp_path: Path,
     server: FakeImagesAPI,

@@ -197,6 +197,14 @@ def summarise_report(report: ApplyReport, config: Config, output: Output) -> int
         output.info(
             f"paid-for images that could not be recorded were kept in {path} (see promptform adopt --rescued)"
         )
+    if report.abandoned:
+        shown = ", ".join(sorted(report.abandoned)[:10]) + (
+            ", ..." if len(report.abandoned) > 10 else ""
+        )
+        output.info(
+            f"{len(report.abandoned)} request(s) were sent and abandoned before an answer came "
+            f"back ({shown}): the provider may have billed them; run apply again to generate them"
+        )
     if report.skipped:
         output.info(f"{len(report.skipped)} target(s) not started; run apply again to finish them")
     if report.failures:

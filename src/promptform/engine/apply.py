@@ -154,7 +154,7 @@ class Applier:
             # then (that bounds what a kill -9 can lose), and a disk slower than the network
             # cannot pile up downloaded images in memory.
             try:
-                images = await asyncio.get_running_loop().run_in_executor(self._disk, store)
+                images = await self._stored(store, change, target)
             finally:
                 await limiter.release()
         except Stopped:
@@ -164,13 +164,37 @@ class Applier:
             self._fail(change, str(exc))
             return False
         except asyncio.CancelledError:
-            self.report.skipped.append(change.address)
+            if change.address in self.report.generated:
+                pass  # recorded while the rest was abandoned (_stored)
+            elif change.address in self.sender.sent:
+                self.report.abandoned.append(change.address)
+            else:
+                self.report.skipped.append(change.address)
             raise
+        self._generated(change, target, images)
+        return True
+
+    async def _stored(self, store: Callable[[], int], change: Change, target: Target) -> int:
+        """Run `store` on the disk thread. A second Ctrl-C does not abandon images being written:
+        the write (local disk, moments) finishes and is reported as what it is, then the
+        cancellation goes on."""
+        writing = asyncio.get_running_loop().run_in_executor(self._disk, store)
+        try:
+            return await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            try:
+                images = await writing
+            except (PromptformError, OSError) as exc:
+                self._fail(change, str(exc))
+            else:
+                self._generated(change, target, images)
+            raise
+
+    def _generated(self, change: Change, target: Target, images: int) -> None:
         self.report.generated.append(target.address)
         self.report.images += images
         self.report.cost_usd += change.cost_usd or 0.0
         self.observer.finished_target(change, self.report)
-        return True
 
     def _limiter(self, name: str, concurrency: int) -> AdaptiveLimiter:
         if name not in self._limiters:

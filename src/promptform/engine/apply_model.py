@@ -33,6 +33,8 @@ class ApplyReport:
     deleted: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # not started because of Ctrl-C
+    # Sent, then abandoned by a second Ctrl-C before an answer was recorded: possibly billed.
+    abandoned: list[str] = field(default_factory=list)
     rescued: list[str] = field(default_factory=list)
     images: int = 0
     cost_usd: float = 0.0

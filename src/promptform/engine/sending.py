@@ -64,6 +64,8 @@ class RequestSender:
         self.observer = observer
         self.stop = stop
         self.rescue = rescue
+        # Addresses a request was sent for: abandoning one of them may leave a bill behind.
+        self.sent: set[str] = set()
 
     async def send(
         self, change: Change, request: ImageRequest, limiter: AdaptiveLimiter, max_retries: int
@@ -73,6 +75,7 @@ class RequestSender:
         failures = rate_limits = 0
         while True:
             await self._acquire(limiter)
+            self.sent.add(request.address)
             try:
                 generation = await provider.generate(request)
             except ProviderError as exc:
