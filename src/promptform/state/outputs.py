@@ -18,6 +18,7 @@ from pathlib import Path
 
 from promptform.core.atomic import atomic_write
 from promptform.core.errors import PromptformError
+from promptform.core.fingerprint import hash_file
 from promptform.core.images import ImageInfo
 from promptform.core.paths import path_key, relative_path_problem
 from promptform.state.lockfile import LockedOutput
@@ -226,9 +227,11 @@ def step_aside_recorded(
     `<path>.promptform-moving` name, and that entry rewritten to say so. Nothing then overwrites
     an image the lockfile names for someone else, and the next plan moves it on or deletes it.
 
-    Entries in `leave` are skipped (their own moves step aside what they hold).
+    Entries in `leave` are not stepped aside (their own moves step aside what they hold), but
+    what a crash left of an earlier step-aside of theirs is put right before those moves run.
     """
     involved = {address for key in claims for address in writer.recorded_by(key)}
+    recover_stepped_aside(outputs_dir, writer, involved | set(leave))
     for address in sorted(involved):
         entry = writer.entry(address)
         if entry is None or address in leave:
@@ -240,12 +243,94 @@ def step_aside_recorded(
                 continue
             source = check_inside(outputs_dir, outputs_dir / output.path)
             aside = free_aside(outputs_dir, output.path, writer)
+            # Renamed first, recorded second, as moves.py does. A kill -9 between the two leaves
+            # the entry naming a path its image has left, but the image sits under a fresh name
+            # that only a step-aside ever writes, so nothing can overwrite it before
+            # `recover_stepped_aside` finds it by that name and its sha256. Recording first would
+            # leave the image at a path no entry names any more, the very path a newcomer is
+            # about to be written to: its write would put the image in the trash, out of reach.
             if source.is_file():
                 source.replace(outputs_dir / aside)
             # Recorded even when the file is gone: the entry must not name the newcomer's image.
             outputs[index] = replace(output, path=aside)
         if outputs != entry.outputs:
             writer.put(address, replace(entry, outputs=outputs))
+
+
+def recover_stepped_aside(
+    outputs_dir: Path, writer: LockfileWriter, addresses: Iterable[str]
+) -> None:
+    """Put right what a step-aside killed between its rename and its lockfile rewrite left: an
+    entry of `addresses` naming a path that does not hold its recorded image, while a
+    `<path>.promptform-moving*` file no entry records does.
+
+    The image goes back to its recorded path when nothing is there, which undoes the half done
+    step-aside and keeps true a plan made from the lockfile before. When something is there (the
+    newcomer it stepped aside for, written by a run that did not know, or a file put there by
+    hand), the entry records the image where it is, which is what the step-aside would have done.
+    """
+    asides: dict[Path, dict[str, list[str]]] = {}  # folder -> file name -> its names aside
+    for address in sorted(addresses):
+        entry = writer.entry(address)
+        if entry is None:
+            continue
+        outputs = list(entry.outputs)
+        for index, output in enumerate(outputs):
+            found = _stepped_aside(outputs_dir, output, writer, asides)
+            if found is None:
+                continue
+            path = outputs_dir / output.path
+            if os.path.lexists(path):
+                outputs[index] = replace(output, path=found)
+            else:
+                (outputs_dir / found).replace(path)
+                del asides[path.parent]  # listed again if needed: that name is gone
+        if outputs != entry.outputs:
+            writer.put(address, replace(entry, outputs=outputs))
+
+
+def _stepped_aside(
+    outputs_dir: Path,
+    output: LockedOutput,
+    writer: LockfileWriter,
+    asides: dict[Path, dict[str, list[str]]],
+) -> str | None:
+    """The path of an unrecorded `<output.path>.promptform-moving*` file holding `output`'s
+    recorded image, when `output.path` itself does not hold it; else None."""
+    try:
+        path = check_inside(outputs_dir, outputs_dir / output.path)
+    except PromptformError:
+        return None  # never touched here: the move or write of that path refuses it, saying why
+    if path.parent not in asides:
+        asides[path.parent] = _names_aside(path.parent)
+    names = asides[path.parent].get(path.name)
+    # Most entries have nothing aside: their own file is hashed only when something is.
+    if not names or (path.is_file() and hash_file(path) == output.sha256):
+        return None
+    for name in names:
+        candidate = output.path + name[len(path.name) :]
+        aside = outputs_dir / candidate
+        if writer.recorded_by(path_key(candidate)) or not aside.is_file():
+            continue
+        if hash_file(aside) == output.sha256:
+            return candidate
+    return None
+
+
+def _names_aside(folder: Path) -> dict[str, list[str]]:
+    """The `<name>.promptform-moving[N]` files in `folder`, by `<name>`: one listing per folder
+    rather than a stat per recorded output, as a plan of many moves has many outputs there."""
+    found: dict[str, list[str]] = {}
+    try:
+        with os.scandir(folder) as listing:
+            names = sorted(item.name for item in listing)
+    except OSError:  # no folder: nothing aside in it
+        return found
+    for name in names:
+        base, suffix, number = name.rpartition(ASIDE_SUFFIX)
+        if suffix and base and (number == "" or number.isdigit()):
+            found.setdefault(base, []).append(name)
+    return found
 
 
 def free_aside(outputs_dir: Path, path: str, writer: LockfileWriter) -> str:
