@@ -265,6 +265,85 @@ def test_a_pull_request_into_another_branch_is_refused(
     assert "targets `release`" in replies(github)[0]
 
 
+@pytest.mark.parametrize("how", ["label", "comment"])
+def test_the_author_may_not_have_their_own_pull_request_generated(
+    github: FakeGitHub,
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    # sam opened #7 from a branch of this repository, so sam can write: only a review by someone
+    # else stands between the pull request and the key, as for an approval.
+    github.grant("sam", "write")
+    if how == "label":
+        result = run(run_cli, tmp_path, monkeypatch, "pull_request_target", labeled("sam"))
+    else:
+        event = commented("sam", f"/promptform generate {HEAD}")
+        result = run(run_cli, tmp_path, monkeypatch, "issue_comment", event)
+
+    assert result.exit_code == 0, result.stderr
+    assert outputs(tmp_path) == {"generate": "false", "reason": "author"}
+    [reply] = replies(github)
+    assert "@sam, you opened #7" in reply
+    assert "someone else with write access" in reply
+    assert result.stdout == "generate=false: sam opened #7, so someone else must ask\n"
+
+
+@pytest.mark.parametrize(
+    ("author", "committer"), [(WRITER, "web-flow"), ("sam", WRITER)], ids=["author", "committer"]
+)
+def test_whoever_authored_or_committed_one_of_its_commits_may_not_ask_either(
+    github: FakeGitHub,
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    author: str,
+    committer: str,
+) -> None:
+    github.add_pull_commit(7, NEW_HEAD, author, committer)
+    github.pulls[7]["head"]["sha"] = NEW_HEAD
+    event = labeled(WRITER, head=NEW_HEAD)
+    result = run(run_cli, tmp_path, monkeypatch, "pull_request_target", event)
+
+    assert result.exit_code == 0, result.stderr
+    assert outputs(tmp_path) == {"generate": "false", "reason": "author"}
+    assert "you authored or committed one of the commits of #7" in replies(github)[0]
+    assert result.stdout == (
+        "generate=false: maria authored or committed one of the commits of #7, "
+        "so someone else must ask\n"
+    )
+
+
+def test_with_more_commits_than_github_lists_nobody_can_tell_who_pushed(
+    github: FakeGitHub, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(249):
+        github.add_pull_commit(7, f"{i:040x}", "sam")
+    result = run(run_cli, tmp_path, monkeypatch, "pull_request_target", labeled(WRITER))
+
+    assert result.exit_code == 0, result.stderr
+    assert outputs(tmp_path) == {"generate": "false", "reason": "too-many-commits"}
+    assert "250 or more commits" in replies(github)[0]
+    assert result.stdout == (
+        "generate=false: #7 has 250 or more commits, more than GitHub lists, so who pushed to it "
+        "is unknown\n"
+    )
+
+
+def test_a_push_between_reading_the_pull_request_and_its_commits_refuses(
+    github: FakeGitHub, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The commits listed are not those of the head that was checked: whose they are is unknown.
+    github.pulls[7]["head"]["sha"] = NEW_HEAD
+    event = labeled(WRITER, head=NEW_HEAD)
+    result = run(run_cli, tmp_path, monkeypatch, "pull_request_target", event)
+
+    assert result.exit_code == 0, result.stderr
+    assert outputs(tmp_path) == {"generate": "false", "reason": "changed"}
+    assert "changed while it was being checked" in replies(github)[0]
+
+
 def test_new_commits_after_the_label_refuse_the_label(
     github: FakeGitHub, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -279,7 +358,7 @@ def test_new_commits_after_the_label_refuse_the_label(
 def test_a_comment_names_the_head_it_was_written_about_in_any_case(
     github: FakeGitHub, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    github.pulls[7]["head"]["sha"] = MIXED_HEAD
+    push(github, MIXED_HEAD)
     event = commented(WRITER, f"/promptform generate {MIXED_HEAD.upper()}")
     result = run(run_cli, tmp_path, monkeypatch, "issue_comment", event)
     assert result.exit_code == 0, result.stderr

@@ -3,13 +3,14 @@ request's images generated on the pull request, before merge.
 
 Run by the generate workflow on `pull_request_target` (labeled `promptform:generate`) or
 `issue_comment` (`/promptform generate SHA`, `/promptform regenerate SHA ADDRESS...`). Only someone
-with write, maintain or admin permission may ask; the pull request must be open, from a branch of
-this repository, into the default branch, and still at the head that was asked about: the one the
-label was put on, or the full SHA the comment names, so that nothing pushed after the review is
-generated. Every decision exits 0 and writes `generate=true|false` and
-`reason=...` to $GITHUB_OUTPUT, so a refusal skips the rest of the workflow without failing it;
-a refusal that a person asked for gets a reply comment on the pull request. Exit 1 is for what
-is broken (no event, a GitHub API failure), never for a "no".
+with write, maintain or admin permission may ask, and, as for an approval, not the pull request's
+author nor an author or committer of one of its commits; the pull request must be open, from a
+branch of this repository, into the default branch, and still at the head that was asked about: the
+one the label was put on, or the full SHA the comment names, so that nothing pushed after the review
+is generated. Every decision exits 0 and writes `generate=true|false` and `reason=...` to
+$GITHUB_OUTPUT, so a refusal skips the rest of the workflow without failing it; a refusal that a
+person asked for gets a reply comment on the pull request. Exit 1 is for what is broken (no event, a
+GitHub API failure), never for a "no".
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import httpx
 from promptform.core.error_handler import EXIT_OK
 from promptform.core.output import Output
 from promptform.gitops.actions_files import append_to, read_event
-from promptform.gitops.approval import can_write
+from promptform.gitops.approval import MAX_PULL_COMMITS, can_write, own_work
 from promptform.gitops.github_api import GitHub, GitHubError, settings_from_env
 from promptform.manifests.addresses import well_formed_address
 
@@ -55,8 +56,8 @@ class AuthorizeRequest:
 @dataclass
 class Decision:
     generate: bool
-    reason: str  # authorised | not-authorised | fork | closed | not-default-base | changed |
-    # no-head | malformed | ignored
+    reason: str  # authorised | not-authorised | fork | closed | not-default-base | author |
+    # too-many-commits | changed | no-head | malformed | ignored
     summary: str  # the line printed to stdout
     reply: str | None = None  # a comment for the pull request, when a person asked
     outputs: dict[str, str] = field(default_factory=dict)
@@ -195,6 +196,9 @@ def _decide(github: GitHub, ask: Ask, repository: str, request: AuthorizeRequest
     head_sha = _text(head.get("sha"), "head.sha")
     if not _SHA.fullmatch(head_sha):
         raise GitHubError(f"GitHub API: pull request #{ask.number} has a malformed head sha")
+    refusal = _own_work_refusal(github, ask, pull, head_sha)
+    if refusal is not None:
+        return refusal
     if ask.labeled_head is not None and ask.labeled_head != head_sha:
         return Decision(
             False,
@@ -234,6 +238,47 @@ def _decide(github: GitHub, ask: Ask, repository: str, request: AuthorizeRequest
         f"generate=true: {ask.command} {what} on #{ask.number} ({outputs['head-ref']} at "
         f"{head_sha[:12]}), asked by {ask.actor}",
         outputs=outputs,
+    )
+
+
+def _own_work_refusal(
+    github: GitHub, ask: Ask, pull: dict[str, Any], head_sha: str
+) -> Decision | None:
+    """Why the asker may not vouch for the pull request, as for an approval, or None.
+
+    Every same-repository branch's author can write, so write access alone would let the author
+    spend the key on their own unreviewed changes.
+    """
+    mention = f"@{ask.actor}"
+    commits = github.pull_commits(ask.number)
+    if len(commits) >= MAX_PULL_COMMITS:
+        return Decision(
+            False,
+            "too-many-commits",
+            f"generate=false: #{ask.number} has {MAX_PULL_COMMITS} or more commits, more than "
+            "GitHub lists, so who pushed to it is unknown",
+            f"{mention}, #{ask.number} has {MAX_PULL_COMMITS} or more commits, more than GitHub "
+            "lists, so who pushed to it is unknown and nothing was generated. Squash its commits, "
+            "or merge it and let the apply workflow generate the images.",
+        )
+    if not any(commit.get("sha") == head_sha for commit in commits):
+        # The list is of another head than the one checked: it may lack the asker's commits.
+        return Decision(
+            False,
+            "changed",
+            f"generate=false: #{ask.number} changed while it was being checked",
+            f"{mention}, #{ask.number} changed while it was being checked, so nothing was "
+            "generated. Review the new commits and ask again.",
+        )
+    how = own_work(ask.actor, pull, commits)
+    if how is None:
+        return None
+    return Decision(
+        False,
+        "author",
+        f"generate=false: {ask.actor} {how}, so someone else must ask",
+        f"{mention}, you {how}, so you cannot start a paid generation of it: as for an "
+        "approval, someone else with write access has to review it and ask.",
     )
 
 
