@@ -491,9 +491,11 @@ def github_authorize_generation(
     """Decide whether a label or comment may generate a pull request's images before merge.
 
     For the generate workflow, on pull_request_target (labeled promptform:generate) or
-    issue_comment (`/promptform generate`, `/promptform regenerate ADDRESS...`). Allowed only
-    for someone with write, maintain or admin permission, on an open pull request from a branch
-    of this repository into the default branch. Writes generate=true|false, reason, and when
+    issue_comment (`/promptform generate SHA`, `/promptform regenerate SHA ADDRESS...`, SHA
+    being the full SHA of the head that was reviewed). Allowed only for someone with write,
+    maintain or admin permission who is not the pull request's author nor an author or committer
+    of one of its commits, on an open pull request from a branch of this repository into
+    the default branch, still at the head that was labelled or named. Writes generate=true|false, reason, and when
     true pr, head-ref, head-sha, base-ref, command and targets-file to $GITHUB_OUTPUT. A refusal
     exits 0 with generate=false (and a reply comment when a person asked); exit 1 only when
     something is broken. Needs $GITHUB_TOKEN with pull-requests: write.

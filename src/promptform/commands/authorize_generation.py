@@ -2,12 +2,15 @@
 request's images generated on the pull request, before merge.
 
 Run by the generate workflow on `pull_request_target` (labeled `promptform:generate`) or
-`issue_comment` (`/promptform generate`, `/promptform regenerate ADDRESS...`). Only someone with
-write, maintain or admin permission may ask; the pull request must be open, from a branch of this
-repository, into the default branch. Every decision exits 0 and writes `generate=true|false` and
-`reason=...` to $GITHUB_OUTPUT, so a refusal skips the rest of the workflow without failing it;
-a refusal that a person asked for gets a reply comment on the pull request. Exit 1 is for what
-is broken (no event, a GitHub API failure), never for a "no".
+`issue_comment` (`/promptform generate SHA`, `/promptform regenerate SHA ADDRESS...`). Only someone
+with write, maintain or admin permission may ask, and, as for an approval, not the pull request's
+author nor an author or committer of one of its commits; the pull request must be open, from a
+branch of this repository, into the default branch, and still at the head that was asked about: the
+one the label was put on, or the full SHA the comment names, so that nothing pushed after the review
+is generated. Every decision exits 0 and writes `generate=true|false` and `reason=...` to
+$GITHUB_OUTPUT, so a refusal skips the rest of the workflow without failing it; a refusal that a
+person asked for gets a reply comment on the pull request. Exit 1 is for what is broken (no event, a
+GitHub API failure), never for a "no".
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import httpx
 from promptform.core.error_handler import EXIT_OK
 from promptform.core.output import Output
 from promptform.gitops.actions_files import append_to, read_event
-from promptform.gitops.approval import can_write
+from promptform.gitops.approval import MAX_PULL_COMMITS, can_write, own_work
 from promptform.gitops.github_api import GitHub, GitHubError, settings_from_env
 from promptform.manifests.addresses import well_formed_address
 
@@ -32,13 +35,16 @@ COMMAND_PREFIX = "/promptform"
 MAX_ADDRESSES = 100
 REPLY_MARKER = "<!-- promptform:generate-reply -->"
 USAGE = (
-    "`/promptform generate` (everything the plan shows) or "
-    "`/promptform regenerate ADDRESS...` (only these targets, e.g. `hero[size=large]`)"
+    "`/promptform generate SHA` (everything the plan shows) or "
+    "`/promptform regenerate SHA ADDRESS...` (only these targets, e.g. `hero[size=large]`), "
+    "SHA being the full commit SHA of the head you reviewed"
 )
 # What git refuses in a branch name (git check-ref-format), and what an output line must not hold.
 _BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|^[/.-]|[/.]$|\.lock$|//")
 _SHELL_SPECIAL = re.compile(r"[$`;|&<>'\\!]")
 _SHA = re.compile(r"[0-9a-f]{40}")
+# A comment's first argument taken as the head it names; shorter hex could be a target's name.
+_NAMED_HEAD = re.compile(r"[0-9a-fA-F]{7,}")
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,8 @@ class AuthorizeRequest:
 @dataclass
 class Decision:
     generate: bool
-    reason: str  # authorised | not-authorised | fork | closed | not-default-base | changed |
-    # malformed | ignored
+    reason: str  # authorised | not-authorised | fork | closed | not-default-base | author |
+    # too-many-commits | changed | no-head | malformed | ignored
     summary: str  # the line printed to stdout
     reply: str | None = None  # a comment for the pull request, when a person asked
     outputs: dict[str, str] = field(default_factory=dict)
@@ -67,6 +73,7 @@ class Ask:
     arguments: tuple[str, ...]
     labeled_head: str | None  # the head the label was put on; None for a comment
     default_branch: str
+    named_head: str | None = None  # the head a comment names, as written; None when it names none
 
 
 def authorize_generation(
@@ -124,13 +131,16 @@ def _ask(event_name: str, event: dict[str, Any]) -> Ask | str:
         words = str(body).strip().splitlines()[0].split() if str(body).strip() else []
         if not words or words[0] != COMMAND_PREFIX:
             return f"the comment is not a {COMMAND_PREFIX} command"
+        arguments = words[2:]
+        named = arguments[0] if arguments and _NAMED_HEAD.fullmatch(arguments[0]) else None
         return Ask(
             _number(issue),
             _text(actor, "sender.login"),
             words[1] if len(words) > 1 else "",
-            tuple(words[2:]),
+            tuple(arguments[1:] if named else arguments),
             None,
             _text(default_branch, "repository.default_branch"),
+            named,
         )
     raise GitHubError(
         f"authorize-generation runs on pull_request_target (labeled) and issue_comment events, "
@@ -147,8 +157,8 @@ def _decide(github: GitHub, ask: Ask, repository: str, request: AuthorizeRequest
             f"generate=false: {ask.actor} may not start a paid generation (needs write access)",
             f"Thanks, {mention}. Generating images costs money, so only people with write "
             "access to this repository can start it. A maintainer can add the "
-            f"`{LABEL}` label or comment `/promptform generate` once they have reviewed the "
-            "changes.",
+            f"`{LABEL}` label or comment `/promptform generate SHA` (the commit they reviewed) "
+            "once they have reviewed the changes.",
         )
     pull = github.pull(ask.number)
     if pull.get("state") != "open":
@@ -186,6 +196,9 @@ def _decide(github: GitHub, ask: Ask, repository: str, request: AuthorizeRequest
     head_sha = _text(head.get("sha"), "head.sha")
     if not _SHA.fullmatch(head_sha):
         raise GitHubError(f"GitHub API: pull request #{ask.number} has a malformed head sha")
+    refusal = _own_work_refusal(github, ask, pull, head_sha)
+    if refusal is not None:
+        return refusal
     if ask.labeled_head is not None and ask.labeled_head != head_sha:
         return Decision(
             False,
@@ -203,6 +216,10 @@ def _decide(github: GitHub, ask: Ask, repository: str, request: AuthorizeRequest
             f"generate=false: {problem}",
             f"{mention}, {problem}. Use {USAGE}.",
         )
+    if ask.labeled_head is None:
+        refusal = _named_head_refusal(ask, head_sha, targets)
+        if refusal is not None:
+            return refusal
     outputs = {
         "pr": str(ask.number),
         "head-ref": _ref(head.get("ref"), "head.ref"),
@@ -222,6 +239,89 @@ def _decide(github: GitHub, ask: Ask, repository: str, request: AuthorizeRequest
         f"{head_sha[:12]}), asked by {ask.actor}",
         outputs=outputs,
     )
+
+
+def _own_work_refusal(
+    github: GitHub, ask: Ask, pull: dict[str, Any], head_sha: str
+) -> Decision | None:
+    """Why the asker may not vouch for the pull request, as for an approval, or None.
+
+    Every same-repository branch's author can write, so write access alone would let the author
+    spend the key on their own unreviewed changes.
+    """
+    mention = f"@{ask.actor}"
+    commits = github.pull_commits(ask.number)
+    if len(commits) >= MAX_PULL_COMMITS:
+        return Decision(
+            False,
+            "too-many-commits",
+            f"generate=false: #{ask.number} has {MAX_PULL_COMMITS} or more commits, more than "
+            "GitHub lists, so who pushed to it is unknown",
+            f"{mention}, #{ask.number} has {MAX_PULL_COMMITS} or more commits, more than GitHub "
+            "lists, so who pushed to it is unknown and nothing was generated. Squash its commits, "
+            "or merge it and let the apply workflow generate the images.",
+        )
+    if not any(commit.get("sha") == head_sha for commit in commits):
+        # The list is of another head than the one checked: it may lack the asker's commits.
+        return Decision(
+            False,
+            "changed",
+            f"generate=false: #{ask.number} changed while it was being checked",
+            f"{mention}, #{ask.number} changed while it was being checked, so nothing was "
+            "generated. Review the new commits and ask again.",
+        )
+    how = own_work(ask.actor, pull, commits)
+    if how is None:
+        return None
+    return Decision(
+        False,
+        "author",
+        f"generate=false: {ask.actor} {how}, so someone else must ask",
+        f"{mention}, you {how}, so you cannot start a paid generation of it: as for an "
+        "approval, someone else with write access has to review it and ask.",
+    )
+
+
+def _named_head_refusal(ask: Ask, head_sha: str, targets: tuple[str, ...]) -> Decision | None:
+    """Why a comment may not generate the pull request's current head, or None when it may.
+
+    The job asks GitHub for the head tens of seconds after the comment, time enough for a push;
+    only the full SHA pins what was reviewed: a commit that shares a shorter prefix with it is
+    cheap to make (both can be varied at once), so a prefix could name a commit never reviewed.
+    """
+    mention = f"@{ask.actor}"
+    command = " ".join(("/promptform", ask.command, head_sha, *targets))
+    once = f"Once you have reviewed #{ask.number} at {head_sha[:12]}, comment `{command}`."
+    named = ask.named_head
+    if named is None:
+        return Decision(
+            False,
+            "no-head",
+            "generate=false: the comment does not name the commit it was written about",
+            f"{mention}, a generation is started only for the commit you reviewed, so that "
+            f"nothing pushed after your review is paid for: name it. {once}",
+        )
+    if len(named) != len(head_sha):
+        shown = named if len(named) <= 48 else named[:48] + "…"
+        return Decision(
+            False,
+            "no-head",
+            f"generate=false: `{shown}` is not a full commit SHA (40 hex digits)",
+            f"{mention}, `{shown}` is not a full commit SHA: name the commit you reviewed with "
+            "all 40 hex digits, since another commit sharing a shorter prefix with it is cheap "
+            f"to make. {once}",
+        )
+    if named.lower() != head_sha:
+        return Decision(
+            False,
+            "changed",
+            f"generate=false: #{ask.number} is at {head_sha[:12]}, not at "
+            f"{named.lower()[:12]} that the comment names",
+            f"{mention}, #{ask.number} got new commits: it is at {head_sha[:12]}, not at "
+            f"{named.lower()[:12]} that your comment names, so nothing was generated. Review "
+            f"the new commits, then comment `{command}`.",
+        )
+    return None
 
 
 def _targets(ask: Ask) -> tuple[tuple[str, ...], str | None]:

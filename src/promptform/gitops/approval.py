@@ -70,6 +70,22 @@ def commit_logins(commits: Sequence[Mapping[str, Any]]) -> frozenset[str]:
     )
 
 
+def own_work(
+    login: str, pull: Mapping[str, Any], commits: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """How `login` had a hand in `pull`, which keeps them from vouching for it, or None.
+
+    The rule approvals are judged by, shared with who may have a pull request's images generated:
+    its author, and the GitHub authors and committers of its commits (who pushed is not recorded,
+    so they stand in for it). `commits` must be all of them (fewer than MAX_PULL_COMMITS).
+    """
+    if login == _login(pull):
+        return f"opened #{pull.get('number')}"
+    if login in commit_logins(commits):
+        return f"authored or committed one of the commits of #{pull.get('number')}"
+    return None
+
+
 def can_write(permission: Mapping[str, Any]) -> bool:
     """Whether a collaborator-permission answer grants write, maintain or admin.
 
@@ -132,8 +148,9 @@ def judge(
             "and not since approved"
         )
     approvals = {login: r for login, r in latest.items() if r.get("state") == "APPROVED"}
-    pushers = commit_logins(commits)
-    independent = {login: r for login, r in approvals.items() if login not in pushers}
+    independent = {
+        login: r for login, r in approvals.items() if own_work(login, pull, commits) is None
+    }
     trusted = {login: r for login, r in independent.items() if login in writers}
     if approvals and not trusted:
         if independent:
