@@ -302,6 +302,122 @@ def test_a_recorded_intent_without_a_batch_is_started_only_by_apply_batch(
     assert api.created == ["batch_1"]
 
 
+def _killed_after_upload(
+    root: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, api: MemoryBatches
+) -> None:
+    """An `apply --batch` that dies right after recording its uploaded file, before the batch."""
+
+    async def killed(*args: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("promptform.engine.batch_submit._create_batch", killed)
+    assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 130
+    monkeypatch.undo()
+    monkeypatch.setattr("promptform.commands.batch.open_clients", lambda config, environ: api)
+    assert api.created == []
+
+
+def test_an_unstarted_submission_this_machine_did_not_upload_is_never_started(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli
+) -> None:
+    # A pull request adds a submission naming no batch and the input file of an old batch (its
+    # id is in the history's earlier submission files): 500 high-quality generations.
+    line = {
+        "method": "POST",
+        "url": "/v1/images/generations",
+        "body": {"model": "gpt-image-2", "prompt": "old", "size": "1024x1024", "quality": "high"},
+    }
+    api.files["file-old"] = b"".join(
+        json.dumps({"custom_id": f"{i}-x", **line}).encode() + b"\n" for i in range(500)
+    )
+    name = "promptform.batches/20260101T000000Z-abcd.json"
+    root = write_files(
+        tmp_path / "repo",
+        {
+            "promptform.toml": CONFIG + "\n[budget]\nmax_images = 1\nmax_cost = 0.01\n",
+            "prompts/hero.yaml": "prompt: A hero.\n",
+            name: json.dumps(
+                {
+                    "kind": "promptform-batch-submission",
+                    "version": 1,
+                    "id": "20260101T000000Z-abcd",
+                    "provider": "gateway",
+                    "endpoint": "images/generations",
+                    "input_file_id": "file-old",
+                    "batch_id": None,
+                    "submitted_at": "2026-01-01T00:00:00Z",
+                    "source_commit": None,
+                    "targets": [],
+                }
+            ),
+        },
+    )
+    plan = run_cli("-C", root, "plan")
+    assert "submission 20260101T000000Z-abcd: no batch yet, 0 requests" in plan.stdout
+
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+
+    assert result.exit_code == 1
+    assert [api.batches[batch].request_counts.total for batch in api.created] == [1]  # hero only
+    assert (
+        "submission 20260101T000000Z-abcd: batch not created: this machine has no "
+        ".promptform/batch-input/20260101T000000Z-abcd.jsonl, so its input was not uploaded "
+        f"from here; delete {name} to give it up (its targets are planned again)"
+    ) in result.stderr
+    assert (root / name).is_file()
+
+
+def test_an_unstarted_submission_counts_against_the_budget_before_its_batch_is_created(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, cells=3)
+    _killed_after_upload(root, run_cli, monkeypatch, api)
+    plan = run_cli("-C", root, "plan")
+    assert "no batch yet, 3 requests (3 images, $0.009 at the batch price)" in plan.stdout
+
+    over = run_cli("-C", root, "apply", "--batch", "--yes", "--max-images", "2")
+    assert over.exit_code == 1
+    assert "3 images" in over.stderr
+    assert api.created == []
+    unconfirmed = run_cli("-C", root, "apply", "--batch")  # no terminal to confirm on
+    assert unconfirmed.exit_code == 1
+    assert api.created == []
+
+    assert run_cli("-C", root, "apply", "--batch", "--yes", "--max-images", "3").exit_code == 0
+    assert [api.batches[batch].request_counts.total for batch in api.created] == [3]
+    assert not list((root / ".promptform" / "batch-input").iterdir())  # its input cleaned up
+
+
+@pytest.mark.parametrize("change", ["lines", "targets", "uploaded"])
+def test_an_unstarted_submission_whose_input_does_not_match_is_not_started(
+    tmp_path: Path,
+    api: MemoryBatches,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    root = project(tmp_path, cells=3)
+    _killed_after_upload(root, run_cli, monkeypatch, api)
+    [local] = (root / ".promptform" / "batch-input").iterdir()
+    [path] = (root / "promptform.batches").iterdir()
+    if change == "lines":  # the local file lost a request line
+        local.write_bytes(b"".join(local.read_bytes().splitlines(keepends=True)[:2]))
+    elif change == "targets":  # the submission's targets were edited
+        data = json.loads(path.read_text())
+        data["targets"] = data["targets"][:2]
+        path.write_text(json.dumps(data))
+    else:  # the uploaded file is not the one written here
+        api.files["file-1"] += b"\n"
+
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+
+    assert result.exit_code == 1
+    # (With a target dropped from the submission, that target alone is submitted anew.)
+    assert [api.batches[batch].input_file_id for batch in api.created] in ([], ["file-2"])
+    assert "batch not created: " in result.stderr
+    assert "delete promptform.batches/" in result.stderr
+
+
 def test_a_collect_interrupted_part_way_records_nothing_twice(
     tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

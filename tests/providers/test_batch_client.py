@@ -193,6 +193,17 @@ def test_the_upload_is_multipart_with_purpose_batch_and_the_key(
     assert int(upload.headers["content-length"]) > source.stat().st_size
 
 
+def test_file_bytes_is_the_size_the_files_api_reports(
+    fake_images_api: FakeImagesAPI, tmp_path: Path
+) -> None:
+    source = three_lines(tmp_path)
+
+    async def work(client: BatchClient) -> int | None:
+        return await client.file_bytes(await client.upload_input(source))
+
+    assert run(fake_images_api, work) == source.stat().st_size
+
+
 def test_list_batches_follows_pages_newest_first(
     fake_images_api: FakeImagesAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -66,6 +66,7 @@ EDITS_PATH = "/v1/images/edits"
 FILES_PATH = "/v1/files"
 BATCHES_PATH = "/v1/batches"
 _FILE_CONTENT = re.compile(r"^/v1/files/([^/]+)/content$")
+_FILE = re.compile(r"^/v1/files/([^/]+)$")
 _BATCH = re.compile(r"^/v1/batches/([^/]+)$")
 _BATCH_CANCEL = re.compile(r"^/v1/batches/([^/]+)/cancel$")
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -646,6 +647,8 @@ class _Handler(BaseHTTPRequestHandler):
             return store.listing(after, int(limit))
         if method == "GET" and (found := _BATCH.match(path)):
             return store.retrieve(found[1])
+        if method == "GET" and (found := _FILE.match(path)):
+            return store.file(found[1]).describe()
         if method == "POST" and (found := _BATCH_CANCEL.match(path)):
             return store.cancel(found[1])
         raise FakeAPIError(404, "not_found", f"Unknown path {method} {path}")

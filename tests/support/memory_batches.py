@@ -145,6 +145,10 @@ class MemoryBatches:
             raise ProviderError("connection lost after the batch was created", retryable=False)
         return self.batches[batch_id]
 
+    async def file_bytes(self, file_id: str) -> int | None:
+        data = self.files.get(file_id)
+        return None if data is None else len(data)
+
     async def retrieve(self, batch_id: str) -> Info:
         self.retrieves += 1
         return self.batches[batch_id]

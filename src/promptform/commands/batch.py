@@ -26,7 +26,7 @@ from promptform.core.config import Config
 from promptform.core.error_handler import EXIT_ERROR, EXIT_OK
 from promptform.core.errors import PromptformError
 from promptform.core.output import Output
-from promptform.engine.apply import check_budget, run_apply
+from promptform.engine.apply import run_apply
 from promptform.engine.apply_model import ApplyOptions, ApplyReport
 from promptform.engine.apply_progress import BarProgress, LineProgress
 from promptform.engine.base_config import pin_to_base
@@ -46,7 +46,9 @@ from promptform.engine.batch_collect import (
 from promptform.engine.batch_submit import (
     SubmitReport,
     batch_changes,
+    check_batch_budget,
     finish_interrupted,
+    start_unstarted,
     submit_changes,
 )
 from promptform.engine.credentials import require_keys
@@ -118,11 +120,11 @@ def apply_batch(
         # Before the plan is shown and approved: a missing key found after is a wasted review.
         require_keys(config, plan, os.environ)
         output.result(format_text(plan, color=output.color))
-        if not plan.has_changes:
+        if not plan.has_changes and not plan.unstarted:
             return EXIT_OK
         if not request.yes and not _confirmed(confirm, output):
             return EXIT_OK
-        check_budget(plan, config, request.options)
+        check_batch_budget(plan, config, request.options)
         if base is not None:
             from promptform.commands.apply import enforce_pull_request_budget
 
@@ -130,10 +132,17 @@ def apply_batch(
         apply_options = with_source_commit(config, request.options, output)
         writer = LockfileWriter(config.lockfile, lockfile, lock_shards(project))
         code = _move_and_delete(config, output, plan, writer)
-        report = _with_clients(
-            config,
-            lambda clients: submit_changes(config, ready, clients, apply_options.source_commit),
-        )
+
+        async def submit(clients: BatchClients) -> SubmitReport:
+            # Batches a run left uncreated first: they were approved and priced in this plan.
+            report = SubmitReport()
+            await start_unstarted(config, plan.unstarted, clients, report)
+            rest = await submit_changes(config, ready, clients, apply_options.source_commit)
+            report.submitted += rest.submitted
+            report.failures += rest.failures
+            return report
+
+        report = _with_clients(config, submit)
         report.deferred = deferred
         code = max(code, _summarise_submit(report, output))
         return publish_results(config, output, request, ApplyReport(), code)
@@ -196,7 +205,9 @@ def _summarise_submit(report: SubmitReport, output: Output) -> int:
         )
     for address, message in report.failures:
         output.info(f"  {address}: not submitted: {message}")
-    return EXIT_ERROR if report.failures else EXIT_OK
+    for message in report.not_started:
+        output.info(message)
+    return EXIT_ERROR if report.failures or report.not_started else EXIT_OK
 
 
 # ---------------------------------------------------------------- status

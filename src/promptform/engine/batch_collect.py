@@ -126,7 +126,7 @@ async def collect_batches(
     options: CollectOptions,
 ) -> CollectReport:
     """Collect every finished batch; with `options.wait`, wait for the others too."""
-    await finish_interrupted(config, clients, create=False)
+    await finish_interrupted(config, clients)
     # What a stopped collect staged was never recorded; the batches still hold those results.
     shutil.rmtree(config.state_dir / STAGING_DIR, ignore_errors=True)
     report = CollectReport()

@@ -5,6 +5,11 @@ limits), each part uploaded and turned into one batch. Before each batch is crea
 file records the uploaded file's id (the intent); after, the batch id. A run killed in between finds
 the batch on restart by that file id or by the submission id in the batch's metadata, so it never
 creates (and pays for) a second one. Nothing is awaited: `batch collect` records the images later.
+
+A submission file is committed, so one without a batch may come from someone else's branch, naming
+any file the account holds. Its batch is created only by an approved `apply --batch` (priced in
+its plan and budget) and only from the input this machine wrote: the JSONL under .promptform/ is
+kept until the batch exists, and must still hold the submission's requests, in order.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from promptform.core.config import Config
-from promptform.core.errors import PromptformError
+from promptform.core.errors import PromptformError, display_path
 from promptform.core.images import MEDIA_TYPES, ImageError, sniff
 from promptform.core.pricing import batch_request_cost
+from promptform.engine.apply_model import ApplyOptions
 from promptform.engine.batch_api import BatchApi, BatchClients, BatchState
-from promptform.engine.plan_model import Change, Plan
+from promptform.engine.plan import check_budget as check_plan_budget
+from promptform.engine.plan_model import Change, Plan, UnstartedBatch
 from promptform.engine.sending import build_request
 from promptform.manifests.targets import Target
 from promptform.providers.base import ImageRequest
@@ -35,6 +42,7 @@ from promptform.state.pending_batches import (
     custom_id_for,
     new_submission_id,
     read_submissions,
+    submission_path,
     submitted_at,
     write_submission,
 )
@@ -52,6 +60,8 @@ class SubmitReport:
     # submitted by a later `apply --batch`, once that output is collected.
     deferred: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (address, message)
+    # Submissions left without a batch, each with why and what to do.
+    not_started: list[str] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -79,6 +89,23 @@ def batch_changes(plan: Plan) -> tuple[list[Change], list[str]]:
         else:
             ready.append(change)
     return ready, deferred
+
+
+def check_batch_budget(plan: Plan, config: Config, options: ApplyOptions) -> None:
+    """apply's budget check, counting the batches of unstarted submissions too: `apply --batch`
+    creates them, which spends as much as submitting their requests anew."""
+    summary = plan.summary()
+    cost = summary.estimated_cost_usd
+    for item in plan.unstarted:
+        cost = None if cost is None or item.cost_usd is None else cost + item.cost_usd
+    summary = replace(
+        summary,
+        images=summary.images + sum(item.images for item in plan.unstarted),
+        estimated_cost_usd=round(cost, 4) if cost is not None else None,
+    )
+    max_images = options.max_images if options.max_images is not None else config.budget.max_images
+    max_cost = options.max_cost if options.max_cost is not None else config.budget.max_cost
+    check_plan_budget(summary, max_images, max_cost)
 
 
 def waiting_on_batches(plan: Plan) -> list[str]:
@@ -152,7 +179,8 @@ class _Part:
         )
         self.targets: list[SubmittedTarget] = []
         self.size = 0
-        self.path = config.state_dir / INPUT_DIR / f"{self.submission.id}.jsonl"
+        self.recorded = False  # its submission names the upload: the file is kept until the batch
+        self.path = input_path(config, self.submission.id)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._stream = self.path.open("wb")
 
@@ -170,15 +198,24 @@ class _Part:
     async def submit(self, client: BatchApi) -> Submission:
         self._stream.close()
         file_id = await client.upload_input(self.path)
-        self.discard()
-        # The intent, before the batch exists: a run killed after this point finds its batch.
+        # The intent, before the batch exists: a run killed after this point finds its batch, or
+        # creates it from this file, which shows the upload was made here.
         submission = replace(self.submission, targets=tuple(self.targets), input_file_id=file_id)
         write_submission(self.config.batches_dir, submission)
-        return await _create_batch(self.config, client, submission)
+        self.recorded = True
+        submission = await _create_batch(self.config, client, submission)
+        self.path.unlink(missing_ok=True)
+        return submission
 
     def discard(self) -> None:
         self._stream.close()
-        self.path.unlink(missing_ok=True)
+        if not self.recorded:
+            self.path.unlink(missing_ok=True)
+
+
+def input_path(config: Config, submission_id: str) -> Path:
+    """Where submission `submission_id`'s request lines are written before they are uploaded."""
+    return config.state_dir / INPUT_DIR / f"{submission_id}.jsonl"
 
 
 async def _create_batch(config: Config, client: BatchApi, submission: Submission) -> Submission:
@@ -193,42 +230,103 @@ async def _create_batch(config: Config, client: BatchApi, submission: Submission
     return submission
 
 
-async def finish_interrupted(
-    config: Config, clients: BatchClients, *, create: bool = True
-) -> list[Submission]:
-    """Give every submission a run left without a batch id its batch: the one the API already
-    has for its input file or submission id, else (with `create`) a new one. The submissions
-    completed.
-
-    Only `apply --batch`, which the user confirmed, creates: a submission file may come from a
-    checkout of someone else's branch, and collecting must never start a batch nobody approved.
-    """
+async def finish_interrupted(config: Config, clients: BatchClients) -> list[Submission]:
+    """Give every submission a run left without a batch id the batch the API already has for its
+    input file or submission id. The submissions completed. Never creates one: that spends, so
+    only `start_unstarted` does, after the plan is approved."""
     finished = []
     for submission in read_submissions(config.batches_dir, config.root):
         if submission.batch_id is not None:
             continue
-        client = clients(submission.provider)
-        found = await _find_batch(client, submission)
-        if found is not None:
-            submission = submission.with_batch(found.id)
-            write_submission(config.batches_dir, submission)
-        elif create:
-            submission = await _create_batch(config, client, submission)
-        else:
+        found = await _find_batch(clients(submission.provider), submission)
+        if found is None:
             continue
+        submission = submission.with_batch(found.id)
+        write_submission(config.batches_dir, submission)
+        input_path(config, submission.id).unlink(missing_ok=True)
         finished.append(submission)
     return finished
+
+
+async def start_unstarted(
+    config: Config, unstarted: Sequence[UnstartedBatch], clients: BatchClients, report: SubmitReport
+) -> None:
+    """Create the batch of each submission in `unstarted` (as the approved plan priced it) whose
+    input this machine wrote and uploaded; tell why each other one is left without."""
+    planned = {item.submission_id: item for item in unstarted}
+    for submission in read_submissions(config.batches_dir, config.root):
+        item = planned.get(submission.id)
+        if submission.batch_id is not None or item is None:
+            continue
+        client = clients(submission.provider)
+        problem = await _unstarted_problem(config, client, submission, item)
+        if problem is not None:
+            shown = display_path(submission_path(config.batches_dir, submission.id), config.root)
+            report.not_started.append(
+                f"submission {submission.id}: batch not created: {problem}; delete {shown} to "
+                "give it up (its targets are planned again)"
+            )
+            continue
+        report.submitted.append(await _create_batch(config, client, submission))
+        input_path(config, submission.id).unlink(missing_ok=True)
+
+
+async def _unstarted_problem(
+    config: Config, client: BatchApi, submission: Submission, planned: UnstartedBatch
+) -> str | None:
+    """Why `submission`'s batch must not be created from here; None when its input file is the
+    one this machine wrote for it (and, as far as the Files API tells, the one it uploaded)."""
+    path = input_path(config, submission.id)
+    shown = display_path(path, config.root)
+    if not path.is_file():
+        return f"this machine has no {shown}, so its input was not uploaded from here"
+    if len(submission.targets) != planned.requests:
+        return "its file changed since the plan"
+    expected = [item.custom_id for item in submission.targets]
+    found = _custom_ids(path)
+    if found != expected:
+        return f"{shown} does not hold the submission's {_requests_text(len(expected))}, in order"
+    if submission.input_file_id is None:
+        return "it names no uploaded file"
+    uploaded = await client.file_bytes(submission.input_file_id)
+    local = path.stat().st_size
+    if uploaded is not None and uploaded != local:
+        return (
+            f"the uploaded file {submission.input_file_id} is {uploaded} bytes, not the "
+            f"{local} of {shown}"
+        )
+    return None
+
+
+def _requests_text(number: int) -> str:
+    return f"{number} request{'' if number == 1 else 's'}"
+
+
+def _custom_ids(path: Path) -> list[str | None] | None:
+    """The custom_id of each line of `path`, or None when a line is not a JSON object."""
+    found: list[str | None] = []
+    with path.open("rb") as stream:
+        for line in stream:
+            try:
+                data = json.loads(line)
+            except ValueError:
+                return None
+            if not isinstance(data, dict):
+                return None
+            custom_id = data.get("custom_id")
+            found.append(custom_id if isinstance(custom_id, str) else None)
+    return found
 
 
 async def _find_batch(client: BatchApi, submission: Submission) -> BatchState | None:
     """The batch made for `submission`, looked for among those made since it was written (the
     list is newest first; an account may hold thousands of older batches)."""
     since = _unix_seconds(submission.submitted_at)
+    file_id = submission.input_file_id
     async for info in client.list_batches():
-        if (
-            info.input_file_id == submission.input_file_id
-            or info.metadata.get(SUBMISSION_METADATA_KEY) == submission.id
-        ):
+        if (file_id is not None and info.input_file_id == file_id) or info.metadata.get(
+            SUBMISSION_METADATA_KEY
+        ) == submission.id:
             return info
         if since is not None and info.created_at < since - _CLOCK_SKEW_S:
             return None

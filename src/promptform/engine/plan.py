@@ -18,7 +18,14 @@ from promptform.core.errors import PromptformError, display_path
 from promptform.core.fingerprint import fingerprint
 from promptform.core.paths import path_key
 from promptform.core.pricing import assumed_quality, batch_request_cost, request_cost
-from promptform.engine.plan_model import Change, PendingTarget, Plan, PlanOptions, Summary
+from promptform.engine.plan_model import (
+    Change,
+    PendingTarget,
+    Plan,
+    PlanOptions,
+    Summary,
+    UnstartedBatch,
+)
 from promptform.engine.project import Project, load_project
 from promptform.manifests.addresses import (
     address_matches,
@@ -168,7 +175,48 @@ def make_plan(
             path_key(path) for target in project.targets for path in target.outputs
         ),
         pending=tuple(sorted(pending, key=lambda item: (item.address, item.submission_id))),
+        unstarted=tuple(
+            _unstarted(submission, pricing) for submission in submissions if not submission.batch_id
+        ),
     )
+
+
+def _unstarted(
+    submission: Submission, pricing: Mapping[str, Mapping[str, float]]
+) -> UnstartedBatch:
+    """What creating `submission`'s batch would cost, priced from its request lines as recorded
+    (whatever targets the manifests declare now: the batch runs what was uploaded)."""
+    cost: float | None = 0.0
+    images = 0
+    for item in submission.targets:
+        images += _requested_images(item.request)
+        price = _batch_price({"model": item.model, **item.request}, pricing)
+        cost = None if cost is None or price is None else cost + price
+    return UnstartedBatch(
+        submission_id=submission.id,
+        provider=submission.provider,
+        endpoint=submission.endpoint,
+        submitted_at=submission.submitted_at,
+        requests=len(submission.targets),
+        images=images,
+        cost_usd=round(cost, 6) if cost is not None else None,
+    )
+
+
+def _batch_price(
+    request: Mapping[str, Any], pricing: Mapping[str, Mapping[str, float]]
+) -> float | None:
+    # A request as the submission file records it, which may have been edited: unpriceable
+    # rather than a crash.
+    try:
+        return batch_request_cost(request, pricing)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _requested_images(request: Mapping[str, Any]) -> int:
+    count = request.get("n", 1)
+    return count if isinstance(count, int) and count > 0 else 1
 
 
 def uncollected_targets(

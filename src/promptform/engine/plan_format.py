@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from promptform.engine.plan_model import Change, PendingTarget, Plan, Summary
+from promptform.engine.plan_model import Change, PendingTarget, Plan, Summary, UnstartedBatch
 from promptform.state.drift import Drift, OutputsDirChange
 
 JSON_FORMAT_VERSION = "1.0"
@@ -98,6 +98,16 @@ def pending_line(item: PendingTarget, now: datetime) -> str:
     """`ADDRESS pending in batch batch_abc (submitted 2 h ago)`."""
     batch = item.batch_id or f"being created (submission {item.submission_id})"
     return f"{item.address} pending in batch {batch} (submitted {age_text(item.submitted_at, now)})"
+
+
+def unstarted_line(item: UnstartedBatch) -> str:
+    """A submission without a batch, and what creating it would spend: shown whatever its
+    targets, since the batch runs the uploaded file, not the manifests."""
+    return (
+        f"submission {item.submission_id}: no batch yet, {count_text(item.requests, 'request')} "
+        f"({count_text(item.images, 'image')}, {format_usd(item.cost_usd)} at the batch price); "
+        "`promptform apply --batch` creates it only if its input was uploaded from this machine"
+    )
 
 
 def _pending_more_note(plan: Plan) -> str | None:
@@ -268,6 +278,11 @@ def format_text(plan: Plan, color: bool = False, now: datetime | None = None) ->
     if previews:
         lines += [f"  {paint('~', _COLORS['replace'])} {previews}", ""]
     lines += _text_pending(plan, paint, now or datetime.now(UTC))
+    if plan.unstarted:
+        lines += [
+            f"  {paint(_PENDING_SYMBOL, '33')} {unstarted_line(item)}" for item in plan.unstarted
+        ]
+        lines.append("")
     if plan.outputs_dir_change is not None:
         lines += [paint(outputs_dir_note(plan.outputs_dir_change), "33"), ""]
     elif plan.drift:
@@ -361,7 +376,7 @@ def format_markdown(
         drift: list[str] = []
     else:
         drift = _md_drift(plan.drift)
-    pending = _md_pending(plan, now or datetime.now(UTC))
+    pending = _md_pending(plan, now or datetime.now(UTC)) + _md_unstarted(plan)
     drift = pending + ([""] if pending and drift else []) + drift
     table = _md_table(_listed(plan))
     details = [_md_details(change) for change in _listed(plan)]
@@ -454,6 +469,23 @@ def _md_pending(plan: Plan, now: datetime) -> list[str]:
     if more:
         rows += ["", f"_{_md_text(more)}_"]
     return rows
+
+
+def _md_unstarted(plan: Plan) -> list[str]:
+    if not plan.unstarted:
+        return []
+    rows = [
+        "#### Batches not created yet (`promptform apply --batch` creates them)",
+        "",
+        "| Submission | Requests | Images | Estimated cost |",
+        "|---|---|---|---|",
+    ]
+    rows += [
+        f"| {_md_code(item.submission_id)} | {item.requests} | {item.images} | "
+        f"{format_usd(item.cost_usd)} |"
+        for item in plan.unstarted
+    ]
+    return ["", *rows] if plan.waiting else rows
 
 
 def _md_drift(drift: Iterable[Drift]) -> list[str]:

@@ -71,6 +71,23 @@ class PendingTarget:
 
 
 @dataclass(frozen=True)
+class UnstartedBatch:
+    """A submission whose input file was uploaded and whose batch was never created.
+
+    `apply --batch` creates it, paid, after its plan is approved and within its budget, and only
+    when this machine wrote its input: a submission file can come from someone else's branch.
+    """
+
+    submission_id: str
+    provider: str
+    endpoint: str
+    submitted_at: str
+    requests: int  # the submission's request lines
+    images: int
+    cost_usd: float | None  # at the batch price; None when a price is unknown
+
+
+@dataclass(frozen=True)
 class Summary:
     create: int
     replace: int
@@ -101,6 +118,8 @@ class Plan:
     outputs_dir_change: OutputsDirChange | None = None
     # Targets submitted in a batch and not collected (stale ones too), in address order.
     pending: tuple[PendingTarget, ...] = ()
+    # Submissions with no batch yet, which `apply --batch` would create (and pay for).
+    unstarted: tuple[UnstartedBatch, ...] = ()
 
     @property
     def waiting(self) -> tuple[PendingTarget, ...]:

@@ -258,6 +258,12 @@ class BatchClient:
                 return None  # newest first: everything after this is older still
         return None
 
+    async def file_bytes(self, file_id: str) -> int | None:
+        """The `bytes` the Files API reports for `file_id` (None when its answer has none)."""
+        answer = await self._call("GET", f"files/{quote(file_id, safe='')}")
+        size = answer.get("bytes")
+        return size if isinstance(size, int) and not isinstance(size, bool) else None
+
     async def retrieve(self, batch_id: str) -> BatchInfo:
         return self._info(await self._call("GET", f"batches/{quote(batch_id, safe='')}"))
 
