@@ -83,14 +83,52 @@ def repo_path(root: Path, path: Path) -> str:
 
 
 def resolve_commit(root: Path, ref: str) -> str:
-    """The full hash of commit-ish `ref`; GitHistoryError if it names no commit."""
+    """The full hash of commit-ish `ref`; GitHistoryError if it names no commit, or if its name
+    is ambiguous (see _refuse_ambiguous)."""
     with _open(root) as repo:
+        _refuse_ambiguous(repo, ref)
         try:
             return str(repo.commit(ref).hexsha)
         except (git.BadName, ValueError, git.GitCommandError):
             raise GitHistoryError(
                 f"'{ref}' is not a commit in this repository (a branch, tag or hash)"
             ) from None
+
+
+# Where git looks for a short name, in its order (`git help revisions`): the first that exists
+# wins, silently but for a warning. So a tag `origin/main`, which anyone allowed to push a branch
+# can push, is read instead of the remote branch origin/main.
+_LOOKUP = ("refs/{}", "refs/tags/{}", "refs/heads/{}", "refs/remotes/{}", "refs/remotes/{}/HEAD")
+_FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHORT_HASH = re.compile(r"[0-9a-f]{4,63}")
+
+
+def _refuse_ambiguous(repo: git.Repo, ref: str) -> None:
+    """Refuse a name that more than one ref answers to, or that is both a ref and an abbreviated
+    hash: which one git picks is up to whoever can create the other one, not to the caller.
+
+    Full ref names (refs/remotes/origin/main) and full hashes always mean one thing.
+    """
+    name = re.split(r"[~^:]|@\{", ref, maxsplit=1)[0]
+    if not name or name == "@" or name.startswith("refs/") or _FULL_HASH.fullmatch(name):
+        return
+    wanted = [pattern.format(name) for pattern in _LOOKUP]
+    listed = repo.git.for_each_ref("--format=%(refname)", *wanted).splitlines()
+    found = [full for full in wanted if full in listed]
+    if re.fullmatch(r"[A-Z_]*HEAD", name) and (Path(repo.git_dir) / name).is_file():
+        found.insert(0, name)
+    if found and _SHORT_HASH.fullmatch(name):
+        try:
+            hashes = repo.git.rev_parse(f"--disambiguate={name}")
+        except git.GitCommandError:
+            hashes = ""
+        if hashes.strip():
+            found.append("an abbreviated hash")
+    if len(found) > 1:
+        raise GitHistoryError(
+            f"'{ref}' is ambiguous: it names {', '.join(found[:-1])} and {found[-1]}; pass the "
+            "full name (such as refs/remotes/origin/main) or a commit hash"
+        )
 
 
 def current_branch(root: Path) -> str | None:
