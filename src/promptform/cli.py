@@ -187,8 +187,10 @@ def schema(app: AppContext) -> int:
     metavar="REF",
     help=(
         "Take providers, [pricing], [budget] and [limits] from the config at git ref REF (e.g. "
-        "origin/main): refuse if this checkout's config changes them (a budget may be lowered), "
-        "and enforce the per-pull-request budget for everything generated since REF."
+        "refs/remotes/origin/main): refuse if this checkout's config changes them (a budget may be "
+        "lowered), and enforce the per-pull-request budget for everything generated since REF. A "
+        "name that more than one ref answers to (a tag and a branch) is refused: pass the full ref "
+        "name or a commit hash."
     ),
 )
 @click.option(
@@ -391,8 +393,8 @@ def lock_merge(app: AppContext, base: Path, ours: Path, theirs: Path) -> int:
     "--since-last-apply",
     is_flag=True,
     help="Verify every commit on the branch's first-parent line since the commit of the last "
-    "successful apply run (GitHub Actions' record; what an apply of the tip acts on), not only "
-    "--sha. Commits that change only outputs and lock entries the way an apply would pass.",
+    "successful apply run on that line (GitHub Actions' record; what an apply of the tip acts on), "
+    "not only --sha. Commits that change only outputs and lock entries the way an apply would pass.",
 )
 @click.option(
     "--since",

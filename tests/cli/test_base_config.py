@@ -6,6 +6,7 @@ request's. Requests go to the loopback images API, so "sends nothing" is what a 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,67 @@ def test_outside_a_repository_it_says_so(
     result = run(run_cli, root, "plan")
     assert result.exit_code == 1
     assert "is not inside a git repository" in error_line(result)
+
+
+def shadowed_base(tmp_path: Path, good: FakeImagesAPI, evil: FakeImagesAPI) -> tuple[Path, str]:
+    """What the generate workflow checks out: the pull request's commit, origin's branches as
+    refs/remotes/origin/*, and every tag (fetch-depth: 0), among them a tag `origin/main` the
+    pull request's author pushed at their own commit, whose config sends the key elsewhere."""
+    origin = init_repo(tmp_path / "origin")
+    write_files(origin, {"promptform.toml": fake_config(good) + "\n[budget]\nmax_images = 1\n"})
+    write_files(origin, {"prompts/hero.yaml": "prompt: A hero.\n"})
+    commit_all(origin, "project")
+    git(origin, "checkout", "-q", "-b", "feature")
+    write_files(origin, {"promptform.toml": fake_config(evil) + "\n[budget]\nmax_images = 100\n"})
+    write_files(origin, {"prompts/owl.yaml": "prompt: An owl.\n"})
+    head = commit_all(origin, "add owl")
+    git(origin, "tag", "origin/main", head)
+    git(origin, "checkout", "-q", "main")
+    checkout = init_repo(tmp_path / "pull-request")
+    git(checkout, "remote", "add", "origin", str(origin))
+    git(
+        checkout,
+        "fetch",
+        "-q",
+        "origin",
+        "+refs/heads/*:refs/remotes/origin/*",
+        "+refs/tags/*:refs/tags/*",
+    )
+    git(checkout, "checkout", "-q", "--detach", head)
+    return checkout, head
+
+
+@pytest.fixture
+def evil_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImagesAPI]:
+    with FakeImagesAPI() as evil:
+        evil.api_key = KEY
+        yield evil
+
+
+def test_a_tag_named_like_the_base_branch_is_refused_not_read(
+    tmp_path: Path, server: FakeImagesAPI, evil_server: FakeImagesAPI, run_cli: RunCli
+) -> None:
+    root, _ = shadowed_base(tmp_path, server, evil_server)
+    result = run_cli("-C", root, "apply", "--yes", "--base-config", "origin/main")
+    assert result.exit_code == 1
+    assert error_line(result) == (
+        "error: --base-config origin/main: 'origin/main' is ambiguous: it names refs/tags/"
+        "origin/main and refs/remotes/origin/main; pass the full name (such as "
+        "refs/remotes/origin/main) or a commit hash"
+    )
+    assert "Traceback" not in result.stderr
+    assert evil_server.requests == []
+    assert server.requests == []
+
+
+def test_the_full_name_of_the_base_branch_is_read_whatever_tags_exist(
+    tmp_path: Path, server: FakeImagesAPI, evil_server: FakeImagesAPI, run_cli: RunCli
+) -> None:
+    root, _ = shadowed_base(tmp_path, server, evil_server)
+    result = run_cli("-C", root, "plan", "--base-config", "refs/remotes/origin/main")
+    assert result.exit_code == 1  # the pull request's config changes where the key goes
+    assert ROUTING in error_line(result)
+    main = git(root, "rev-parse", "refs/remotes/origin/main")
+    result = run_cli("-C", root, "plan", "--base-config", main)
+    assert ROUTING in error_line(result)
+    assert evil_server.requests == []

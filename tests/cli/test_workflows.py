@@ -3,6 +3,7 @@ repository runs, the security rules hold, and actionlint and the workflow schema
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -571,7 +572,7 @@ def test_the_new_images_are_commented_beside_the_ones_they_replace() -> None:
     assert names.index(push["name"]) < names.index(comment["name"])
     assert comment["if"] == f"steps.{push['id']}.outputs.sha != ''"
     assert comment["env"]["AFTER"] == f"${{{{ steps.{push['id']}.outputs.sha }}}}"
-    assert 'report --format markdown --base "origin/$BASE_REF"' in comment["run"]
+    assert 'report --format markdown --base "refs/remotes/origin/$BASE_REF"' in comment["run"]
     assert '--commit "$AFTER"' in comment["run"]
     assert "--marker promptform:images" in comment["run"]
     assert "secrets." not in json.dumps(comment)
@@ -639,6 +640,78 @@ def test_the_kept_results_hold_the_committed_new_and_rescued_files(tmp_path: Pat
     ]
 
 
+@pytest.mark.parametrize(
+    "workflow", [APPLY, COLLECT, "generate"], ids=["apply", "collect", "generate"]
+)
+def test_the_kept_results_leave_out_what_a_symlink_points_at(
+    tmp_path: Path, workflow: dict[str, Any] | str
+) -> None:
+    """A symlink committed in the repository, under .promptform/rescued or among the changed
+    files, must not put what it points at on the runner into the uploaded artifact."""
+    from tests.support.git import commit_all, git, init_repo
+
+    secrets = tmp_path / "runner-home"
+    (secrets / ".git-credentials").parent.mkdir()
+    (secrets / ".git-credentials").write_text("https://x-access-token:SECRET@github.com\n")
+    repo = init_repo(tmp_path / "repo")
+    (repo / "promptform.lock").write_text("{}\n")
+    (repo / ".promptform/rescued/a-1").mkdir(parents=True)
+    (repo / ".promptform/rescued/a-1/1.png").write_bytes(b"rescued")
+    (repo / ".promptform/rescued/home").symlink_to(secrets)
+    (repo / ".promptform/rescued/a-1/2.png").symlink_to(secrets / ".git-credentials")
+    (repo / "outside").symlink_to(secrets)
+    git(repo, "add", "-f", ".")
+    commit_all(repo, "the pull request, with symlinks")
+    before = git(repo, "rev-parse", "HEAD")
+    (repo / "generated").mkdir()
+    (repo / "generated/new.png").write_bytes(b"written, not committed")
+    (repo / "generated/link.png").symlink_to(secrets / ".git-credentials")
+    (repo / "promptform.lock").unlink()
+    (repo / "promptform.lock").symlink_to(secrets / ".git-credentials")
+    workflow = GENERATE if workflow == "generate" else workflow
+    assert isinstance(workflow, dict)
+    script = step(workflow, "Keep the results the push did not deliver")["run"]
+    temp = tmp_path / "runner"
+    temp.mkdir()
+    env = {
+        "BEFORE": before,
+        "RUNNER_TEMP": str(temp),
+        "GITHUB_RUN_ID": "7",
+        "GITHUB_RUN_ATTEMPT": "1",
+    }
+
+    done = run_script(script, repo, env)
+
+    assert done.returncode == 0, done.stderr
+    kept = temp / "promptform-unpushed"
+    found = sorted(p.relative_to(kept).as_posix() for p in kept.rglob("*") if not p.is_dir())
+    assert found == [".promptform/rescued/a-1/1.png", "generated/new.png"]
+    assert not [p for p in kept.rglob("*") if p.is_symlink()]
+    assert not any(b"SECRET" in p.read_bytes() for p in kept.rglob("*") if p.is_file())
+
+    # The whole rescued folder a symlink: nothing of what it points at either.
+    shutil.rmtree(kept)
+    shutil.rmtree(repo / ".promptform")
+    (repo / ".promptform").mkdir()
+    (repo / ".promptform/rescued").symlink_to(secrets)
+    done = run_script(script, repo, env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.relative_to(kept).as_posix() for p in kept.rglob("*") if not p.is_dir()) == [
+        "generated/new.png"
+    ]
+
+
+def test_every_base_branch_is_named_in_full_so_no_tag_can_stand_in_for_it() -> None:
+    """git reads a tag `origin/main` before the remote branch origin/main, and anyone who can
+    push a branch can push that tag: every ref passed on is refs/remotes/origin/..., never
+    the short name."""
+    for path in [*WORKFLOWS, *sorted((SCAFFOLD / "workflows").glob("*.yml"))]:
+        text = path.read_text()
+        short = re.findall(r"(?<![\w/])origin/[\w$.{-]", text)
+        assert short == [], (path, short)
+    assert "refs/remotes/origin/$BASE_REF" in GENERATE_TEXT
+
+
 # --- promptform-generate.yml: generating on the pull request, before merge -----------------------
 
 GENERATE_TEXT = (REPO / ".github/workflows/promptform-generate.yml").read_text()
@@ -699,7 +772,12 @@ def test_generate_runs_the_default_branchs_code_and_checks_the_pull_request_out_
     assert pull_request["with"]["path"] == PR_COPY
     assert pull_request["with"]["ref"] == "${{ needs.authorize.outputs.head-sha }}"
     assert pull_request["with"]["fetch-depth"] == 0  # the per-pull-request budget reads history
-    assert pull_request["with"]["token"] == "${{ secrets.PROMPTFORM_PUSH_TOKEN || github.token }}"
+    # No credentials left in the copy's .git/config: a symlink among the pull request's files,
+    # uploaded on a failure, could reach them. Only the push step gets the push token.
+    assert pull_request["with"]["persist-credentials"] is False
+    assert "token" not in pull_request["with"]
+    push = step(GENERATE, "Push to the pull request's branch")
+    assert push["env"]["PUSH_TOKEN"] == "${{ secrets.PROMPTFORM_PUSH_TOKEN || github.token }}"
     # promptform is installed from the default branch's pin before the pull request is there.
     names = [s.get("name") for s in GENERATE["jobs"]["generate"]["steps"]]
     assert names.index("Install promptform") < names.index(pull_request["name"])
@@ -711,7 +789,7 @@ def test_no_step_runs_or_installs_anything_from_the_pull_request() -> None:
             # The apply workflow's script (asserted identical above, and run for real below): it
             # only lists files with git and copies them with cp; it runs nothing it copies.
             allowed = {"kept", "mkdir", "git", "sort", "while", "do", "done", "if", "then", "fi"}
-            allowed |= {"cp", "echo"}
+            allowed |= {"cp", "echo", "top", "find"}
             assert set(re.findall(r"(?:^|\n|[|;{])\s*([a-z]+)\b", each["run"])) <= allowed, each
             continue
         uses = each.get("uses", "")
@@ -728,24 +806,33 @@ def test_no_step_runs_or_installs_anything_from_the_pull_request() -> None:
         runners = r"(?:\S*/|bash\b|sh\b|source\b|\.\s|python|make\b|npm\b|node\b)"
         assert not re.search(command_position + runners, script), each
         if each.get("working-directory") == PR_COPY:
-            commands = {
-                part.split()[0]
-                for line in script.splitlines()
-                for part in line.split("|")
-                if part.strip()
-            }
-            assert commands <= {"if", "echo", "exit", "fi", "git", "sed"}, commands
+            allowed = {"if", "then", "echo", "exit", "fi", "git", "sed", "printf", "base64"}
+            assert command_words(script) <= allowed, command_words(script)
     assert "-C pull-request apply --yes --commit" in step(GENERATE, "Apply and commit")["run"]
+
+
+def command_words(script: str) -> set[str]:
+    """The words in command position: first on a line or after |, ;, && or $(, past any
+    NAME=value assignments before them; comment lines left out."""
+    words = set()
+    for line in script.replace("\\\n", " ").splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        for part in re.split(r"\||;|&&|\$\(", line):
+            part = re.sub(r"""^\s*(?:[A-Za-z_]\w*=(?:"[^"]*"|'[^']*'|\S*)\s*)*""", "", part)
+            if part.strip():
+                words.add(part.split()[0])
+    return words
 
 
 def test_generate_applies_with_the_base_branchs_config_and_the_requested_targets() -> None:
     apply = step(GENERATE, "Apply and commit")
-    assert '--base-config "origin/$BASE_REF"' in apply["run"]
+    assert '--base-config "refs/remotes/origin/$BASE_REF"' in apply["run"]
     assert apply["env"]["BASE_REF"] == "${{ needs.authorize.outputs.base-ref }}"
     assert apply["env"]["TARGETS"] == "${{ needs.authorize.outputs.targets }}"
     assert '"${args[@]}"' in apply["run"]
     refresh = step(GENERATE, "Refresh the plan comment")
-    assert '--base-config "origin/$BASE_REF"' in refresh["run"]
+    assert '--base-config "refs/remotes/origin/$BASE_REF"' in refresh["run"]
     assert 'promptform github comment --pr "$PR_NUMBER"' in refresh["run"]
 
 
@@ -756,7 +843,7 @@ def test_the_api_key_reaches_only_the_apply_step_of_the_generate_job() -> None:
         "WISGATE_API_KEY: ${{ secrets.WISGATE_API_KEY }}"
     ]
     with_secrets = [s.get("name") for s in steps(GENERATE) if "secrets." in yaml.safe_dump(s)]
-    assert with_secrets == ["Check out the pull request's files", "Apply and commit"]
+    assert with_secrets == ["Apply and commit", "Push to the pull request's branch"]
 
 
 def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -798,11 +885,11 @@ def test_the_targets_reach_apply_as_separate_arguments_untouched_by_the_shell(
         "--yes",
         "--commit",
         "--base-config",
-        "origin/main",
+        "refs/remotes/origin/main",
         *[arg for target in targets for arg in ("--target", target)],
     ]
     done = run_script(apply, tmp_path, {"TARGETS": "", "BASE_REF": "main", "PATH": path})
-    assert done.stdout.splitlines()[-2:] == ["--base-config", "origin/main"]
+    assert done.stdout.splitlines()[-2:] == ["--base-config", "refs/remotes/origin/main"]
 
 
 def test_the_push_goes_to_the_branch_without_skip_ci_and_never_over_new_commits(
@@ -822,7 +909,20 @@ def test_the_push_goes_to_the_branch_without_skip_ci_and_never_over_new_commits(
     assert push["working-directory"] == PR_COPY
     outputs = tmp_path / "github-output"
     outputs.write_text("")
-    env = {"HEAD_REF": "feature-7", "HEAD_SHA": head, "GITHUB_OUTPUT": str(outputs)}
+    env = {
+        "HEAD_REF": "feature-7",
+        "HEAD_SHA": head,
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_SERVER_URL": "https://github.example",
+        "PUSH_TOKEN": "push-token-7",
+    }
+    # What the push's own git (and a Git LFS pre-push upload) sees as the auth header.
+    seen = tmp_path / "header-seen-by-the-push"
+    hook = repo / ".git/hooks/pre-push"
+    hook.write_text(
+        f"#!/bin/sh\ngit config --get-all http.https://github.example/.extraheader > '{seen}'\n"
+    )
+    hook.chmod(0o755)
 
     done = run_script(push["run"], repo, env)
     assert done.returncode == 0, done.stderr
@@ -833,6 +933,15 @@ def test_the_push_goes_to_the_branch_without_skip_ci_and_never_over_new_commits(
     commit_all(repo, "promptform apply for 1a2b3c4d5e6f: hero [skip ci]\n\nGenerated:\n- hero")
     done = run_script(push["run"], repo, env)
     assert done.returncode == 0, done.stderr
+    basic = base64.b64encode(b"x-access-token:push-token-7").decode()
+    assert seen.read_text() == f"AUTHORIZATION: basic {basic}\n"
+    assert f"::add-mask::{basic}" in done.stdout
+    # Given to that one command: nothing on disk for a later step to find.
+    assert basic not in (repo / ".git/config").read_text()
+    assert (
+        git(repo, "config", "--get-all", "http.https://github.example/.extraheader", check=False)
+        == ""
+    )
     pushed = git(remote, "log", "-1", "--format=%B", "feature-7")
     assert pushed.splitlines()[0] == "promptform apply for 1a2b3c4d5e6f: hero"
     assert "- hero" in pushed

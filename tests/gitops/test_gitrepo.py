@@ -3,7 +3,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from promptform.gitops.gitrepo import commit_paths, source_state
+import pytest
+
+from promptform.gitops.gitrepo import GitHistoryError, commit_paths, resolve_commit, source_state
 from tests.support.files import write_files
 from tests.support.git import commit_all, init_repo
 
@@ -63,3 +65,50 @@ def test_commit_paths_records_a_file_that_became_a_directory(tmp_path: Path) -> 
         "promptform.lock/a.yaml.json",
     ]
     assert git(repo, "status", "--porcelain") == "M  notes.txt"
+
+
+def test_resolve_commit_refuses_a_name_that_several_refs_share(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "repo")
+    write_files(root, {"a.txt": "a\n"})
+    main = commit_all(root, "a")
+    git(root, "update-ref", "refs/remotes/origin/main", main)
+    write_files(root, {"a.txt": "b\n"})
+    other = commit_all(root, "b")
+    assert resolve_commit(root, "origin/main") == main
+    git(root, "tag", "origin/main", other)
+    git(root, "branch", "topic", main)
+    git(root, "tag", "topic", other)
+    for ref, names in (
+        ("origin/main", "refs/tags/origin/main and refs/remotes/origin/main"),
+        ("origin/main~1", "refs/tags/origin/main and refs/remotes/origin/main"),
+        ("topic", "refs/tags/topic and refs/heads/topic"),
+    ):
+        with pytest.raises(GitHistoryError) as refused:
+            resolve_commit(root, ref)
+        assert refused.value.message == (
+            f"'{ref}' is ambiguous: it names {names}; pass the full name (such as "
+            "refs/remotes/origin/main) or a commit hash"
+        )
+    assert resolve_commit(root, "refs/remotes/origin/main") == main
+    assert resolve_commit(root, "refs/tags/origin/main") == other
+    assert resolve_commit(root, "refs/heads/topic") == main
+    assert resolve_commit(root, main) == main
+    assert resolve_commit(root, "HEAD") == other
+    assert resolve_commit(root, "main") == other
+
+
+def test_resolve_commit_refuses_a_tag_named_like_an_abbreviated_hash(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "repo")
+    write_files(root, {"a.txt": "a\n"})
+    first = commit_all(root, "a")
+    write_files(root, {"a.txt": "b\n"})
+    second = commit_all(root, "b")
+    git(root, "tag", first[:10], second)  # git would read the tag, not the hash it looks like
+    with pytest.raises(GitHistoryError) as refused:
+        resolve_commit(root, first[:10])
+    assert refused.value.message == (
+        f"'{first[:10]}' is ambiguous: it names refs/tags/{first[:10]} and an abbreviated "
+        "hash; pass the full name (such as refs/remotes/origin/main) or a commit hash"
+    )
+    assert resolve_commit(root, first) == first
+    assert resolve_commit(root, second[:10]) == second

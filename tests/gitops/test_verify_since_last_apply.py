@@ -112,7 +112,7 @@ def test_every_commit_since_the_last_apply_run_is_verified(
     assert not fake_github.calls("GET", applied)
     runs = fake_github.calls("GET", "/actions/workflows/promptform-apply.yml/runs")
     assert [{key: value[0] for key, value in run.query.items()} for run in runs] == [
-        {"branch": "main", "event": event, "status": "success", "per_page": "1"}
+        {"branch": "main", "event": event, "status": "success", "per_page": "10"}
         for event in ("push", "workflow_dispatch")
     ]
 
@@ -314,6 +314,72 @@ def test_a_starting_point_off_the_branch_refuses(
 
     assert result.exit_code == 1
     assert f"{side[:12]}, the last applied commit, is not an ancestor of HEAD" in result.stderr
+
+
+def side_branch_merged(history: History, github: FakeGitHub) -> tuple[str, str]:
+    """A branch off main with one commit, merged with a merge commit in an approved pull request;
+    returns (the side commit, the merge)."""
+    history.git("checkout", "-q", "-b", "side")
+    side = history.commit("prompts/c.yaml", "name: c\nprompt: A wren.\n", "side")
+    history.git("checkout", "-q", "main")
+    history.git("merge", "-q", "--no-ff", "-m", "Merge pull request #2", "side")
+    merge = history.git("rev-parse", "HEAD")
+    github.add_pull(2, "alice", side, merge, commits=(side,))
+    github.add_review(2, "bob", "APPROVED", side)
+    github.grant("bob")
+    return side, merge
+
+
+def test_a_run_on_a_merged_side_commit_is_no_starting_point(
+    history: History, fake_github: FakeGitHub, run_cli: RunCli
+) -> None:
+    """A successful run whose commit only a merged branch leads to (a tag named main can start
+    one) would skip the main-line commits before the merge: the older run is the start."""
+    fake_github.add_run(history.initial)
+    unapproved = history.commit("prompts/a.yaml", "name: a\nprompt: Unreviewed.\n", "direct push")
+    side, merge = side_branch_merged(history, fake_github)
+    fake_github.add_run(side)
+
+    result = run_cli("-C", history.root, "verify-approval", "--since-last-apply")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {unapproved[:12]} did not come from a pull request")
+    assert verified(result) == [merge[:12]]
+
+
+def test_without_a_run_on_the_first_parent_line_the_gate_refuses(
+    history: History, fake_github: FakeGitHub, run_cli: RunCli
+) -> None:
+    history.commit("prompts/a.yaml", "name: a\nprompt: Unreviewed.\n", "direct push")
+    side, _ = side_branch_merged(history, fake_github)
+    fake_github.add_run(side, event="workflow_dispatch")
+
+    result = run_cli("-C", history.root, "verify-approval", "--since-last-apply")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: no successful run of promptform-apply.yml on main to start from (skipped "
+        f"{side[:12]}: main reached it only through a merged branch, not on its first-parent "
+        "line); run the workflow by hand with the `since` input (verify-approval --since SHA) "
+        "set to the last commit known to be approved\n"
+    )
+
+
+def test_since_off_the_first_parent_line_refuses(
+    history: History, fake_github: FakeGitHub, run_cli: RunCli
+) -> None:
+    history.commit("prompts/a.yaml", "name: a\nprompt: Unreviewed.\n", "direct push")
+    side, _ = side_branch_merged(history, fake_github)
+
+    result = run_cli("-C", history.root, "verify-approval", "--since", side)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {side[:12]}, given with --since, is not on HEAD's first-parent line (a "
+        "merged branch's commit: the walk from it would skip the branch's own commits before "
+        "the merge); verify the commits another way and run the workflow by hand with the "
+        "`since` input (verify-approval --since SHA)\n"
+    )
 
 
 def test_an_odd_runs_answer_refuses(

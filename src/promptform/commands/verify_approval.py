@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -31,6 +32,7 @@ from promptform.gitops.gitrepo import (
     changed_paths,
     commits_after,
     current_branch,
+    off_first_parent_line,
     refuse_shallow_clone,
     resolve_commit,
 )
@@ -38,6 +40,8 @@ from promptform.gitops.gitrepo import (
 DEFAULT_APPLY_WORKFLOW = "promptform-apply.yml"
 # The events that start an apply of the branch; a run of either that succeeded verified its tip.
 APPLY_EVENTS = ("push", "workflow_dispatch")
+# Runs of each event looked at for a starting point on the branch's first-parent line.
+RUNS_LOOKED_AT = 10
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ def verify_approval(
                 "`--since`, not the last successful apply run."
             )
         else:
-            anchor, described = _last_applied(github, branch), "the last applied commit"
+            anchor = _last_applied(github, branch, config.root)
+            described = "the last applied commit"
         commits = commits_after(config.root, anchor, described)
         if not commits:
             output.result(f"ok: nothing was committed since {anchor[:12]}")
@@ -91,22 +96,37 @@ def verify_approval(
     return EXIT_OK
 
 
-def _last_applied(github: GitHub, branch: str) -> str:
-    """The commit of the newest successful apply run on `branch`: GitHub's record, not git's."""
+def _last_applied(github: GitHub, branch: str, root: Path) -> str:
+    """The commit of the newest successful apply run on `branch`: GitHub's record, not git's.
+
+    A run whose commit the branch reached only through a merged branch is skipped: anything that
+    makes GitHub name `branch` (a tag of that name, say) can start one, and the walk from there
+    would leave out the branch's own commits before the merge.
+    """
     workflow = _apply_workflow()
     runs = [
         run
         for event in APPLY_EVENTS
-        if (run := github.last_successful_run(workflow, branch, event))
+        for run in github.successful_runs(workflow, branch, event, RUNS_LOOKED_AT)
     ]
-    if not runs:
-        raise GitHubError(
-            f"no successful run of {workflow} on {branch} to start from; run the workflow by "
-            "hand with the `since` input (verify-approval --since SHA) set to the last commit "
-            "known to be approved"
-        )
-    newest = max(runs, key=lambda run: int(run["run_number"]))
-    return str(newest["head_sha"])
+    skipped: list[str] = []
+    for run in sorted(runs, key=lambda run: int(run["run_number"]), reverse=True):
+        sha = str(run["head_sha"])
+        if not off_first_parent_line(root, sha):
+            return sha
+        if sha[:12] not in skipped:
+            skipped.append(sha[:12])
+    why = (
+        f" (skipped {', '.join(skipped)}: {branch} reached it only through a merged branch, "
+        "not on its first-parent line)"
+        if skipped
+        else ""
+    )
+    raise GitHubError(
+        f"no successful run of {workflow} on {branch} to start from{why}; run the workflow by "
+        "hand with the `since` input (verify-approval --since SHA) set to the last commit "
+        "known to be approved"
+    )
 
 
 def _apply_workflow() -> str:

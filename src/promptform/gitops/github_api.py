@@ -129,33 +129,34 @@ class GitHub:
             )
         return answer
 
-    def last_successful_run(self, workflow: str, branch: str, event: str) -> dict[str, Any] | None:
-        """The newest successful run of `workflow` on `branch` started by `event`, or None.
+    def successful_runs(
+        self, workflow: str, branch: str, event: str, count: int
+    ) -> list[dict[str, Any]]:
+        """The newest `count` (at most) successful runs of `workflow` on `branch` started by
+        `event`, newest first.
 
         Fails closed: an answer that is not a list of runs, or a run that does not match the
         filters or name its commit, is an error rather than "no run".
         """
         path = f"{self._repo}/actions/workflows/{quote(workflow, safe='')}/runs"
-        params = {"branch": branch, "event": event, "status": "success", "per_page": 1}
+        params = {"branch": branch, "event": event, "status": "success", "per_page": count}
         answer = _object(self._request("GET", path, params=params), "GET", path)
         runs = answer.get("workflow_runs")
         if not isinstance(runs, list):
             raise GitHubError(f"GitHub API: GET {path} did not list workflow runs")
-        if not runs:
-            return None
-        run = runs[0]
-        if not isinstance(run, dict) or not isinstance(run.get("run_number"), int):
-            raise GitHubError(f"GitHub API: GET {path} answered with a malformed run")
-        number = run["run_number"]
-        if not re.fullmatch(r"[0-9a-f]{40}", str(run.get("head_sha") or "")):
-            raise GitHubError(f"GitHub API: GET {path} did not name the commit of run {number}")
-        expected = {"head_branch": branch, "event": event, "conclusion": "success"}
-        if any(run.get(key) != value for key, value in expected.items()):
-            raise GitHubError(
-                f"GitHub API: GET {path} answered with run {number}, which is not a successful "
-                f"{event} run on {branch}"
-            )
-        return run
+        for run in runs:
+            if not isinstance(run, dict) or not isinstance(run.get("run_number"), int):
+                raise GitHubError(f"GitHub API: GET {path} answered with a malformed run")
+            number = run["run_number"]
+            if not re.fullmatch(r"[0-9a-f]{40}", str(run.get("head_sha") or "")):
+                raise GitHubError(f"GitHub API: GET {path} did not name the commit of run {number}")
+            expected = {"head_branch": branch, "event": event, "conclusion": "success"}
+            if any(run.get(key) != value for key, value in expected.items()):
+                raise GitHubError(
+                    f"GitHub API: GET {path} answered with run {number}, which is not a "
+                    f"successful {event} run on {branch}"
+                )
+        return runs[:count]
 
     def issue_comments(self, number: int) -> Iterator[dict[str, Any]]:
         return self._pages(f"{self._repo}/issues/{number}/comments")

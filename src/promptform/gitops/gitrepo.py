@@ -83,14 +83,52 @@ def repo_path(root: Path, path: Path) -> str:
 
 
 def resolve_commit(root: Path, ref: str) -> str:
-    """The full hash of commit-ish `ref`; GitHistoryError if it names no commit."""
+    """The full hash of commit-ish `ref`; GitHistoryError if it names no commit, or if its name
+    is ambiguous (see _refuse_ambiguous)."""
     with _open(root) as repo:
+        _refuse_ambiguous(repo, ref)
         try:
             return str(repo.commit(ref).hexsha)
         except (git.BadName, ValueError, git.GitCommandError):
             raise GitHistoryError(
                 f"'{ref}' is not a commit in this repository (a branch, tag or hash)"
             ) from None
+
+
+# Where git looks for a short name, in its order (`git help revisions`): the first that exists
+# wins, silently but for a warning. So a tag `origin/main`, which anyone allowed to push a branch
+# can push, is read instead of the remote branch origin/main.
+_LOOKUP = ("refs/{}", "refs/tags/{}", "refs/heads/{}", "refs/remotes/{}", "refs/remotes/{}/HEAD")
+_FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHORT_HASH = re.compile(r"[0-9a-f]{4,63}")
+
+
+def _refuse_ambiguous(repo: git.Repo, ref: str) -> None:
+    """Refuse a name that more than one ref answers to, or that is both a ref and an abbreviated
+    hash: which one git picks is up to whoever can create the other one, not to the caller.
+
+    Full ref names (refs/remotes/origin/main) and full hashes always mean one thing.
+    """
+    name = re.split(r"[~^:]|@\{", ref, maxsplit=1)[0]
+    if not name or name == "@" or name.startswith("refs/") or _FULL_HASH.fullmatch(name):
+        return
+    wanted = [pattern.format(name) for pattern in _LOOKUP]
+    listed = repo.git.for_each_ref("--format=%(refname)", *wanted).splitlines()
+    found = [full for full in wanted if full in listed]
+    if re.fullmatch(r"[A-Z_]*HEAD", name) and (Path(repo.git_dir) / name).is_file():
+        found.insert(0, name)
+    if found and _SHORT_HASH.fullmatch(name):
+        try:
+            hashes = repo.git.rev_parse(f"--disambiguate={name}")
+        except git.GitCommandError:
+            hashes = ""
+        if hashes.strip():
+            found.append("an abbreviated hash")
+    if len(found) > 1:
+        raise GitHistoryError(
+            f"'{ref}' is ambiguous: it names {', '.join(found[:-1])} and {found[-1]}; pass the "
+            "full name (such as refs/remotes/origin/main) or a commit hash"
+        )
 
 
 def current_branch(root: Path) -> str | None:
@@ -509,9 +547,10 @@ def refuse_shallow_clone(root: Path) -> None:
 def commits_after(root: Path, anchor: str, described: str) -> list[str]:
     """The commits on HEAD's first-parent line after `anchor`, newest first.
 
-    An apply checks out the branch's tip, so it acts on every one of them. `anchor` must be an
-    ancestor of HEAD; `described` names it in the refusal when it is not, or when more than
-    MAX_UNAPPLIED commits follow it.
+    An apply checks out the branch's tip, so it acts on every one of them. `anchor` must be on
+    that line: a commit of a merged branch, though an ancestor, would leave out the line's
+    commits between the branch's fork and the merge. `described` names it in the refusal when it
+    is not, or when more than MAX_UNAPPLIED commits follow it.
     """
     with _open(root) as repo:
         head = repo.head.commit.hexsha
@@ -536,7 +575,47 @@ def commits_after(root: Path, anchor: str, described: str) -> list[str]:
                 "another way and run the workflow by hand with the `since` input "
                 "(verify-approval --since SHA)"
             )
+        if _merged_in(repo, anchor, head, commits):
+            raise GitHistoryError(
+                f"{anchor[:12]}, {described}, is not on HEAD's first-parent line (a merged "
+                "branch's commit: the walk from it would skip the branch's own commits before the "
+                "merge); verify the commits another way and run the workflow by hand with the "
+                "`since` input (verify-approval --since SHA)"
+            )
         return commits
+
+
+def off_first_parent_line(root: Path, sha: str) -> bool:
+    """Whether `sha` is an ancestor of HEAD that HEAD's first-parent line does not pass through:
+    a commit some merged branch brought in, which the branch itself was never at.
+
+    False when `sha` is no ancestor at all (commits_after refuses that), or when the line is too
+    long to look along (commits_after refuses that too).
+    """
+    with _open(root) as repo:
+        head = repo.head.commit.hexsha
+        try:
+            repo.git.merge_base("--is-ancestor", sha, head)
+        except git.GitCommandError:
+            return False
+        commits = repo.git.rev_list(
+            "--first-parent", f"--max-count={MAX_UNAPPLIED + 1}", f"{sha}..{head}"
+        ).split()
+        return len(commits) <= MAX_UNAPPLIED and _merged_in(repo, sha, head, commits)
+
+
+def _merged_in(repo: git.Repo, anchor: str, head: str, commits: list[str]) -> bool:
+    """Given `commits`, all of `anchor..head` along first parents (newest first), whether
+    `anchor`, an ancestor of `head`, is off that line.
+
+    The walk stops at the first commit that `anchor` reaches: that commit is `anchor` itself
+    exactly when the line passes through it.
+    """
+    anchor = repo.commit(anchor).hexsha
+    if not commits:
+        return anchor != head
+    parents = repo.commit(commits[-1]).parents
+    return not parents or parents[0].hexsha != anchor
 
 
 def changed_paths(root: Path, sha: str) -> tuple[str, ...]:
