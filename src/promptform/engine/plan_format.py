@@ -22,7 +22,6 @@ changed since submission) is also a change that generates the target again.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -129,6 +128,8 @@ def prompt_diff(change: Change) -> list[str]:
     old = str(change.entry.request.get("prompt", "")).split("\n")
     if old == new:
         return []
+    import difflib  # only for a changed prompt: a no-op plan prints none
+
     return [
         line.rstrip("\n")
         for line in difflib.unified_diff(old, new, "prompt (locked)", "prompt", lineterm="")
