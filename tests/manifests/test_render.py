@@ -290,7 +290,7 @@ def test_templates_that_loop_too_long_are_stopped_with_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Each range is within the sandbox's bound; nested, they would run for hours.
-    monkeypatch.setattr("promptform.engine.project.RENDER_SECONDS_PER_MANIFEST", 0.3)
+    monkeypatch.setattr("promptform.manifests.render_deadline.RENDER_SECONDS_PER_MANIFEST", 0.3)
     root = make_project(
         {
             "prompts/slow.yaml": (

@@ -425,14 +425,14 @@ def test_concurrent_runs_leave_a_readable_cache_and_agree(make_project: MakeProj
 
 
 def test_the_cache_key_covers_every_module_that_loading_a_project_imports() -> None:
-    # render.py and manifest.py are imported when the first manifest is expanded rather than
-    # with project.py.
+    # render.py, manifest.py and render_deadline.py are imported when the first manifest is
+    # expanded rather than with project.py.
     imported = subprocess.run(
         [
             sys.executable,
             "-c",
             "import sys, promptform.engine.project, promptform.manifests.render, "
-            "promptform.manifests.manifest; "
+            "promptform.manifests.manifest, promptform.manifests.render_deadline; "
             "print(' '.join(m.replace('.', '/') + ('/__init__' if hasattr(sys.modules[m], '__path__') else '') "
             "for m in sys.modules if m.startswith('promptform')))",
         ],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,7 +51,8 @@ def atomic_write_chunks(
 def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
     """A new temp file next to `path`; the kernel applies the umask to `mode`, as for any file."""
     for _ in range(100):
-        temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        # os.urandom, as secrets.token_hex uses, without importing secrets (and random) at start.
+        temp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
         try:
             return os.open(temp, _CREATE, mode), temp
         except FileExistsError:

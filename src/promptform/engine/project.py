@@ -28,7 +28,6 @@ from promptform.core.gc_pause import gc_paused
 from promptform.core.paths import path_key, relative_path_problem
 from promptform.manifests.documents import decode_text, read_bytes
 from promptform.manifests.manifest_files import find_manifest_files
-from promptform.manifests.render_deadline import RENDER_SECONDS_PER_MANIFEST, render_deadline
 from promptform.manifests.targets import Target, TargetBuilder, contained
 from promptform.manifests.template_sources import TemplateSources
 from promptform.state.render_cache import CachedExpansion, RenderCache
@@ -235,6 +234,9 @@ def _expand_file(
     loaded = source.loaded
     if loaded is None:  # a cache hit that failed its filesystem checks; the same text parsed before
         loaded = _parse(source.text, source.stem, source.shown)
+    # Imported here, as the renderer is: signal and threading serve only a render.
+    from promptform.manifests.render_deadline import RENDER_SECONDS_PER_MANIFEST, render_deadline
+
     expanded = _FileExpansion([], [], len(loaded), set())
     failed = False
     with expander.renderer.recording_templates() as used:
