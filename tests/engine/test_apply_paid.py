@@ -262,3 +262,28 @@ def test_an_unexpected_failure_to_record_keeps_the_images_and_the_other_targets_
     assert note["address"] == "b"
     assert not (root / "generated/b-1.png").exists()
     locked_entries_match_disk(root)
+
+
+def test_an_image_left_aside_by_an_interrupted_apply_is_put_back_by_the_next(
+    make_project: MakeProject, run_cli: RunCli
+) -> None:
+    # What a kill -9 inside a step-aside leaves when nothing claims the path any more (the
+    # manifests were put back): the lock names a-1.png, the image sits at its aside name.
+    root = make_project({"promptform.toml": CONFIG, "prompts/a.yaml": "prompt: An apple.\n"})
+    assert run_cli("-C", root, "apply", "--yes").exit_code == 0
+    image = root / "generated/a-1.png"
+    paid = image.read_bytes()
+    image.rename(root / "generated/a-1.png.promptform-moving")
+
+    plan = run_cli("-C", root, "plan")
+    assert "generated/a-1.png.promptform-moving holds its image" in plan.stdout + plan.stderr
+    assert "--repair" not in plan.stdout + plan.stderr  # that would pay for it again
+    assert "outputs_dir is now" not in plan.stdout + plan.stderr  # it did not move
+
+    applied = run_cli("-C", root, "apply", "--yes")
+
+    assert applied.exit_code == 0, applied.stderr
+    assert image.read_bytes() == paid
+    assert not (root / "generated/a-1.png.promptform-moving").exists()
+    assert "No changes." in run_cli("-C", root, "plan").stdout
+    locked_entries_match_disk(root)

@@ -29,6 +29,7 @@ from promptform.gitops.gitrepo import source_state
 from promptform.state.apply_lock import apply_lock
 from promptform.state.lockfile import Lockfile
 from promptform.state.lockfile_writer import LockfileWriter
+from promptform.state.outputs import recover_stepped_aside
 
 Confirm = Callable[[str], bool]
 
@@ -64,6 +65,10 @@ def apply(config: Config, output: Output, request: ApplyRequest, confirm: Confir
             collect_before_apply(config, output)
             project, lockfile, plan = compute_plan(config, request.plan_options)
             writer = _tidy_lock(config, project, lockfile, output)
+            # An image an interrupted apply left aside is put back before it is planned again.
+            if _recover_stepped_aside(config, plan, writer, output):
+                project, lockfile, plan = compute_plan(config, request.plan_options)
+                writer = LockfileWriter(config.lockfile, lockfile, lock_shards(project))
             # Images already paid for one of these exact requests are recorded, not bought again;
             # the plan is made again only then. (A saved plan is applied as it was reviewed: there
             # they are only offered.)
@@ -120,6 +125,18 @@ def _tidy_lock(
             f"commit it whole (`git add --all {shown}`)"
         )
     return writer
+
+
+def _recover_stepped_aside(
+    config: Config, plan: Plan, writer: LockfileWriter, output: Output
+) -> bool:
+    """Whether images a killed apply left at `<output>.promptform-moving` names were found for
+    outputs the plan sees missing (and put back, or recorded where they are)."""
+    missing = {item.address for item in plan.drift if item.kind == "missing"}
+    if not missing or not recover_stepped_aside(config.outputs_dir, writer, missing):
+        return False
+    output.info("Put back images an interrupted apply had left aside.")
+    return True
 
 
 def _publish_layout(

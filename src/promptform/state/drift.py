@@ -111,9 +111,41 @@ def check_drift(
             kind = _output_drift(full, output.path, output.bytes, output.sha256, cache, verify)
             if kind is not None:
                 message = drift_message(kind, f"{shown_dir}/{output.path}", address)
+                aside = _aside_holding(full, output.sha256) if kind == "missing" else None
+                if aside is not None:
+                    message = _aside_message(f"{shown_dir}/{output.path}", aside)
                 found.append(Drift(address, output.path, kind, message))
     cache.save()
     return tuple(found)
+
+
+def _aside_holding(full: str, sha256: str) -> str | None:
+    """The name of a `<output>.promptform-moving*` file beside the missing output `full` that
+    holds its recorded image: what an apply killed while stepping it aside leaves."""
+    from promptform.state.outputs import ASIDE_SUFFIX  # only for a missing output: rare
+
+    folder, name = os.path.split(full)
+    try:
+        with os.scandir(folder) as entries:
+            candidates = sorted(
+                entry.name
+                for entry in entries
+                if entry.name.startswith(name + ASIDE_SUFFIX) and entry.is_file()
+            )
+    except OSError:
+        return None
+    for candidate in candidates:
+        if hash_file(Path(folder, candidate)) == sha256:
+            return candidate
+    return None
+
+
+def _aside_message(shown_path: str, aside: str) -> str:
+    shown_aside = f"{shown_path.rpartition('/')[0]}/{aside}".lstrip("/")
+    return (
+        f"{shown_path} is missing, and {shown_aside} holds its image (an apply was stopped while "
+        "stepping it aside): `promptform apply` puts it back"
+    )
 
 
 def drift_message(kind: DriftKind, shown_path: str, address: str) -> str:
@@ -181,6 +213,13 @@ def detect_outputs_dir_change(
     paths = [output.path for entry in entries.values() for output in entry.outputs]
     if not paths or any((config.outputs_dir / path).is_file() for path in paths):
         return None
+    outputs_dir = os.fspath(config.outputs_dir) + os.sep
+    if any(
+        _aside_holding(outputs_dir + output.path, output.sha256) is not None
+        for entry in entries.values()
+        for output in entry.outputs
+    ):
+        return None  # not moved away: an interrupted apply stepped them aside (check_drift says)
     return OutputsDirChange(
         current=config.project.outputs_dir.strip("/"),
         previous=_folder_holding(config.root, paths[0], config.outputs_dir),

@@ -259,7 +259,7 @@ def step_aside_recorded(
 
 def recover_stepped_aside(
     outputs_dir: Path, writer: LockfileWriter, addresses: Iterable[str]
-) -> None:
+) -> bool:
     """Put right what a step-aside killed between its rename and its lockfile rewrite left: an
     entry of `addresses` naming a path that does not hold its recorded image, while a
     `<path>.promptform-moving*` file no entry records does.
@@ -268,8 +268,10 @@ def recover_stepped_aside(
     step-aside and keeps true a plan made from the lockfile before. When something is there (the
     newcomer it stepped aside for, written by a run that did not know, or a file put there by
     hand), the entry records the image where it is, which is what the step-aside would have done.
+    Whether anything was put right.
     """
     asides: dict[Path, dict[str, list[str]]] = {}  # folder -> file name -> its names aside
+    recovered = False
     for address in sorted(addresses):
         entry = writer.entry(address)
         if entry is None:
@@ -285,8 +287,10 @@ def recover_stepped_aside(
             else:
                 (outputs_dir / found).replace(path)
                 del asides[path.parent]  # listed again if needed: that name is gone
+            recovered = True
         if outputs != entry.outputs:
             writer.put(address, replace(entry, outputs=outputs))
+    return recovered
 
 
 def _stepped_aside(
