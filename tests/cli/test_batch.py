@@ -374,6 +374,9 @@ def test_an_unstarted_submission_counts_against_the_budget_before_its_batch_is_c
     _killed_after_upload(root, run_cli, monkeypatch, api)
     plan = run_cli("-C", root, "plan")
     assert "no batch yet, 3 requests (3 images, $0.009 at the batch price)" in plan.stdout
+    [unstarted] = plan_json(run_cli, root)["unstarted"]  # type: ignore[misc]
+    assert unstarted["requests"] == 3 and unstarted["images"] == 3
+    assert unstarted["cost_usd"] == pytest.approx(3 * BATCH_PRICE)
 
     over = run_cli("-C", root, "apply", "--batch", "--yes", "--max-images", "2")
     assert over.exit_code == 1

@@ -128,6 +128,7 @@ def test_json_keys_are_in_the_documented_order(showcase: Plan) -> None:
         "targets",
         "lock_hash",
         "pending",
+        "unstarted",
     ]
     assert list(data["changes"][0]) == [
         "address",

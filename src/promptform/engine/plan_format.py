@@ -550,6 +550,8 @@ def plan_as_dict(plan: Plan) -> dict[str, Any]:
             }
             for item in plan.pending
         ],
+        # Submissions whose batch `apply --batch` would still create (and pay for).
+        "unstarted": [dataclasses.asdict(item) for item in plan.unstarted],
     }
     if plan.outputs_dir_change is not None:
         data["outputs_dir_change"] = dataclasses.asdict(plan.outputs_dir_change)
