@@ -377,7 +377,8 @@ def _summarise_collect(report: CollectReport, output: Output) -> int:
     for submission in report.unstarted:
         output.info(
             f"{submission.label}: uploaded but never started (no batch); "
-            "`promptform apply --batch` starts it (or delete its file to give it up)"
+            "`promptform apply --batch` starts it on the machine that uploaded it (or delete its "
+            "file to give it up)"
         )
     for outcome in report.collected:
         _describe_outcome(outcome, output)

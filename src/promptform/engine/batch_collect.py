@@ -102,7 +102,9 @@ class BatchOutcome:
 class CollectReport:
     collected: list[BatchOutcome] = field(default_factory=list)
     unfinished: list[tuple[Submission, BatchState]] = field(default_factory=list)
-    unstarted: list[Submission] = field(default_factory=list)  # no batch: `apply --batch` starts it
+    unstarted: list[Submission] = field(
+        default_factory=list
+    )  # no batch: `apply --batch` starts it where it was uploaded
     timed_out: bool = False
 
     @property
