@@ -387,6 +387,28 @@ def test_every_image_a_failed_answer_brings_is_handed_back_to_keep(
     assert list(error.paid) == kept
 
 
+def test_a_wrong_count_is_refused_first_and_never_retried_nor_downloads_past_n() -> None:
+    # The count decides: it is never retried (the same request answers the same way), and an
+    # answer of many links downloads no more than the images asked for.
+    downloads: list[str] = []
+
+    def handler(incoming: httpx.Request) -> httpx.Response:
+        if incoming.url.path.endswith("/generations"):
+            urls = [{"url": f"https://cdn.example.test/{i}.png"} for i in range(200)]
+            return httpx.Response(200, json={"created": 1, "data": urls})
+        downloads.append(incoming.url.path)
+        if incoming.url.path == "/1.png":
+            return httpx.Response(503)
+        return httpx.Response(200, content=PNG)
+
+    error = failure(handler, request(n=2))
+
+    assert "asked for 2 images but got 200" in str(error)
+    assert error.retryable is False
+    assert downloads == ["/0.png", "/1.png"]
+    assert list(error.paid) == [PNG]
+
+
 def test_images_downloaded_before_a_failed_download_are_handed_back_to_keep() -> None:
     def handler(incoming: httpx.Request) -> httpx.Response:
         if incoming.url.path.endswith("/generations"):

@@ -321,24 +321,28 @@ class PayloadDecoder:
     async def images(self, payload: dict[str, Any], output_format: str, n: int) -> list[bytes]:
         items: list[Any] = payload["data"]
         # The answer was billed: every image in it that decodes is handed back with any error
-        # below (ProviderError.paid), so a bad item, a missing one or one too many loses none.
+        # below (ProviderError.paid), so a bad item or a wrong count loses none of it. Past the
+        # `n` asked for, only images inline in the answer are kept: an answer of a thousand
+        # links is not a thousand downloads.
         images: list[bytes] = []
         failure: ProviderError | None = None
         for index, item in enumerate(items, 1):
+            if index > n and not (isinstance(item, dict) and isinstance(item.get("b64_json"), str)):
+                continue
             try:
                 images.append(await self._image_bytes(item, index))
             except ProviderError as exc:
                 failure = failure or exc
-        if failure is not None:
-            failure.paid = tuple(images)
-            raise failure
-        if len(items) != n:
+        if len(items) != n:  # first: the same request would answer the same way, never retried
             raise self._error(
                 f"asked for {n} image{'s' if n != 1 else ''} but got {len(items)}"
                 + ("; the provider may not support n > 1" if n > 1 and len(items) >= 1 else ""),
                 retryable=False,
                 paid=tuple(images),
             )
+        if failure is not None:
+            failure.paid = tuple(images)
+            raise failure
         for index, data in enumerate(images, start=1):
             try:
                 check_format(data, output_format)
