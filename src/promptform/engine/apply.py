@@ -12,6 +12,7 @@ retries, storing.py turns responses into outputs and lock entries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 from collections.abc import Callable, Mapping
@@ -164,8 +165,9 @@ class Applier:
             self._fail(change, str(exc))
             return False
         except asyncio.CancelledError:
-            if change.address in self.report.generated:
-                pass  # recorded while the rest was abandoned (_stored)
+            failed = any(failure.address == change.address for failure in self.report.failures)
+            if change.address in self.report.generated or failed:
+                pass  # its answer came back and was written, or failed writing (_stored)
             elif change.address in self.sender.sent:
                 self.report.abandoned.append(change.address)
             else:
@@ -182,8 +184,11 @@ class Applier:
         try:
             return await asyncio.shield(writing)
         except asyncio.CancelledError:
+            while not writing.done():  # however many more Ctrl-Cs come
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({writing})  # neither cancels it nor raises its error
             try:
-                images = await writing
+                images = writing.result()
             except (PromptformError, OSError) as exc:
                 self._fail(change, str(exc))
             else:
