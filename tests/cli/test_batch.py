@@ -391,6 +391,32 @@ def test_an_unstarted_submission_counts_against_the_budget_before_its_batch_is_c
     assert not list((root / ".promptform" / "batch-input").iterdir())  # its input cleaned up
 
 
+@pytest.mark.parametrize("how", ["committed", "symlinked"])
+def test_an_input_file_that_came_with_the_checkout_is_never_started(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # `.promptform/` is ignored, not forbidden: a branch can commit an input file (or a symlink
+    # to one) beside its submission, and every checkout would then pass for the uploader.
+    root = project(tmp_path, cells=2)
+    init_repo(root)
+    commit_all(root, "project")
+    _killed_after_upload(root, run_cli, monkeypatch, api)
+    [written] = (root / ".promptform" / "batch-input").iterdir()
+    if how == "symlinked":
+        kept = tmp_path / "elsewhere.jsonl"
+        written.rename(kept)
+        written.symlink_to(kept)
+    git(root, "add", "--force", str(written.relative_to(root)))
+    commit_all(root, "a submission and its input")
+
+    result = run_cli("-C", root, "apply", "--batch", "--yes")
+
+    assert result.exit_code == 1
+    assert api.created == []
+    assert "batch not created" in result.stderr
+    assert "came with the checkout" in result.stderr
+
+
 @pytest.mark.parametrize("change", ["lines", "targets", "uploaded"])
 def test_an_unstarted_submission_whose_input_does_not_match_is_not_started(
     tmp_path: Path,

@@ -280,6 +280,13 @@ async def _unstarted_problem(
     shown = display_path(path, config.root)
     if not path.is_file():
         return f"this machine has no {shown}, so its input was not uploaded from here"
+    if path.is_symlink() or _tracked(path):
+        # `.promptform/` is ignored, not forbidden: a branch can commit an input beside its
+        # submission, and every checkout would then pass for the machine that uploaded it.
+        return (
+            f"{shown} came with the checkout (git tracks it, or it is a symlink), so its input "
+            "was not uploaded from here"
+        )
     if len(submission.targets) != planned.requests:
         return "its file changed since the plan"
     expected = [item.custom_id for item in submission.targets]
@@ -296,6 +303,15 @@ async def _unstarted_problem(
             f"{local} of {shown}"
         )
     return None
+
+
+def _tracked(path: Path) -> bool:
+    from promptform.gitops.gitrepo import GitError, tracked_files  # only here: it brings git
+
+    try:
+        return path.resolve() in {item.resolve() for item in tracked_files(path.parent)}
+    except GitError:
+        return False  # no repository: nothing can have come with a checkout
 
 
 def _requests_text(number: int) -> str:
