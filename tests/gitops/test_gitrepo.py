@@ -112,3 +112,7 @@ def test_resolve_commit_refuses_a_tag_named_like_an_abbreviated_hash(tmp_path: P
     )
     assert resolve_commit(root, first) == first
     assert resolve_commit(root, second[:10]) == second
+    # Hashes are hex in either case to git: an upper-case name is an abbreviated hash too.
+    git(root, "tag", second[:10].upper(), first)
+    with pytest.raises(GitHistoryError, match="and an abbreviated hash"):
+        resolve_commit(root, second[:10].upper())

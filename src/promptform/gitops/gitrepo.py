@@ -99,8 +99,8 @@ def resolve_commit(root: Path, ref: str) -> str:
 # wins, silently but for a warning. So a tag `origin/main`, which anyone allowed to push a branch
 # can push, is read instead of the remote branch origin/main.
 _LOOKUP = ("refs/{}", "refs/tags/{}", "refs/heads/{}", "refs/remotes/{}", "refs/remotes/{}/HEAD")
-_FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_SHORT_HASH = re.compile(r"[0-9a-f]{4,63}")
+_FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # lower case: what git itself writes
+_SHORT_HASH = re.compile(r"[0-9a-fA-F]{4,63}")  # git reads hex in either case
 
 
 def _refuse_ambiguous(repo: git.Repo, ref: str) -> None:
