@@ -355,11 +355,21 @@ def test_new_commits_after_the_label_refuse_the_label(
     assert "remove and add the label again" in replies(github)[0]
 
 
-def test_a_comment_names_the_head_it_was_written_about_in_any_case(
-    github: FakeGitHub, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "written",
+    ["{sha}", "{upper}", "`{sha}`", "{sha}.", "`{upper}`,"],
+    ids=["plain", "upper-case", "backticks", "full-stop", "backticks-comma"],
+)
+def test_a_comment_names_the_head_it_was_written_about_as_people_paste_it(
+    github: FakeGitHub,
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    written: str,
 ) -> None:
     push(github, MIXED_HEAD)
-    event = commented(WRITER, f"/promptform generate {MIXED_HEAD.upper()}")
+    sha = written.format(sha=MIXED_HEAD, upper=MIXED_HEAD.upper())
+    event = commented(WRITER, f"/promptform generate {sha}")
     result = run(run_cli, tmp_path, monkeypatch, "issue_comment", event)
     assert result.exit_code == 0, result.stderr
     assert (outputs(tmp_path)["generate"], outputs(tmp_path)["head-sha"]) == ("true", MIXED_HEAD)

@@ -132,7 +132,9 @@ def _ask(event_name: str, event: dict[str, Any]) -> Ask | str:
         if not words or words[0] != COMMAND_PREFIX:
             return f"the comment is not a {COMMAND_PREFIX} command"
         arguments = words[2:]
-        named = arguments[0] if arguments and _NAMED_HEAD.fullmatch(arguments[0]) else None
+        # As people paste a SHA: in backticks, or ending a sentence.
+        first = arguments[0].rstrip(".,;").strip("`").rstrip(".,;") if arguments else ""
+        named = first if _NAMED_HEAD.fullmatch(first) else None
         return Ask(
             _number(issue),
             _text(actor, "sender.login"),
