@@ -38,11 +38,12 @@ def api(memory_batches: MemoryBatches) -> MemoryBatches:
     return memory_batches
 
 
-def project(tmp_path: Path, cells: int = 3, extra: str = "") -> Path:
+def project(tmp_path: Path, cells: int = 3, extra: str = "", config_extra: str = "") -> Path:
     values = ", ".join(str(i) for i in range(1, cells + 1))
     manifest = f"name: cards\nmatrix:\n  i: [{values}]\nprompt: Card {{{{ i }}}}.{extra}\n"
     return write_files(
-        tmp_path / "repo", {"promptform.toml": CONFIG, "prompts/cards.yaml": manifest}
+        tmp_path / "repo",
+        {"promptform.toml": CONFIG + config_extra, "prompts/cards.yaml": manifest},
     )
 
 
@@ -389,6 +390,22 @@ def test_an_unstarted_submission_counts_against_the_budget_before_its_batch_is_c
     assert run_cli("-C", root, "apply", "--batch", "--yes", "--max-images", "3").exit_code == 0
     assert [api.batches[batch].request_counts.total for batch in api.created] == [3]
     assert not list((root / ".promptform" / "batch-input").iterdir())  # its input cleaned up
+
+
+def test_an_unstarted_submission_counts_against_the_pull_request_budget_too(
+    tmp_path: Path, api: MemoryBatches, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, cells=3, config_extra="\n[budget]\nmax_images_per_pull_request = 2\n")
+    init_repo(root)
+    commit_all(root, "project")
+    git(root, "switch", "-q", "-c", "feature")
+    _killed_after_upload(root, run_cli, monkeypatch, api)
+
+    result = run_cli("-C", root, "apply", "--batch", "--yes", "--base-config", "refs/heads/main")
+
+    assert result.exit_code == 1
+    assert "max_images_per_pull_request" in result.stderr
+    assert api.created == []
 
 
 @pytest.mark.parametrize("how", ["committed", "symlinked"])

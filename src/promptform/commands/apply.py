@@ -21,7 +21,7 @@ from promptform.engine.base_config import BaseConfig, pin_to_base
 from promptform.engine.credentials import require_keys
 from promptform.engine.plan import compute_plan, lock_shards
 from promptform.engine.plan_format import count_text, format_text
-from promptform.engine.plan_model import Plan, PlanOptions
+from promptform.engine.plan_model import Plan, PlanOptions, Summary
 from promptform.engine.project import Project
 from promptform.engine.pull_request_budget import check_pull_request_budget, describe_spent
 from promptform.engine.saved_plan import check_fresh, load_saved_plan
@@ -168,9 +168,10 @@ def _without_waiting_on_batches(plan: Plan, output: Output) -> Plan:
 
 
 def enforce_pull_request_budget(
-    config: Config, base: BaseConfig, plan: Plan, output: Output
+    config: Config, base: BaseConfig, plan: Plan, output: Output, summary: Summary | None = None
 ) -> None:
-    summary = plan.summary()
+    """`summary`: what the run spends, when more than the plan's changes (batch mode)."""
+    summary = summary or plan.summary()
     spent = check_pull_request_budget(config, base, summary)
     if spent is not None:
         output.info(describe_spent(config, base, spent, summary))

@@ -46,6 +46,7 @@ from promptform.engine.batch_collect import (
 from promptform.engine.batch_submit import (
     SubmitReport,
     batch_changes,
+    batch_summary,
     check_batch_budget,
     finish_interrupted,
     start_unstarted,
@@ -128,7 +129,7 @@ def apply_batch(
         if base is not None:
             from promptform.commands.apply import enforce_pull_request_budget
 
-            enforce_pull_request_budget(config, base, plan, output)
+            enforce_pull_request_budget(config, base, plan, output, batch_summary(plan))
         apply_options = with_source_commit(config, request.options, output)
         writer = LockfileWriter(config.lockfile, lockfile, lock_shards(project))
         code = _move_and_delete(config, output, plan, writer)

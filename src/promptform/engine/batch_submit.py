@@ -30,7 +30,7 @@ from promptform.core.pricing import batch_request_cost
 from promptform.engine.apply_model import ApplyOptions
 from promptform.engine.batch_api import BatchApi, BatchClients, BatchState
 from promptform.engine.plan import check_budget as check_plan_budget
-from promptform.engine.plan_model import Change, Plan, UnstartedBatch
+from promptform.engine.plan_model import Change, Plan, Summary, UnstartedBatch
 from promptform.engine.sending import build_request
 from promptform.manifests.targets import Target
 from promptform.providers.base import ImageRequest
@@ -91,18 +91,23 @@ def batch_changes(plan: Plan) -> tuple[list[Change], list[str]]:
     return ready, deferred
 
 
-def check_batch_budget(plan: Plan, config: Config, options: ApplyOptions) -> None:
-    """apply's budget check, counting the batches of unstarted submissions too: `apply --batch`
+def batch_summary(plan: Plan) -> Summary:
+    """The plan's summary counting the batches of unstarted submissions too: `apply --batch`
     creates them, which spends as much as submitting their requests anew."""
     summary = plan.summary()
     cost = summary.estimated_cost_usd
     for item in plan.unstarted:
         cost = None if cost is None or item.cost_usd is None else cost + item.cost_usd
-    summary = replace(
+    return replace(
         summary,
         images=summary.images + sum(item.images for item in plan.unstarted),
         estimated_cost_usd=round(cost, 4) if cost is not None else None,
     )
+
+
+def check_batch_budget(plan: Plan, config: Config, options: ApplyOptions) -> None:
+    """apply's budget check, on `batch_summary`."""
+    summary = batch_summary(plan)
     max_images = options.max_images if options.max_images is not None else config.budget.max_images
     max_cost = options.max_cost if options.max_cost is not None else config.budget.max_cost
     check_plan_budget(summary, max_images, max_cost)
