@@ -293,6 +293,33 @@ def test_a_symlink_spelled_in_another_case_is_checked_as_a_case_insensitive_syst
     assert not files._is_link("", "other.png")
 
 
+@pytest.mark.parametrize(
+    ("link", "target", "refused"),
+    [
+        ("alias/deeper", "outside", True),  # a symlink under a symlinked folder leads out
+        ("alias/deeper", "generated/real/sub", False),  # it leads back in
+        ("real/deeper", "outside", True),
+    ],
+)
+def test_a_symlinked_folder_anywhere_on_an_output_path_is_followed_once(
+    make_project: MakeProject, tmp_path: Path, link: str, target: str, refused: bool
+) -> None:
+    root = make_project({"prompts/o.yaml": "prompt: x\noutput: alias/deeper/out.png\n"})
+    (root / "generated" / "real" / "sub").mkdir(parents=True)
+    os.symlink(root / "generated" / "real", root / "generated" / "alias")
+    (tmp_path / "outside").mkdir()
+    destination = tmp_path / "outside" if target == "outside" else root / target
+    os.symlink(destination, root / "generated" / link)
+
+    if refused:
+        [(message, _)] = problems(root)
+        assert message == (
+            "output path 'alias/deeper/out.png' leads outside generated/ through a symlink"
+        )
+    else:
+        assert only_target(root).outputs == ("alias/deeper/out.png",)
+
+
 def test_symlinked_directory_inside_outputs_dir_is_allowed(make_project: MakeProject) -> None:
     root = make_project({"prompts/o.yaml": "prompt: x\noutput: alias/out.png\n"})
     (root / "generated" / "real").mkdir(parents=True)

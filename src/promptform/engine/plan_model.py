@@ -148,6 +148,14 @@ class Plan:
         return self.has_changes or self.outputs_dir_change is not None
 
     def summary(self) -> Summary:
+        # Counted once: a plan is immutable, and a run asks several times (10,000 changes each).
+        # In __dict__ directly, as functools.cached_property does on a frozen instance.
+        cached: Summary | None = self.__dict__.get("_summary")
+        if cached is None:
+            cached = self.__dict__["_summary"] = self._counted()
+        return cached
+
+    def _counted(self) -> Summary:
         counts = dict.fromkeys(("create", "replace", "move", "delete", "no-op"), 0)
         images = 0
         cost: float | None = 0.0

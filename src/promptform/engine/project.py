@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -330,19 +331,37 @@ class _Files:
     def refuse_escaping_output(self, path: str, where: Location) -> None:
         """Refuse an output whose directory or file is a symlink leading outside outputs_dir."""
         parent = path.rpartition("/")[0]
-        safe = self._safe_dirs.get(parent)
-        if safe is None:
-            # os.path rather than pathlib: this runs once per output directory on every plan.
-            real = os.path.realpath(os.path.join(self._outputs_text, parent))  # noqa: PTH118
-            safe = self._safe_dirs[parent] = real == self._outputs_text or real.startswith(
-                self._outputs_prefix
-            )
-        if not safe or (self._is_link(parent, path) and not self._contained(path)):
+        if not self._folder_safe(parent) or (
+            self._is_link(parent, path) and not self._contained(path)
+        ):
             raise ManifestError(
                 f"output path '{path}' leads outside {self.config.project.outputs_dir}/ "
                 "through a symlink",
                 where,
             )
+
+    def _folder_safe(self, folder: str) -> bool:
+        """Whether the output folder `folder` (relative, "" for outputs_dir) stays inside
+        outputs_dir: what realpath would say, with one lstat per folder (its parents are
+        checked, once, the same way) rather than one per component of the absolute path."""
+        safe = self._safe_dirs.get(folder)
+        if safe is not None:
+            return safe
+        parent = folder.rpartition("/")[0]
+        safe = True
+        if folder and self._folder_safe(parent):
+            full = os.path.join(self._outputs_text, folder)  # noqa: PTH118
+            try:
+                is_link = stat.S_ISLNK(os.lstat(full).st_mode)
+            except OSError:  # not there yet, or under a file: nothing to follow
+                is_link = False
+            if is_link:
+                real = os.path.realpath(full)
+                safe = real == self._outputs_text or real.startswith(self._outputs_prefix)
+        elif folder:
+            safe = False
+        self._safe_dirs[folder] = safe
+        return safe
 
     def _is_link(self, parent: str, path: str) -> bool:
         """Whether the output at `path` may be a symlink, from one listing of its folder: the
