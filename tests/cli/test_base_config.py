@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.apply import KEY, fake_config
+from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
 from tests.support.cli import CliResult, RunCli
 from tests.support.fake_images_api import FakeImagesAPI
 from tests.support.files import write_files
@@ -20,13 +21,6 @@ from tests.support.git import commit_all, git, init_repo
 BUDGET = "\n[budget]\nmax_images = 5\nmax_cost = 1.0\n"
 ROUTING = "settings that decide where the API key goes must come from the base branch"
 CEILINGS = "budgets and limits may be lowered here but not raised or removed"
-
-
-@pytest.fixture
-def server(fake_images_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> FakeImagesAPI:
-    monkeypatch.setenv("FAKE_KEY", KEY)
-    fake_images_api.api_key = KEY
-    return fake_images_api
 
 
 def pull_request(root: Path, base_config: str, *, config: str | None = None) -> Path:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from tests.support.apply import KEY, fake_config
+from tests.support.apply import fake_config
+from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
 from tests.support.cli import CliResult, RunCli
 from tests.support.fake_images_api import FakeImagesAPI
 from tests.support.files import write_files
@@ -16,13 +15,6 @@ from tests.support.git import commit_all, git, init_repo
 
 # Every image costs $0.25, so costs are easy to read in messages.
 PRICED = '\n[pricing."gpt-image-2"]\ndefault = 0.25\n'
-
-
-@pytest.fixture
-def server(fake_images_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> FakeImagesAPI:
-    monkeypatch.setenv("FAKE_KEY", KEY)
-    fake_images_api.api_key = KEY
-    return fake_images_api
 
 
 def apply(run_cli: RunCli, root: Path, *args: str) -> CliResult:

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.apply import (
-    KEY,
     cards,
     locked_entries_match_disk,
     make_fake_project,
     subprocess_env,
 )
+from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
 from tests.support.cli import RunCli
 from tests.support.fake_images_api import FakeImagesAPI, ok
 from tests.support.waiting import join_thread, wait_for
@@ -87,13 +87,6 @@ def spawn() -> Iterator[Callable[..., ApplyProcess]]:
     yield start
     for process in started:
         process.close()
-
-
-@pytest.fixture
-def server(fake_images_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> FakeImagesAPI:
-    monkeypatch.setenv("FAKE_KEY", KEY)
-    fake_images_api.api_key = KEY
-    return fake_images_api
 
 
 def test_second_apply_is_refused_naming_the_one_running(

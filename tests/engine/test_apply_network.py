@@ -15,13 +15,13 @@ from syrupy.assertion import SnapshotAssertion
 
 from promptform.state.lockfile import read_lockfile
 from tests.support.apply import (
-    KEY,
     Script,
     cards,
     locked_entries_match_disk,
     make_fake_project,
     png,
 )
+from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
 from tests.support.cli import CliResult, RunCli
 from tests.support.fake_images_api import (
     Behaviour,
@@ -39,13 +39,6 @@ from tests.support.fake_images_api import (
     wrong_count,
     wrong_format,
 )
-
-
-@pytest.fixture
-def server(fake_images_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> FakeImagesAPI:
-    monkeypatch.setenv("FAKE_KEY", KEY)
-    fake_images_api.api_key = KEY
-    return fake_images_api
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from promptform.state.lockfile import read_lockfile
-from tests.support.apply import KEY, locked_entries_match_disk, make_fake_project, subprocess_env
+from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
+from tests.support.apply import locked_entries_match_disk, make_fake_project, subprocess_env
 from tests.support.cli import RunCli
 from tests.support.fake_images_api import FakeImagesAPI
 from tests.support.files import write_files
@@ -108,13 +109,6 @@ def children() -> Iterator[list[PausedApply]]:
     for child in started:
         if child.process.poll() is None:
             child.kill()
-
-
-@pytest.fixture
-def server(fake_images_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> FakeImagesAPI:
-    monkeypatch.setenv("FAKE_KEY", KEY)
-    fake_images_api.api_key = KEY
-    return fake_images_api
 
 
 def digest(path: Path) -> str:

@@ -21,26 +21,19 @@ from promptform.core.config import load_config
 from promptform.state.lockfile import read_lockfile
 from promptform.state.pending_batches import read_submissions
 from tests.support.apply import (
-    KEY,
     cards,
     locked_entries_match_disk,
     make_fake_project,
     png,
     subprocess_env,
 )
+from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
 from tests.support.cli import RunCli
 from tests.support.fake_batches import complete, expire, partial_failure
 from tests.support.fake_images_api import FakeImagesAPI, timeout
 from tests.support.waiting import join_thread, wait_for
 
 PROCESS_SECONDS = 30
-
-
-@pytest.fixture
-def server(fake_images_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch) -> FakeImagesAPI:
-    monkeypatch.setenv("FAKE_KEY", KEY)
-    fake_images_api.api_key = KEY
-    return fake_images_api
 
 
 def batch_project(root: Path, server: FakeImagesAPI, count: int) -> Path:

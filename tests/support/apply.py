@@ -10,6 +10,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from promptform.state.lockfile import LockEntry, read_lockfile
@@ -17,6 +18,17 @@ from tests.support.fake_images_api import Behaviour, FakeImagesAPI, RecordedRequ
 from tests.support.files import write_files
 
 KEY = "sk-test-0123456789"
+
+
+@pytest.fixture(name="server")
+def keyed_fake_images_api(
+    fake_images_api: FakeImagesAPI, monkeypatch: pytest.MonkeyPatch
+) -> FakeImagesAPI:
+    """The `server` fixture: the loopback images API expecting KEY, which projects from
+    `make_fake_project` send through FAKE_KEY. Import it into a test module to use it."""
+    monkeypatch.setenv("FAKE_KEY", KEY)
+    fake_images_api.api_key = KEY
+    return fake_images_api
 
 
 def fake_config(server: FakeImagesAPI, **settings: object) -> str:
