@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,31 +21,19 @@ from tests.support.apply import (
     subprocess_env,
 )
 from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
+from tests.support.children import StderrChild
 from tests.support.cli import RunCli
 from tests.support.fake_images_api import FakeImagesAPI, ok
-from tests.support.waiting import join_thread, wait_for
+from tests.support.waiting import wait_for
 
 
-class ApplyProcess:
-    """`promptform apply --yes` in a child process, its stderr lines collected as they come."""
+class ApplyProcess(StderrChild):
+    """`promptform apply --yes` in a child process."""
 
     def __init__(self, root: Path, *args: str) -> None:
-        self.lines: list[str] = []
         self._stdout = (root.parent / "apply-stdout.txt").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "promptform", "-C", str(root), "apply", "--yes", *args],
-            stdout=self._stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=subprocess_env(),
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
+        command = [sys.executable, "-m", "promptform", "-C", str(root), "apply", "--yes", *args]
+        super().__init__(command, subprocess_env(), stdout=self._stdout)
 
     def wait_for_line(self, prefix: str) -> None:
         wait_for(
@@ -58,14 +44,6 @@ class ApplyProcess:
             what=f"a line starting with {prefix!r}",
         )
         assert any(line.startswith(prefix) for line in self.lines), self.output()
-
-    def finish(self, timeout: float = 30) -> int:
-        code = self.process.wait(timeout)
-        join_thread(self._reader, "the reader of apply's stderr", timeout)
-        return code
-
-    def output(self) -> str:
-        return "\n".join(self.lines)
 
     def close(self) -> None:
         if self.process.poll() is None:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
-import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +17,12 @@ import pytest
 from promptform.state.lockfile import read_lockfile
 from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
 from tests.support.apply import locked_entries_match_disk, make_fake_project, subprocess_env
+from tests.support.children import StderrChild
+from tests.support.children import children as children
 from tests.support.cli import RunCli
 from tests.support.fake_images_api import FakeImagesAPI
 from tests.support.files import write_files
-from tests.support.waiting import join_thread, wait_for
+from tests.support.waiting import wait_for
 
 # Runs promptform, pausing (and saying so) at the moment named by PAUSE_AT, so the test can kill
 # it there: just before the step-aside's rename, just after it, or just after the first lockfile
@@ -65,50 +64,20 @@ A_WRITES_X: dict[str, str | bytes] = {"prompts/a.yaml": "prompt: A.\noutput: x.p
 MOMENTS = ("before-rename", "after-rename", "after-record")
 
 
-class PausedApply:
-    """A promptform child that pauses at `moment`; its stderr lines collected as they come."""
+class PausedApply(StderrChild):
+    """A promptform child that pauses at `moment`."""
 
     def __init__(self, root: Path, moment: str, *args: str) -> None:
         self.moment = moment
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _PAUSING_APPLY, "-C", str(root), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=subprocess_env(PAUSE_AT=moment),
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
+        command = [sys.executable, "-c", _PAUSING_APPLY, "-C", str(root), *args]
+        super().__init__(command, subprocess_env(PAUSE_AT=moment))
 
     def wait_until_paused(self) -> None:
         wait_for(
             lambda: f"paused {self.moment}" in self.lines or self.process.poll() is not None,
             what=f"apply to pause {self.moment}",
         )
-        assert f"paused {self.moment}" in self.lines, "\n".join(self.lines)
-
-    def kill(self) -> int:
-        self.process.kill()
-        code = self.process.wait(20)
-        join_thread(self._reader, "the child's stderr reader")
-        assert self.process.stderr is not None
-        self.process.stderr.close()
-        return code
-
-
-@pytest.fixture
-def children() -> Iterator[list[PausedApply]]:
-    started: list[PausedApply] = []
-    yield started
-    for child in started:
-        if child.process.poll() is None:
-            child.kill()
+        assert f"paused {self.moment}" in self.lines, self.output()
 
 
 def digest(path: Path) -> str:

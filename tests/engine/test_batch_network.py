@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from promptform.core.config import load_config
 from promptform.state.lockfile import read_lockfile
@@ -28,10 +23,12 @@ from tests.support.apply import (
     subprocess_env,
 )
 from tests.support.apply import keyed_fake_images_api as keyed_fake_images_api  # `server`
+from tests.support.children import StderrChild
+from tests.support.children import children as children
 from tests.support.cli import RunCli
 from tests.support.fake_batches import complete, expire, partial_failure
 from tests.support.fake_images_api import FakeImagesAPI, timeout
-from tests.support.waiting import join_thread, wait_for
+from tests.support.waiting import wait_for
 
 PROCESS_SECONDS = 30
 
@@ -106,53 +103,14 @@ def test_an_expired_batch_over_http_returns_what_did_not_run(
     assert "Submitted 2 requests in 1 batch" in resubmitted.stderr
 
 
-class Child:
-    """A promptform process whose stderr lines are collected as they come."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            args,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=subprocess_env(),
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def kill(self) -> int:
-        self.process.kill()
-        code = self.process.wait(PROCESS_SECONDS)
-        join_thread(self._reader, "the child's stderr reader", PROCESS_SECONDS)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
-        return code
-
-
-@pytest.fixture
-def children() -> Iterator[list[Child]]:
-    started: list[Child] = []
-    yield started
-    for child in started:
-        if child.process.poll() is None:
-            child.kill()
-
-
 def test_kill_9_between_upload_and_batch_creation_finds_the_batch_on_restart(
-    tmp_path: Path, server: FakeImagesAPI, run_cli: RunCli, children: list[Child]
+    tmp_path: Path, server: FakeImagesAPI, run_cli: RunCli, children: list[StderrChild]
 ) -> None:
     root = batch_project(tmp_path / "repo", server, 3)
     # The batch is created, then its answer hangs: the process is killed before it records it.
     server.lose_batch_answers(timeout(sleep=PROCESS_SECONDS))
     command = [sys.executable, "-m", "promptform", "-C", str(root), "apply", "--batch", "--yes"]
-    child = Child(command, root)
+    child = StderrChild(command, subprocess_env(), root)
     children.append(child)
     wait_for(lambda: server.stats()["batches_created"] == 1, what="the batch to be created")
     [intent] = read_submissions(load_config(root).batches_dir)
@@ -195,13 +153,15 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_kill_9_during_collect_loses_nothing_and_records_nothing_twice(
-    tmp_path: Path, server: FakeImagesAPI, run_cli: RunCli, children: list[Child]
+    tmp_path: Path, server: FakeImagesAPI, run_cli: RunCli, children: list[StderrChild]
 ) -> None:
     server.batches.default = complete(polls_per_step=0)
     root = batch_project(tmp_path / "repo", server, 6)
     assert run_cli("-C", root, "apply", "--batch", "--yes").exit_code == 0
-    child = Child(
-        [sys.executable, "-c", _PAUSING_COLLECT, "-C", str(root), "batch", "collect"], root
+    child = StderrChild(
+        [sys.executable, "-c", _PAUSING_COLLECT, "-C", str(root), "batch", "collect"],
+        subprocess_env(),
+        root,
     )
     children.append(child)
     wait_for(lambda: "recorded 2" in child.lines, what="the first group to be recorded")
