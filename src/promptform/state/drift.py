@@ -120,22 +120,15 @@ def check_drift(
 
 
 def _aside_holding(full: str, sha256: str) -> str | None:
-    """The name of a `<output>.promptform-moving*` file beside the missing output `full` that
-    holds its recorded image: what an apply killed while stepping it aside leaves."""
-    from promptform.state.outputs import ASIDE_SUFFIX  # only for a missing output: rare
+    """The name of a `<output>.promptform-moving[N]` file beside the missing output `full` that
+    holds its recorded image: what an apply killed while stepping it aside leaves (the files
+    the next apply's recovery looks at, found the same way)."""
+    from promptform.state.outputs import names_aside  # only for a missing output: rare
 
     folder, name = os.path.split(full)
-    try:
-        with os.scandir(folder) as entries:
-            candidates = sorted(
-                entry.name
-                for entry in entries
-                if entry.name.startswith(name + ASIDE_SUFFIX) and entry.is_file()
-            )
-    except OSError:
-        return None
-    for candidate in candidates:
-        if hash_file(Path(folder, candidate)) == sha256:
+    for candidate in names_aside(Path(folder)).get(name, ()):
+        aside = Path(folder, candidate)
+        if aside.is_file() and hash_file(aside) == sha256:
             return candidate
     return None
 

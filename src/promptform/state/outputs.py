@@ -306,7 +306,7 @@ def _stepped_aside(
     except PromptformError:
         return None  # never touched here: the move or write of that path refuses it, saying why
     if path.parent not in asides:
-        asides[path.parent] = _names_aside(path.parent)
+        asides[path.parent] = names_aside(path.parent)
     names = asides[path.parent].get(path.name)
     # Most entries have nothing aside: their own file is hashed only when something is.
     if not names or (path.is_file() and hash_file(path) == output.sha256):
@@ -321,7 +321,7 @@ def _stepped_aside(
     return None
 
 
-def _names_aside(folder: Path) -> dict[str, list[str]]:
+def names_aside(folder: Path) -> dict[str, list[str]]:
     """The `<name>.promptform-moving[N]` files in `folder`, by `<name>`: one listing per folder
     rather than a stat per recorded output, as a plan of many moves has many outputs there."""
     found: dict[str, list[str]] = {}
