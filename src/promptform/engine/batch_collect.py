@@ -36,7 +36,7 @@ from promptform.engine.batch_api import (
     LineResult,
 )
 from promptform.engine.batch_submit import finish_interrupted
-from promptform.engine.storing import checked_images
+from promptform.engine.storing import checked_images, not_stored, rescue_paid
 from promptform.manifests.render import slug
 from promptform.manifests.targets import Target
 from promptform.providers.base import Generation, ProviderError
@@ -62,7 +62,6 @@ from promptform.state.pending_batches import (
     read_submissions,
     remove_submission,
 )
-from promptform.state.rescued import RescueNote, rescue_images
 
 # Targets recorded per lockfile rewrite: at least this many, and at most LOCK_REWRITES rewrites per
 # batch, so collecting a big batch into a big lockfile stays linear.
@@ -408,10 +407,7 @@ class _Recorder:
         except (PromptformError, OSError, ValueError) as exc:
             reason = f"cannot store them: {exc}"
             rescued = self.rescue(item, images, reason)
-            raise PromptformError(
-                f"{reason}; the images were kept in {rescued} "
-                f"(`promptform adopt {target.address} --rescued {rescued}` records them)"
-            ) from None
+            raise not_stored(target.address, reason, rescued) from None
         recorded = self.writer.entry(target.address)
         entry = self._entry(target, item, generation, outputs)
         with self._group_lock:
@@ -510,8 +506,8 @@ class _Recorder:
         return [output.path for output in entry.outputs]
 
     def rescue(self, item: SubmittedTarget, images: Sequence[bytes], reason: str) -> str:
-        note = RescueNote(item.address, item.fingerprint, dict(item.request), reason, ())
-        folder = rescue_images(self.config.state_dir, slug(item.address), images, note)
-        shown = folder.relative_to(self.config.root).as_posix()
+        shown = rescue_paid(
+            self.config, item.address, item.fingerprint, item.request, images, reason
+        )
         self.outcome.rescued.append(shown)
         return shown

@@ -8,7 +8,7 @@ twice: the next apply records them (as `adopt --rescued` does) instead of genera
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from typing import Any
 
 from promptform.core.config import Config
@@ -30,6 +30,29 @@ from promptform.state.lockfile import (
 from promptform.state.lockfile_writer import LockfileWriter
 from promptform.state.outputs import Trash, held_by_others, write_outputs
 from promptform.state.rescued import RescueNote, rescue_images
+
+
+def rescue_paid(
+    config: Config,
+    address: str,
+    fingerprint: str,
+    request: Mapping[str, Any],
+    images: Sequence[bytes],
+    reason: str,
+) -> str:
+    """Keep bytes paid for but not usable, with a note of whose they are (apply and collect
+    alike); the folder they went to, as messages show it."""
+    note = RescueNote(address, fingerprint, dict(request), reason, ())
+    folder = rescue_images(config.state_dir, slug(address), images, note)
+    return folder.relative_to(config.root).as_posix()
+
+
+def not_stored(address: str, reason: str, rescued: str) -> PromptformError:
+    """The error of a target whose paid images could not be stored and were kept in `rescued`."""
+    return PromptformError(
+        f"{reason}; the images were kept in {rescued} "
+        f"(`promptform adopt {address} --rescued {rescued}` records them)"
+    )
 
 
 def checked_images(
@@ -85,10 +108,7 @@ class ResultStore:
             # whatever failed (a value the lock cannot hold is a ValueError, not an OSError).
             reason = f"cannot store them: {exc}"
             rescued = self.rescue(request, generation.images, reason)
-            raise PromptformError(
-                f"{reason}; the images were kept in {rescued} "
-                f"(`promptform adopt {target.address} --rescued {rescued}` records them)"
-            ) from None
+            raise not_stored(target.address, reason, rescued) from None
 
     def _write_and_record(
         self,
@@ -141,9 +161,8 @@ class ResultStore:
     def rescue(self, request: ImageRequest, images: Sequence[bytes], reason: str) -> str:
         """Keep bytes we paid for but cannot use, with a note of whose they are; the folder they
         went to, for messages."""
-        body: dict[str, Any] = dict(request.body)
-        note = RescueNote(request.address, request.fingerprint, body, reason, ())
-        folder = rescue_images(self.config.state_dir, slug(request.address), images, note)
-        shown = folder.relative_to(self.config.root).as_posix()
+        shown = rescue_paid(
+            self.config, request.address, request.fingerprint, request.body, images, reason
+        )
         self.report.rescued.append(shown)
         return shown
