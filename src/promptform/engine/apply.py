@@ -40,9 +40,7 @@ WRITER_THREADS = 4
 
 def check_budget(plan: Plan, config: Config, options: ApplyOptions) -> None:
     """Refuse, before any request, a plan over --max-images/--max-cost or the config's [budget]."""
-    max_images = options.max_images if options.max_images is not None else config.budget.max_images
-    max_cost = options.max_cost if options.max_cost is not None else config.budget.max_cost
-    check_plan_budget(plan.summary(), max_images, max_cost)
+    check_plan_budget(plan.summary(), *options.budget(config.budget))
 
 
 class Applier:

@@ -7,9 +7,12 @@ prints it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from promptform.engine.plan_model import Change, Plan
+
+if TYPE_CHECKING:
+    from promptform.core.config import Budget
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,12 @@ class ApplyOptions:
     max_images: int | None = None
     max_cost: float | None = None
     source_commit: str | None = None
+
+    def budget(self, config: Budget) -> tuple[int | None, float | None]:
+        """(max images, max cost): --max-images/--max-cost, else the config's [budget]."""
+        max_images = self.max_images if self.max_images is not None else config.max_images
+        max_cost = self.max_cost if self.max_cost is not None else config.max_cost
+        return max_images, max_cost
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from promptform.core.pricing import batch_request_cost
 from promptform.engine.apply_model import ApplyOptions
 from promptform.engine.batch_api import BatchApi, BatchClients, BatchState
 from promptform.engine.plan import check_budget as check_plan_budget
+from promptform.engine.plan_format import count_text
 from promptform.engine.plan_model import Change, Plan, Summary, UnstartedBatch
 from promptform.engine.sending import build_request
 from promptform.manifests.targets import Target
@@ -107,10 +108,7 @@ def batch_summary(plan: Plan) -> Summary:
 
 def check_batch_budget(plan: Plan, config: Config, options: ApplyOptions) -> None:
     """apply's budget check, on `batch_summary`."""
-    summary = batch_summary(plan)
-    max_images = options.max_images if options.max_images is not None else config.budget.max_images
-    max_cost = options.max_cost if options.max_cost is not None else config.budget.max_cost
-    check_plan_budget(summary, max_images, max_cost)
+    check_plan_budget(batch_summary(plan), *options.budget(config.budget))
 
 
 def waiting_on_batches(plan: Plan) -> list[str]:
@@ -297,7 +295,7 @@ async def _unstarted_problem(
     expected = [item.custom_id for item in submission.targets]
     found = _custom_ids(path)
     if found != expected:
-        return f"{shown} does not hold the submission's {_requests_text(len(expected))}, in order"
+        return f"{shown} does not hold the submission's {count_text(len(expected), 'request')}, in order"
     if submission.input_file_id is None:
         return "it names no uploaded file"
     uploaded = await client.file_bytes(submission.input_file_id)
@@ -317,10 +315,6 @@ def _tracked(path: Path) -> bool:
         return path.resolve() in {item.resolve() for item in tracked_files(path.parent)}
     except GitError:
         return False  # no repository: nothing can have come with a checkout
-
-
-def _requests_text(number: int) -> str:
-    return f"{number} request{'' if number == 1 else 's'}"
 
 
 def _custom_ids(path: Path) -> list[str | None] | None:
