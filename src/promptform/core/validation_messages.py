@@ -29,9 +29,7 @@ def describe_validation_error(error: Any, section: str, known: KnownFields) -> s
     if kind == "missing":
         return f"missing required field '{field}' in {section}"
     where = f"'{_dotted(loc)}'" if loc else section
-    text = str(error["msg"])
-    if kind == "dataclass_type":  # worded as for a BaseModel, as config errors always were
-        text = f"Input should be a valid dictionary or instance of {error['ctx']['class_name']}"
+    text = model_worded(error)
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         text = f"must be one of {expected}"
@@ -49,3 +47,14 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def model_worded(error: Any) -> str:
+    """`error`'s message as pydantic words it for a BaseModel. The config and lock types are
+    standard-library dataclasses, for which it words two errors otherwise; users (and their
+    scripts) know the messages of the models these types once were."""
+    if error["type"] == "unexpected_keyword_argument":
+        return "Extra inputs are not permitted"
+    if error["type"] == "dataclass_type":
+        return f"Input should be a valid dictionary or instance of {error['ctx']['class_name']}"
+    return str(error["msg"])

@@ -31,10 +31,10 @@ from promptform.core.constraints import FieldRule, Ge, Le
 from promptform.core.errors import Location, LockfileError
 from promptform.core.gc_pause import gc_paused
 from promptform.core.paths import relative_path_problem
+from promptform.core.validation_messages import model_worded
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
-    from pydantic_core import ErrorDetails
 
 LOCK_VERSION = 2  # a directory of shards, one per manifest file
 LEGACY_LOCK_VERSION = 1  # one file holding every entry
@@ -271,20 +271,10 @@ def _loads_explaining(text: str, shown: str) -> Lockfile:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
+        message = model_worded(error).removeprefix("Value error, ")
         raise LockfileError(
-            f"corrupt lockfile: {where}: {_error_message(error)}; restore it from git",
-            Location(shown),
+            f"corrupt lockfile: {where}: {message}; restore it from git", Location(shown)
         ) from None
-
-
-def _error_message(error: ErrorDetails) -> str:
-    # Pydantic words some errors about dataclasses differently from errors about its own models;
-    # the lock's types were models once, and users (and their scripts) know those messages.
-    if error["type"] == "unexpected_keyword_argument":
-        return "Extra inputs are not permitted"
-    if error["type"] == "dataclass_type":
-        return f"Input should be a valid dictionary or instance of {error['ctx']['class_name']}"
-    return str(error["msg"]).removeprefix("Value error, ")
 
 
 # How `_as_written` takes a JSON value as a field's value: the exact types it may have, or a function
