@@ -105,13 +105,14 @@ def check_drift(
     # Plain strings, not Path objects: this loop runs once per output on every plan.
     outputs_dir = os.fspath(config.outputs_dir) + os.sep
     found: list[Drift] = []
+    asides: _Asides = {}
     for address in sorted(entries):
         for output in entries[address].outputs:
             full = outputs_dir + output.path
             kind = _output_drift(full, output.path, output.bytes, output.sha256, cache, verify)
             if kind is not None:
                 message = drift_message(kind, f"{shown_dir}/{output.path}", address)
-                aside = _aside_holding(full, output.sha256) if kind == "missing" else None
+                aside = _aside_holding(full, output.sha256, asides) if kind == "missing" else None
                 if aside is not None:
                     message = _aside_message(f"{shown_dir}/{output.path}", aside)
                 found.append(Drift(address, output.path, kind, message))
@@ -119,14 +120,20 @@ def check_drift(
     return tuple(found)
 
 
-def _aside_holding(full: str, sha256: str) -> str | None:
+# folder -> file name -> its names aside, listed once per folder by one check.
+_Asides = dict[str, dict[str, list[str]]]
+
+
+def _aside_holding(full: str, sha256: str, asides: _Asides) -> str | None:
     """The name of a `<output>.promptform-moving[N]` file beside the missing output `full` that
     holds its recorded image: what an apply killed while stepping it aside leaves (the files
     the next apply's recovery looks at, found the same way)."""
     from promptform.state.outputs import names_aside  # only for a missing output: rare
 
     folder, name = os.path.split(full)
-    for candidate in names_aside(Path(folder)).get(name, ()):
+    if folder not in asides:  # thousands of outputs missing from one folder: one listing
+        asides[folder] = names_aside(Path(folder))
+    for candidate in asides[folder].get(name, ()):
         aside = Path(folder, candidate)
         if aside.is_file() and hash_file(aside) == sha256:
             return candidate
@@ -207,8 +214,9 @@ def detect_outputs_dir_change(
     if not paths or any((config.outputs_dir / path).is_file() for path in paths):
         return None
     outputs_dir = os.fspath(config.outputs_dir) + os.sep
+    asides: _Asides = {}
     if any(
-        _aside_holding(outputs_dir + output.path, output.sha256) is not None
+        _aside_holding(outputs_dir + output.path, output.sha256, asides) is not None
         for entry in entries.values()
         for output in entry.outputs
     ):
